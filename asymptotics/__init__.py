@@ -1,0 +1,27 @@
+"""Proportional-limit theory of pruned linear models (THEORY.md Sections 2-4).
+
+Pure functions, no randomness: a :class:`Spectrum` of atoms, the fixed point of
+ridge / min-norm regression (:func:`solve_fixed_point`, :func:`dense_risk`) and
+the test risk after pruning by magnitude, hessian (OBD), oracle or random
+scores, with or without a fresh-data refit (:func:`pruned_risk`,
+:func:`solve_pruned`). The truncated-Gaussian moments and the isotropic closed
+forms are derived symbolically in :mod:`asymptotics.symbolic`.
+
+Example
+-------
+>>> import numpy as np
+>>> from asymptotics import Spectrum, dense_risk, pruned_risk
+>>> spec = Spectrum(variances=[1.0, 25.0], signal=[1.0, 0.5], weights=[0.5, 0.5])
+>>> risk = pruned_risk(spec, kappa=2.0, noise=0.5, keep=np.linspace(0.05, 1, 20), criterion="hessian")
+>>> bool(np.isclose(risk[-1], dense_risk(spec, kappa=2.0, noise=0.5)))
+True
+"""
+
+from .fixed_point import ConvergenceError, FixedPointResult, dense_risk, solve_fixed_point
+from .pruning import CRITERIA, RETRAIN, PrunedRiskResult, pruned_risk, solve_pruned
+from .spectrum import SIGNAL_DISTS, Spectrum
+
+__all__ = [
+    "CRITERIA", "RETRAIN", "SIGNAL_DISTS", "ConvergenceError", "FixedPointResult", "PrunedRiskResult",
+    "Spectrum", "dense_risk", "pruned_risk", "solve_fixed_point", "solve_pruned",
+]

@@ -1,0 +1,59 @@
+"""A plain-NumPy Monte Carlo of THEORY.md Sections 2-4, written independently of the
+package (no import from asymptotics, linear_models or simulations), used as the
+reference the asymptotic formulas are checked against."""
+
+import numpy as np
+
+
+def draw_problem(variances, signal, weights, signal_dist, p, rng):
+    counts = np.floor(np.asarray(weights) * p).astype(int)
+    counts[np.argmax(weights)] += p - counts.sum()
+    lam = np.repeat(variances, counts)
+    b = np.repeat(signal, counts)
+    s = rng.choice([-1.0, 1.0], size=p) if signal_dist == "fixed" else rng.standard_normal(p)
+    return lam, s * b / np.sqrt(p)
+
+
+def fit(X, y, ridge):
+    n, p = X.shape
+    if ridge > 0:
+        return np.linalg.solve(X.T @ X / n + ridge * np.eye(p), X.T @ y / n)
+    if n > p:
+        return np.linalg.solve(X.T @ X, X.T @ y)
+    return X.T @ np.linalg.solve(X @ X.T, y)
+
+
+def top_k(score, k, rng):
+    """Indices of the k largest scores, ties broken at random."""
+    order = np.lexsort((rng.random(score.size), -score))
+    return order[:k]
+
+
+def monte_carlo(variances, signal, weights, signal_dist, p, kappa, noise, ridge, keep, criteria,
+                retrain, trials, seed):
+    """Risk samples: dict criterion -> array (trials, len(keep)); 'dense' -> (trials,)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(kappa * p))
+    out = {c: np.empty((trials, len(keep))) for c in criteria}
+    out["dense"] = np.empty(trials)
+    for t in range(trials):
+        lam, beta = draw_problem(variances, signal, weights, signal_dist, p, rng)
+        X = rng.standard_normal((n, p)) * np.sqrt(lam)
+        y = X @ beta + noise * rng.standard_normal(n)
+        bh = fit(X, y, ridge)
+        out["dense"][t] = noise**2 + np.sum(lam * (bh - beta) ** 2)
+        if retrain == "fresh":
+            X2 = rng.standard_normal((n, p)) * np.sqrt(lam)
+            y2 = X2 @ beta + noise * rng.standard_normal(n)
+        for c in criteria:
+            score = {"magnitude": np.abs(bh), "hessian": np.sqrt(lam) * np.abs(bh),
+                     "oracle": lam * beta**2, "random": rng.random(p)}[c]
+            for j, a in enumerate(keep):
+                S = top_k(score, int(round(a * p)), rng)
+                b = np.zeros(p)
+                if retrain == "fresh":
+                    b[S] = fit(X2[:, S], y2, ridge)
+                else:
+                    b[S] = bh[S]
+                out[c][t, j] = noise**2 + np.sum(lam * (b - beta) ** 2)
+    return out
