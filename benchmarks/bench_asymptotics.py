@@ -1,0 +1,64 @@
+"""Speed of the asymptotic pruned-risk curves (issue: asymptotics engine).
+
+Workloads
+  A. a 200-point pruned-risk curve for the four criteria on a two-atom spectrum;
+  B. a pruned-risk curve (magnitude, 50 and 200 points) on a 100,000-atom ``from_arrays`` spectrum.
+Baseline, in the same process: the same curves evaluated one kept fraction at a time
+(scalar calls), which is what a user looping over ``keep`` would write.
+
+Prints medians over repeats (after one warm-up call, so the one-off sympy derivation
+is reported separately) and the ratio baseline / vectorized.
+
+    .venv/bin/python benchmarks/bench_asymptotics.py
+"""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from asymptotics import CRITERIA, Spectrum, pruned_risk  # noqa: E402
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main():
+    t0 = time.perf_counter()
+    two = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
+    pruned_risk(two, 2.0, 0.5, 0.5, "magnitude")
+    print(f"first call (sympy derivation + lambdify): {time.perf_counter() - t0:.2f} s")
+
+    keep = np.linspace(0.005, 1.0, 200)
+    vec = lambda: [pruned_risk(two, 2.0, 0.5, keep, c) for c in CRITERIA]
+    loop = lambda: [[pruned_risk(two, 2.0, 0.5, float(a), c) for a in keep] for c in CRITERIA]
+    tv, tl = median_time(vec, 21), median_time(loop, 5)
+    print(f"A  two-atom, 4 criteria x 200 points: vectorized median {tv * 1e3:.1f} ms, "
+          f"scalar loop {tl * 1e3:.1f} ms, ratio {tl / tv:.1f}x")
+
+    rng = np.random.default_rng(0)
+    p = 100_000
+    big = Spectrum.from_arrays(rng.lognormal(0.0, 1.0, p), rng.standard_normal(p) / np.sqrt(p))
+    for n_points in (50, 200):
+        keep = np.linspace(0.01, 1.0, n_points)
+        tv = median_time(lambda: pruned_risk(big, 2.0, 0.5, keep, "magnitude"), 5)
+        line = f"B  100,000 atoms, magnitude, {n_points} points: vectorized median {tv:.2f} s"
+        if n_points == 50:
+            sub = keep[::10]
+            tl = median_time(lambda: [pruned_risk(big, 2.0, 0.5, float(a), "magnitude") for a in sub], 3)
+            tl *= n_points / sub.size
+            line += f", scalar loop {tl:.2f} s (extrapolated from {sub.size} points), ratio {tl / tv:.1f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

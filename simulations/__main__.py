@@ -1,0 +1,7 @@
+"""Command line: ``python -m simulations --help``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

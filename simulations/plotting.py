@@ -1,0 +1,116 @@
+"""Theory as lines, Monte Carlo as markers with standard-error bars.
+
+One colour per criterion across every figure of the toolkit; functions return
+matplotlib objects (built on :class:`matplotlib.figure.Figure`, so no GUI
+backend is needed) and :func:`save_figure` writes PNG and PDF.
+
+Example
+-------
+>>> import numpy as np
+>>> from simulations.plotting import new_figure, plot_curves
+>>> fig, axes = new_figure(1)
+>>> x = np.linspace(0.1, 1, 5)
+>>> _ = plot_curves(axes[0], x, {"hessian": x**2})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+COLORS = {
+    "magnitude": "#d62728",
+    "hessian": "#1f77b4",
+    "oracle": "#2ca02c",
+    "random": "#7f7f7f",
+    "dense": "#000000",
+}
+MARKERS = {"magnitude": "o", "hessian": "s", "oracle": "^", "random": "D", "dense": "x"}
+LABELS = {
+    "magnitude": "magnitude",
+    "hessian": "hessian (OBD)",
+    "oracle": "oracle",
+    "random": "random",
+    "dense": "dense",
+}
+
+
+def color(name):
+    """The toolkit-wide colour of a criterion (a fixed fallback cycle for other names)."""
+    if name in COLORS:
+        return COLORS[name]
+    cycle = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"]
+    return cycle[sum(map(ord, name)) % len(cycle)]
+
+
+def new_figure(ncols=1, nrows=1, width=4.2, height=3.4, sharey=False):
+    """A figure with a grid of axes, returned as ``(fig, flat list of axes)``."""
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharey=sharey, squeeze=False)
+    return fig, list(axes.ravel())
+
+
+def plot_curves(ax, x, theory=None, sim_x=None, sim_mean=None, sim_sem=None, *, xlabel="kept fraction",
+                ylabel="test risk", title=None, logy=False, legend=True):
+    """Draw theory curves (lines) and simulation means with standard-error bars (markers).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like
+        Abscissa of the theory curves.
+    theory : dict of str -> array_like, optional
+        Curve per criterion name.
+    sim_x : array_like, optional
+        Abscissa of the simulated points (defaults to ``x``).
+    sim_mean, sim_sem : dict of str -> array_like, optional
+        Monte Carlo means and standard errors per criterion.
+    """
+    theory = theory or {}
+    sim_mean = sim_mean or {}
+    sim_sem = sim_sem or {}
+    sim_x = x if sim_x is None else sim_x
+    for name, y in theory.items():
+        ax.plot(x, y, color=color(name), lw=1.8, label=f"{LABELS.get(name, name)} (theory)")
+    for name, y in sim_mean.items():
+        yerr = sim_sem.get(name)
+        ax.errorbar(sim_x, y, yerr=yerr, fmt=MARKERS.get(name, "o"), color=color(name), ms=4.5, mfc="white",
+                    capsize=2.5, lw=1.0, label=f"{LABELS.get(name, name)} (simulation)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def save_figure(fig, stem):
+    """Write ``stem.png`` (150 dpi) and ``stem.pdf``; return the two paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = (stem.with_suffix(".png"), stem.with_suffix(".pdf"))
+    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[1])
+    return paths
+
+
+def write_tidy_csv(path, rows, columns):
+    """Write ``rows`` (an iterable of dicts) as a tidy CSV with the given column order."""
+    import csv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(columns))
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()})
+    tmp.replace(path)
+    return path
