@@ -14,7 +14,7 @@ Example
 -------
 >>> from asymptotics import Spectrum
 >>> spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.2))
->>> spec.n_atoms, float(spec.importance[1])
+>>> spec.n_atoms, round(float(spec.importance[1]), 12)
 (2, 1.0)
 """
 

@@ -1,0 +1,177 @@
+"""Finite-sample data with covariance scaling (THEORY.md Sections 1-2).
+
+A :class:`LinearProblem` is ``x ~ N(0, Sigma)``, ``y = x . beta* + noise z``.
+Its population risk of a weight vector ``b`` is
+``R(b) = noise^2 + (b - beta*)' Sigma (b - beta*)``, and covariance scaling
+``x -> D x`` gives the equivalent problem ``Sigma -> D Sigma D``,
+``beta* -> D^-1 beta*`` (:meth:`LinearProblem.scaled`): importance
+``Sigma_ii beta*_i^2`` is invariant, magnitudes are not.
+
+Example
+-------
+>>> import numpy as np
+>>> from linear_models import LinearProblem
+>>> prob = LinearProblem.diagonal([1.0, 4.0], [1.0, 0.5], noise=0.1)
+>>> X, y = prob.sample(50, rng=0)
+>>> X.shape, float(prob.risk(prob.beta))
+((50, 2), 0.010000000000000002)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import array, as_generator, count, real
+
+
+@dataclass(frozen=True, eq=False)
+class LinearProblem:
+    """A Gaussian linear model: covariance (full or diagonal), true weights and noise level.
+
+    Use :meth:`diagonal`, :meth:`from_covariance`, :func:`from_spectrum`,
+    :func:`ar1_covariance` or :func:`block_covariance` to build one.
+    """
+
+    beta: np.ndarray
+    noise: float
+    variances: np.ndarray | None = None      # diagonal Sigma
+    covariance: np.ndarray | None = None     # full Sigma (None when diagonal)
+
+    @classmethod
+    def diagonal(cls, variances, beta, noise):
+        lam = array(variances, "variances", 1)
+        if (lam <= 0).any():
+            i = int(np.flatnonzero(lam <= 0)[0])
+            raise ValueError(f"variances[{i}] == {lam[i]}, must be > 0.")
+        b = array(beta, "beta", 1, shape=(lam.size,))
+        return cls(b, real(noise, "noise", low=0), lam, None)
+
+    @classmethod
+    def from_covariance(cls, covariance, beta, noise):
+        b = array(beta, "beta", 1)
+        S = array(covariance, "covariance", 2, shape=(b.size, b.size))
+        if not np.allclose(S, S.T, atol=1e-12 * np.abs(S).max()):
+            raise ValueError("covariance is not symmetric.")
+        try:
+            np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            raise ValueError("covariance is not positive definite.") from None
+        return cls(b, real(noise, "noise", low=0), None, 0.5 * (S + S.T))
+
+    @property
+    def p(self) -> int:
+        return int(self.beta.size)
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """The covariance matrix (built from the diagonal if needed)."""
+        return np.diag(self.variances) if self.covariance is None else self.covariance
+
+    @property
+    def diag(self) -> np.ndarray:
+        return self.variances if self.covariance is None else np.diag(self.covariance).copy()
+
+    def _sigma_times(self, v):
+        return self.variances * v if self.covariance is None else self.covariance @ v
+
+    def sample(self, n, rng):
+        """Draw ``(X, y)`` with ``n`` rows; ``rng`` is a seed or a Generator."""
+        n = count(n, "n", low=1)
+        rng = as_generator(rng)
+        Z = rng.standard_normal((n, self.p))
+        if self.covariance is None:
+            X = Z * np.sqrt(self.variances)
+        else:
+            X = Z @ np.linalg.cholesky(self.covariance).T
+        y = X @ self.beta + self.noise * rng.standard_normal(n)
+        return X, y
+
+    def risk(self, b):
+        """Population test risk ``noise^2 + (b - beta*)' Sigma (b - beta*)``."""
+        d = array(b, "b", 1, shape=(self.p,)) - self.beta
+        return self.noise**2 + float(d @ self._sigma_times(d))
+
+    def importance(self, b=None, compensate=False):
+        """Risk increase when each weight alone is set to zero (THEORY.md Section 1).
+
+        Without compensation: ``Sigma_ii b_i^2 - 2 b_i [Sigma (b - beta*)]_i``
+        (``Sigma_ii beta*_i^2`` at ``b = beta*``, the default). With compensation
+        (the other weights re-optimised, OBS): ``b_i^2 / [Sigma^-1]_ii`` at ``b = beta*``.
+        """
+        b = self.beta if b is None else array(b, "b", 1, shape=(self.p,))
+        if compensate:
+            if self.covariance is None:
+                return self.variances * b**2
+            return b**2 / np.diag(np.linalg.inv(self.covariance))
+        return self.diag * b**2 - 2 * b * self._sigma_times(b - self.beta)
+
+    def scaled(self, factors):
+        """Covariance scaling ``x -> D x``: ``Sigma -> D Sigma D``, ``beta* -> beta* / D``."""
+        d = array(factors, "factors", 1)
+        if d.size == 1:
+            d = np.full(self.p, d[0])
+        if d.size != self.p or (d <= 0).any():
+            raise ValueError(f"factors must be {self.p} positive numbers (or one), got {d.size} values.")
+        if self.covariance is None:
+            return LinearProblem(self.beta / d, self.noise, self.variances * d**2, None)
+        return LinearProblem(self.beta / d, self.noise, None, self.covariance * np.outer(d, d))
+
+
+def from_spectrum(spectrum, p, noise, rng):
+    """Instantiate an atom spectrum at finite ``p`` (THEORY.md Section 2).
+
+    ``spectrum`` is anything with ``variances``, ``signal``, ``weights`` and
+    ``signal_dist`` (such as ``asymptotics.Spectrum``). Atom ``k`` gets
+    ``floor(weights[k] p)`` coordinates (the remainder goes to the largest
+    fractional parts); ``beta*_i = s_i signal[k] / sqrt(p)`` with random signs
+    (``"fixed"``) or ``s_i ~ N(0, 1)`` (``"gaussian"``).
+    """
+    p = count(p, "p", low=1)
+    rng = as_generator(rng)
+    counts = atom_counts(np.asarray(spectrum.weights, dtype=float), p)
+    lam = np.repeat(np.asarray(spectrum.variances, dtype=float), counts)
+    b = np.repeat(np.asarray(spectrum.signal, dtype=float), counts)
+    if spectrum.signal_dist == "fixed":
+        s = rng.choice(np.array([-1.0, 1.0]), size=p)
+    elif spectrum.signal_dist == "gaussian":
+        s = rng.standard_normal(p)
+    else:
+        raise ValueError(f"signal_dist == {spectrum.signal_dist!r}, must be 'fixed' or 'gaussian'.")
+    return LinearProblem.diagonal(lam, s * b / np.sqrt(p), noise)
+
+
+def atom_counts(weights, p):
+    """Integer counts per atom summing to ``p`` (largest-remainder rounding of ``weights * p``)."""
+    raw = weights * p
+    counts = np.floor(raw).astype(int)
+    short = p - counts.sum()
+    if short:
+        counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
+    return counts
+
+
+def ar1_covariance(p, rho, variances=None):
+    """``Sigma_ij = sqrt(v_i v_j) rho^|i-j|`` (correlated neighbours, where OBD and OBS differ)."""
+    p = count(p, "p", low=1)
+    rho = real(rho, "rho", low=-1, high=1)
+    if abs(rho) >= 1:
+        raise ValueError(f"rho == {rho}, must be in (-1, 1).")
+    v = np.ones(p) if variances is None else array(variances, "variances", 1, shape=(p,))
+    idx = np.arange(p)
+    return np.sqrt(np.outer(v, v)) * rho ** np.abs(idx[:, None] - idx[None, :])
+
+
+def block_covariance(p, block, rho, variances=None):
+    """Equicorrelated blocks of size ``block`` with within-block correlation ``rho``."""
+    p = count(p, "p", low=1)
+    block = count(block, "block", low=1)
+    rho = real(rho, "rho", low=0, high=1)
+    if rho >= 1:
+        raise ValueError(f"rho == {rho}, must be < 1.")
+    v = np.ones(p) if variances is None else array(variances, "variances", 1, shape=(p,))
+    g = np.arange(p) // block
+    C = np.where(g[:, None] == g[None, :], rho, 0.0)
+    np.fill_diagonal(C, 1.0)
+    return np.sqrt(np.outer(v, v)) * C

@@ -1,0 +1,116 @@
+"""Estimators of the linear model (THEORY.md Section 2 conventions).
+
+Ridge minimises ``(1/n)||y - X b||^2 + mu ||b||^2``; ``mu = 0`` is OLS
+(``n > p``) or the minimum-norm interpolator (``n < p``). Every solve is a
+Cholesky solve on the smaller Gram side; no explicit inverse is formed.
+Gradient descent on ``(1/n)||y - X b||^2`` from ``init`` converges, for
+``n < p``, to the interpolator closest to ``init``:
+``init + X^+ (y - X init)``.
+
+Example
+-------
+>>> import numpy as np
+>>> from linear_models import fit, min_norm
+>>> X = np.random.default_rng(0).standard_normal((5, 8)); y = np.ones(5)
+>>> b = fit(X, y)                         # n < p, ridge 0: min-norm interpolator
+>>> bool(np.allclose(X @ b, y)), bool(np.allclose(b, min_norm(X, y)))
+(True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+
+from ._validation import array, count, real
+
+
+def _xy(X, y):
+    X = array(X, "X", 2)
+    y = array(y, "y", 1, shape=(X.shape[0],))
+    return X, y
+
+
+def _chol_solve(G, rhs, what):
+    try:
+        return cho_solve(cho_factor(G, lower=True, check_finite=False), rhs, check_finite=False)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{what} is singular (rank-deficient design); use ridge > 0.") from None
+
+
+def ols(X, y):
+    """Least squares ``argmin ||y - X b||^2`` for ``n >= p`` and full column rank."""
+    X, y = _xy(X, y)
+    n, p = X.shape
+    if n < p:
+        raise ValueError(f"ols needs n >= p, got X with shape {X.shape}; use min_norm or ridge.")
+    return _chol_solve(X.T @ X, X.T @ y, "X'X")
+
+
+def min_norm(X, y):
+    """Minimum-norm interpolator ``X' (X X')^-1 y`` for ``n <= p`` and full row rank."""
+    X, y = _xy(X, y)
+    n, p = X.shape
+    if n > p:
+        raise ValueError(f"min_norm needs n <= p, got X with shape {X.shape}; use ols.")
+    return X.T @ _chol_solve(X @ X.T, y, "XX'")
+
+
+def ridge(X, y, mu):
+    """``argmin (1/n)||y - X b||^2 + mu ||b||^2`` (``mu > 0``), solved on the smaller Gram side."""
+    X, y = _xy(X, y)
+    mu = real(mu, "mu", low=0, low_open=True)
+    n, p = X.shape
+    if n >= p:
+        return _chol_solve(X.T @ X / n + mu * np.eye(p), X.T @ y / n, "X'X/n + mu I")
+    return X.T @ _chol_solve(X @ X.T / n + mu * np.eye(n), y / n, "XX'/n + mu I")
+
+
+def fit(X, y, ridge_penalty=0.0):
+    """Ridge if ``ridge_penalty > 0``, else OLS (``n >= p``) or min-norm (``n < p``)."""
+    mu = real(ridge_penalty, "ridge_penalty", low=0)
+    if mu > 0:
+        return ridge(X, y, mu)
+    X, y = _xy(X, y)
+    return ols(X, y) if X.shape[0] >= X.shape[1] else min_norm(X, y)
+
+
+def lipschitz(X):
+    """Lipschitz constant ``2 ||X||_2^2 / n`` of the gradient of ``(1/n)||y - X b||^2``."""
+    return 2.0 * float(np.linalg.norm(X, 2)) ** 2 / X.shape[0]
+
+
+def gradient_descent(X, y, steps, lr=None, init=None, ridge_penalty=0.0, mask=None):
+    """Full-batch gradient descent on ``(1/n)||y - X b||^2 + mu ||b||^2``.
+
+    Parameters
+    ----------
+    X, y : arrays, shapes (n, p) and (n,)
+    steps : int
+        Number of steps (early stopping when small).
+    lr : float, optional
+        Step size; defaults to ``1 / L`` with ``L`` the gradient's Lipschitz constant.
+    init : array, shape (p,), optional
+        Starting point (zeros by default).
+    ridge_penalty : float
+        ``mu >= 0``.
+    mask : bool array, shape (p,), optional
+        Only these coordinates move (the others stay at ``init``): training on a support.
+    """
+    X, y = _xy(X, y)
+    n, p = X.shape
+    steps = count(steps, "steps")
+    mu = real(ridge_penalty, "ridge_penalty", low=0)
+    b = np.zeros(p) if init is None else array(init, "init", 1, shape=(p,))
+    m = np.ones(p, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if m.shape != (p,):
+        raise ValueError(f"mask has shape {m.shape}, must be ({p},).")
+    Xm = X[:, m]
+    target = y - X[:, ~m] @ b[~m]                    # the frozen coordinates' contribution
+    step = 1.0 / (lipschitz(Xm) + 2 * mu) if lr is None else real(lr, "lr", low=0, low_open=True)
+    bm = b[m].copy()
+    for _ in range(steps):
+        grad = (2.0 / n) * (Xm.T @ (Xm @ bm - target)) + 2 * mu * bm
+        bm -= step * grad
+    b[m] = bm
+    return b

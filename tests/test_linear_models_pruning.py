@@ -1,0 +1,203 @@
+"""The pruning library against exact identities (THEORY.md Section 5) and brute force."""
+
+import itertools
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from linear_models import (CRITERIA, LinearProblem, ar1_covariance, fine_tune_vs_scratch, fit, obs_update, ols,
+                           prune, prune_iterative, refit, removal_cost)
+
+
+def ls_problem(n=80, p=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) * rng.uniform(0.3, 3, p)
+    y = X @ rng.standard_normal(p) + 0.5 * rng.standard_normal(n)
+    return X, y, ols(X, y)
+
+
+def all_args(w, X, y):
+    H = X.T @ X
+    return dict(hessian=H, grad=-(2 / len(y)) * X.T @ (y - X @ w), importance=np.abs(w) + 1, rng=0)
+
+
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_keep_one_is_identity(criterion):
+    X, y, w = ls_problem()
+    res = prune(w, 1.0, criterion, **all_args(w, X, y))
+    assert res.mask.all()
+    assert_allclose(res.weights, w, rtol=0, atol=0)
+
+
+def test_equal_variances_make_magnitude_and_hessian_masks_equal():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(50)
+    H = ar1_covariance(50, 0.3) * 2.5           # equal diagonal, correlated off-diagonal
+    for keep in (0.1, 0.3, 17, 0.9):
+        assert np.array_equal(prune(w, keep, "magnitude").mask, prune(w, keep, "hessian", hessian=H).mask)
+
+
+@pytest.mark.parametrize("keep", [0.25, 0.5, 9])
+def test_greedy_obs_equals_least_squares_refit_on_its_support(keep):
+    X, y, w = ls_problem(seed=2)
+    res = prune(w, keep, "obs", hessian=X.T @ X)
+    assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-8, atol=1e-10)
+    # and the reported loss increase is the training-loss increase
+    rss = lambda b: float(np.sum((y - X @ b) ** 2))
+    assert_allclose(res.loss_increase, rss(res.weights) - rss(w), rtol=1e-8)
+
+
+def test_obs_joint_formula_matches_brute_refit_for_any_set():
+    X, y, w = ls_problem(seed=3)
+    H = X.T @ X
+    Hinv = np.linalg.inv(H)
+    removed = np.zeros(w.size, bool)
+    removed[[1, 4, 5, 9]] = True
+    rss = lambda b: float(np.sum((y - X @ b) ** 2))
+    assert_allclose(obs_update(w, Hinv, removed), refit(X, y, ~removed), rtol=1e-8, atol=1e-10)
+    assert_allclose(removal_cost(w, Hinv, removed), rss(refit(X, y, ~removed)) - rss(w), rtol=1e-8)
+
+
+def test_hessian_pruned_ols_is_invariant_under_covariance_scaling_magnitude_is_not():
+    prob = LinearProblem.diagonal(np.ones(10), [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], 0.1)
+    X, y = prob.sample(200, rng=4)
+    d = np.array([10, 10, 10, 10, 10, 1, 1, 1, 1, 1.0])      # scale up the five strongest features
+    Xs = X * d
+    b, bs = ols(X, y), ols(Xs, y)
+    assert_allclose(bs, b / d, rtol=1e-9)                    # OLS is equivariant
+    H, Hs = X.T @ X / 200, Xs.T @ Xs / 200
+    for keep in (3, 5, 7):
+        h, hs = prune(b, keep, "hessian", hessian=H), prune(bs, keep, "hessian", hessian=Hs)
+        assert np.array_equal(h.mask, hs.mask)
+        assert_allclose(prob.scaled(d).risk(hs.weights), prob.risk(h.weights), rtol=1e-10)
+    m, ms = prune(b, 5, "magnitude"), prune(bs, 5, "magnitude")
+    assert not np.array_equal(m.mask, ms.mask)
+    assert prob.scaled(d).risk(ms.weights) > prob.risk(m.weights) + 0.1   # scaling changes the outcome
+
+
+def brute_force_best(w, Hinv, n_remove):
+    best, arg = np.inf, None
+    for S in itertools.combinations(range(w.size), n_remove):
+        S = list(S)
+        f = w[S] @ np.linalg.solve(Hinv[np.ix_(S, S)], w[S])
+        if f < best:
+            best, arg = f, S
+    return best, arg
+
+
+def test_cbs_against_brute_force(capsys):
+    """p = 14, keep 7: CBS never worse than its start, and the fraction reaching the optimum."""
+    hits, gaps, n_inst = 0, [], 20
+    for seed in range(n_inst):
+        rng = np.random.default_rng(100 + seed)
+        n, p = 30, 14
+        X = rng.standard_normal((n, p)) @ np.linalg.cholesky(ar1_covariance(p, 0.7)).T
+        y = X @ rng.standard_normal(p) + rng.standard_normal(n)
+        w = ols(X, y)
+        H = X.T @ X
+        best, _ = brute_force_best(w, np.linalg.inv(H), 7)
+        for start in ("magnitude", "obs"):
+            res = prune(w, 7, "cbs", hessian=H, start=start)
+            assert res.loss_increase <= res.start_loss_increase * (1 + 1e-12)
+            assert res.loss_increase >= best * (1 - 1e-9)                     # cannot beat the optimum
+            assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-7, atol=1e-9)
+        hit = res.loss_increase <= best * (1 + 1e-9)
+        hits += hit
+        gaps.append(res.loss_increase / best - 1)
+    with capsys.disabled():
+        print(f"\nCBS (OBS start) reached the brute-force optimum on {hits}/{n_inst} instances; "
+              f"worst relative gap {max(gaps):.3g}")
+    assert hits >= n_inst // 2
+
+
+def test_cbs_beats_magnitude_at_high_sparsity():
+    X, y, w = ls_problem(n=200, p=40, seed=5)
+    H = X.T @ X
+    mag = prune(w, 0.1, "magnitude")
+    cbs = prune(w, 0.1, "cbs", hessian=H)
+    rss = lambda b: float(np.sum((y - X @ b) ** 2))
+    assert rss(cbs.weights) <= rss(refit(X, y, mag.mask)) + 1e-9
+
+
+def test_scores_of_the_simple_criteria():
+    w = np.array([3.0, -1.0, 0.5, -2.0])
+    h = np.array([0.1, 4.0, 1.0, 1.0])
+    g = np.array([1.0, -2.0, 3.0, 0.0])
+    assert_allclose(prune(w, 2, "hessian", hessian=h).scores, 0.5 * h * w**2)
+    assert_allclose(prune(w, 2, "taylor1", grad=g).scores, np.abs(g * w))
+    assert_allclose(prune(w, 2, "taylor2", grad=g, hessian=np.diag(h)).scores, np.abs(-g * w + 0.5 * h * w**2))
+    assert prune(w, 2, "oracle", importance=[0, 5, 4, 1]).mask.tolist() == [False, True, True, False]
+    r1, r2 = prune(w, 2, "random", rng=3), prune(w, 2, "random", rng=3)
+    assert np.array_equal(r1.mask, r2.mask) and r1.mask.sum() == 2
+
+
+def test_damping_for_singular_hessian():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((10, 30))
+    w = fit(X, rng.standard_normal(10))
+    with pytest.raises(ValueError, match="hessian is not positive definite.*pass damping > 0"):
+        prune(w, 0.5, "obs", hessian=X.T @ X)
+    res = prune(w, 0.5, "obs", hessian=X.T @ X, damping=1e-3)
+    assert res.mask.sum() == 15 and np.all(np.isfinite(res.weights))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(keep=0.0), r"keep == 0.0, must be in \(0, 1\]"),
+    (dict(keep=1.5), r"keep == 1.5, must be in \(0, 1\]"),
+    (dict(keep=13), r"keep == 13, an integer count must be in \[1, 12\]"),
+    (dict(criterion="l1"), "criterion == 'l1', must be one of"),
+    (dict(criterion="obs", hessian=np.triu(np.ones((12, 12)))), "hessian is not symmetric"),
+    (dict(criterion="obs", hessian=np.eye(11)), r"hessian has shape \(11, 11\)"),
+    (dict(criterion="taylor1"), "grad is required"),
+    (dict(criterion="oracle"), "importance is required"),
+    (dict(criterion="random"), "rng is required"),
+    (dict(criterion="hessian", hessian=np.full(12, np.inf)), r"hessian\[0\] == inf, must be finite"),
+])
+def test_bad_input(kwargs, match):
+    _, _, w = ls_problem()
+    args = dict(keep=0.5, criterion="magnitude")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        prune(w, **args)
+
+
+def test_nan_weights_rejected_and_inputs_untouched():
+    X, y, w = ls_problem()
+    H = X.T @ X
+    w0, H0 = w.copy(), H.copy()
+    for c in ("obs", "cbs", "hessian"):
+        prune(w, 0.5, c, hessian=H)
+    assert np.array_equal(w, w0) and np.array_equal(H, H0)
+    with pytest.raises(ValueError, match=r"w\[2\] == nan"):
+        prune(np.array([1.0, 2.0, np.nan]), 1, "magnitude")
+
+
+def test_iterative_pruning_reaches_target_and_recomputes_scores():
+    X, y, w = ls_problem(n=100, p=30, seed=7)
+    one = prune_iterative(X, y, w, 0.2, "obs", steps=1)
+    many = prune_iterative(X, y, w, 0.2, "obs", steps=4, schedule="cubic")
+    assert one.mask.sum() == many.mask.sum() == 6
+    # OBS keeps weights at the refit optimum of its support at every stage
+    assert_allclose(many.weights, refit(X, y, many.mask), rtol=1e-8, atol=1e-10)
+    # magnitude with fine-tuning between stages differs from one-shot magnitude in general
+    ft = prune_iterative(X, y, w, 0.2, "magnitude", steps=4, finetune_steps=200, penalty=0.01)
+    assert ft.mask.sum() == 6 and np.all(ft.weights[~ft.mask] == 0)
+
+
+def test_fine_tune_vs_scratch_converge_to_the_closest_solution():
+    """GD from b0 on an underdetermined support converges to the interpolator closest to b0."""
+    rng = np.random.default_rng(8)
+    n, p = 20, 60
+    X, y = rng.standard_normal((n, p)), rng.standard_normal(n)
+    w = fit(X, y)
+    res = prune(w, 40, "magnitude")
+    out = fine_tune_vs_scratch(X, y, res.weights, res.mask, steps=20000, dense_steps=100, rng=0)
+    Xs = X[:, res.mask]
+    for name, b in out.items():
+        assert np.all(b[~res.mask] == 0)
+        assert_allclose(Xs @ b[res.mask], y, atol=1e-6)        # all interpolate on the support
+    b0 = res.weights[res.mask]
+    closest = b0 + np.linalg.pinv(Xs) @ (y - Xs @ b0)
+    assert_allclose(out["fine-tune"][res.mask], closest, rtol=1e-6, atol=1e-8)
+    assert_allclose(out["scratch-E zero"][res.mask], np.linalg.pinv(Xs) @ y, rtol=1e-6, atol=1e-8)
