@@ -103,6 +103,16 @@ def run_trials(job, start, stop):
     return risk, dense
 
 
+def run_floor(job, start, stop):
+    """The floor of trials ``start <= t < stop``: draw the design, form the Gram matrix, factor it."""
+    out = np.empty(stop - start)
+    with threadpool_limits(limits=1):
+        for i, t in enumerate(range(start, stop)):
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(job.seed, spawn_key=(t,))))
+            out[i] = kernels.floor_trial(rng, job.lam, job.n)
+    return out, out
+
+
 def _chunks(trials, n_workers):
     n_chunks = max(1, min(trials, n_workers * CHUNKS_PER_WORKER))
     edges = np.linspace(0, trials, n_chunks + 1).round().astype(int)
@@ -127,21 +137,21 @@ def _dask_client(client):
     return client
 
 
-def execute(job, trials, n_jobs=None, client=None):
+def execute(job, trials, n_jobs=None, client=None, fn=run_trials):
     """Run ``trials`` trials of ``job`` serially, in local processes or on Dask; results in trial order."""
     if client is not None:
         client = _dask_client(client)
         chunks = _chunks(trials, max(1, len(client.scheduler_info().get("workers", {})) or 1))
-        futures = [client.submit(run_trials, job, a, b, pure=False) for a, b in chunks]
+        futures = [client.submit(fn, job, a, b, pure=False) for a, b in chunks]
         parts = client.gather(futures)
     else:
         workers = _workers(n_jobs)
         if workers == 1:
-            parts = [run_trials(job, 0, trials)]
+            parts = [fn(job, 0, trials)]
         else:
             chunks = _chunks(trials, workers)
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(run_trials, [job] * len(chunks), *zip(*chunks)))
+                parts = list(pool.map(fn, [job] * len(chunks), *zip(*chunks)))
     return np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts])
 
 
