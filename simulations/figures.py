@@ -1,7 +1,10 @@
-"""Named figures: each computes its curves, writes a tidy CSV and a PNG/PDF figure.
+"""Named figures: theory (lines) against Monte Carlo (markers with standard errors).
 
-The registry :data:`FIGURES` maps a name to a function ``fn(out_dir, quick)``
-returning the written paths. ``python -m simulations list`` shows them.
+Each figure function ``fn(out_dir, quick=False, n_jobs=None)`` computes its
+curves, writes ``<name>.png``, ``<name>.pdf`` and a tidy ``<name>.csv`` (one
+row per point and source, with the z-score of every simulated point that has a
+theory value) and returns the paths. ``quick`` uses fewer points and trials.
+:data:`FIGURES` is the registry used by the command line and the notebooks.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import numpy as np
 
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 
-from .plotting import new_figure, plot_curves, save_figure, write_tidy_csv
+from .engine import monte_carlo
+from .plotting import color, new_figure, plot_curves, save_figure, write_tidy_csv
 
 #: The headline model: half of the features scaled up by 5 (variance 25) with weights 0.3 (importance
 #: 25 * 0.09 = 2.25 against 1 for the unscaled half): small weights that matter.
@@ -20,29 +24,229 @@ HEADLINE_SPECTRUM = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
 HEADLINE_NOISE = 0.25
 HEADLINE_KAPPAS = (0.6, 2.0)
 
-CSV_COLUMNS = ("figure", "kappa", "ridge", "retrain", "criterion", "keep", "source", "risk", "sem", "trials", "p")
+CSV_COLUMNS = ("figure", "x_name", "x", "kappa", "ridge", "retrain", "criterion", "keep", "source", "risk", "sem",
+               "z", "trials", "p")
 
 
-def pruned_risk_figure(out_dir, quick=False):
-    """Figure 2: pruned risk vs kept fraction, four criteria, kappa < 1 and kappa > 1 (theory)."""
-    keep = np.linspace(0.02, 1.0, 50 if quick else 197)
-    fig, axes = new_figure(len(HEADLINE_KAPPAS), sharey=False)
-    rows = []
-    for ax, kappa in zip(axes, HEADLINE_KAPPAS):
-        theory = {c: pruned_risk(HEADLINE_SPECTRUM, kappa, HEADLINE_NOISE, keep, c) for c in CRITERIA}
-        dense = dense_risk(HEADLINE_SPECTRUM, kappa, HEADLINE_NOISE)
-        plot_curves(ax, keep, theory, title=f"kappa = n/p = {kappa:g}", legend=ax is axes[0])
-        ax.axhline(dense, color="k", ls=":", lw=1, label="dense")
-        for c, risk in theory.items():
-            rows += [dict(figure="pruned-risk", kappa=kappa, ridge=0.0, retrain="none", criterion=c, keep=a,
-                          source="theory", risk=r, sem="", trials="", p="") for a, r in zip(keep, risk)]
-    fig.suptitle("Pruned min-norm / OLS risk, covariance-scaled two-atom model", fontsize=10)
+def _sizes(quick):
+    """(p, trials) of the simulations: quick mode for tests, full mode for the committed figures."""
+    return (200, 40) if quick else (400, 200)
+
+
+class _Rows(list):
+    """Tidy rows with z-scores, accumulated by the figure functions."""
+
+    def add(self, figure, x_name, x, kappa, ridge, retrain, criterion, keep, theory, mean=None, sem=None, trials="",
+            p="", theory_row=True):
+        common = dict(figure=figure, x_name=x_name, x=x, kappa=kappa, ridge=ridge, retrain=retrain or "none",
+                      criterion=criterion, keep=keep, trials=trials, p=p)
+        if theory is not None and theory_row:
+            self.append(dict(common, source="theory", risk=theory, sem="", z=""))
+        if mean is not None:
+            z = (mean - theory) / sem if theory is not None and np.isfinite(theory) and sem > 0 else ""
+            self.append(dict(common, source="simulation", risk=mean, sem=sem, z=z))
+
+    def max_abs_z(self):
+        zs = [abs(r["z"]) for r in self if r["z"] != ""]
+        return max(zs) if zs else float("nan")
+
+
+def _finish(fig, rows, out_dir, stem):
     out = Path(out_dir)
-    paths = save_figure(fig, out / "pruned_risk")
-    csv = write_tidy_csv(out / "pruned_risk.csv", rows, CSV_COLUMNS)
-    return (*paths, csv)
+    paths = save_figure(fig, out / stem)
+    return (*paths, write_tidy_csv(out / f"{stem}.csv", rows, CSV_COLUMNS))
+
+
+def dense_risk_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 1: dense risk vs kappa (double descent), min-norm/OLS and ridge, theory vs simulation."""
+    p, trials = _sizes(quick)
+    spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
+    kappas = np.concatenate([np.linspace(0.15, 0.93, 60), np.linspace(1.07, 3.0, 60)])
+    sim_k = [0.3, 0.5, 0.7, 1.4, 2.0, 3.0] if quick else [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.25, 1.4, 1.6, 2.0, 2.5, 3.0]
+    fig, (ax,) = new_figure(1, width=5.0)
+    rows = _Rows()
+    for ridge, name in ((0.0, "min-norm / OLS"), (0.1, "ridge 0.1")):
+        theory = [dense_risk(spec, k, noise, ridge) for k in kappas]
+        col = color("dense") if ridge == 0 else color("hessian")
+        ax.plot(kappas, theory, color=col, lw=1.8, label=f"{name} (theory)")
+        mean, sem = [], []
+        for i, k in enumerate(sim_k):
+            res = monte_carlo(spec, p, k, noise, ridge, keep=[1.0], criteria=("magnitude",), trials=trials,
+                              seed=1000 + i, n_jobs=n_jobs)
+            mean.append(res.mean["dense"])
+            sem.append(res.sem["dense"])
+            rows.add("dense-risk", "kappa", k, k, ridge, None, "dense", 1.0, dense_risk(spec, k, noise, ridge),
+                     res.mean["dense"], res.sem["dense"], trials, p)
+        ax.errorbar(sim_k, mean, yerr=sem, fmt="o", mfc="white", color=col, ms=4.5, capsize=2.5,
+                    label=f"{name} (simulation, p={p})")
+    ax.set_yscale("log")
+    ax.set_xlabel("kappa = n/p")
+    ax.set_ylabel("test risk")
+    ax.set_title("Dense risk: double descent")
+    ax.axvline(1.0, color="k", lw=0.8, ls=":")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return _finish(fig, rows, out_dir, "dense_risk")
+
+
+def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 2: pruned risk vs kept fraction, four criteria, kappa < 1 and kappa > 1, theory vs simulation."""
+    p, trials = _sizes(quick)
+    spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
+    keep = np.linspace(0.02, 1.0, 99)
+    sim_keep = [0.1, 0.3, 0.5, 0.7, 0.9] if quick else [round(0.1 * i, 1) for i in range(1, 11)]
+    fig, axes = new_figure(len(HEADLINE_KAPPAS))
+    rows = _Rows()
+    for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
+        theory = {c: pruned_risk(spec, kappa, noise, keep, c) for c in CRITERIA}
+        res = monte_carlo(spec, p, kappa, noise, 0.0, sim_keep, CRITERIA, None, trials, seed=2000 + j, n_jobs=n_jobs)
+        plot_curves(ax, keep, theory, sim_keep, {c: res.mean[c] for c in CRITERIA}, {c: res.sem[c] for c in CRITERIA},
+                    title=f"kappa = n/p = {kappa:g}", legend=j == 0)
+        ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1)
+        for c in CRITERIA:
+            th = pruned_risk(spec, kappa, noise, np.array(sim_keep), c)
+            for a, r in zip(keep, theory[c]):
+                rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, r)
+            for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
+                rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, t, m, s, trials, p, theory_row=False)
+    fig.suptitle(f"Pruned min-norm / OLS risk, covariance-scaled two-atom model (p = {p}, {trials} trials)", fontsize=10)
+    return _finish(fig, rows, out_dir, "pruned_risk")
+
+
+def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 3: scale a group of features by c (importance kept): magnitude vs hessian pruned risk vs c."""
+    p, trials = _sizes(quick)
+    noise, keep = HEADLINE_NOISE, 0.5
+    cs = np.geomspace(0.1, 10, 81)
+    sim_c = [0.2, 1.0, 5.0] if quick else [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    base = Spectrum([1.0, 1.0], [1.0, 0.7], [0.5, 0.5])
+    fig, axes = new_figure(len(HEADLINE_KAPPAS))
+    rows = _Rows()
+    for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
+        for c in ("magnitude", "hessian"):
+            th = [pruned_risk(base.scaled([1.0, s]), kappa, noise, keep, c) for s in cs]
+            ax.plot(cs, th, color=color(c), lw=1.8, label=f"{c} (theory)")
+            mean, sem = [], []
+            for i, s in enumerate(sim_c):
+                res = monte_carlo(base.scaled([1.0, s]), p, kappa, noise, 0.0, [keep], (c,), None, trials,
+                                  seed=3000 + 100 * j + i, n_jobs=n_jobs)
+                mean.append(res.mean[c][0])
+                sem.append(res.sem[c][0])
+                rows.add("covariance-scaling", "c", s, kappa, 0.0, None, c, keep,
+                         pruned_risk(base.scaled([1.0, s]), kappa, noise, keep, c), mean[-1], sem[-1], trials, p)
+            ax.errorbar(sim_c, mean, yerr=sem, fmt="o", mfc="white", color=color(c), ms=4.5, capsize=2.5,
+                        label=f"{c} (simulation)")
+        ax.set_xscale("log")
+        ax.set_xlabel("scale c of the second group (importance unchanged)")
+        ax.set_ylabel(f"test risk, keep {keep:g}")
+        ax.set_title(f"kappa = {kappa:g}")
+        ax.grid(alpha=0.3)
+        if j == 0:
+            ax.legend(fontsize=7, frameon=False)
+    return _finish(fig, rows, out_dir, "covariance_scaling")
+
+
+def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 4: the magnitude-minus-hessian gap vs kappa for min-norm and for ridge (paired simulation)."""
+    p, trials = _sizes(quick)
+    spec, noise, keep = HEADLINE_SPECTRUM, HEADLINE_NOISE, 0.3
+    kappas = np.concatenate([np.linspace(0.15, 0.95, 50), np.linspace(1.05, 3.0, 50)])
+    sim_k = [0.3, 0.6, 2.0] if quick else [0.2, 0.4, 0.6, 0.8, 1.3, 2.0, 3.0]
+    fig, (ax,) = new_figure(1, width=5.0)
+    rows = _Rows()
+    for ridge, col in ((0.0, color("dense")), (0.1, color("hessian"))):
+        gap = lambda k: pruned_risk(spec, k, noise, keep, "magnitude", ridge) - pruned_risk(spec, k, noise, keep,
+                                                                                              "hessian", ridge)
+        ks = kappas if ridge > 0 else kappas[np.abs(kappas - 1) > 0.04]
+        ax.plot(ks, [gap(k) for k in ks], color=col, lw=1.8, label=f"ridge {ridge:g} (theory)")
+        mean, sem = [], []
+        for i, k in enumerate(sim_k):
+            res = monte_carlo(spec, p, k, noise, ridge, [keep], ("magnitude", "hessian"), None, trials,
+                              seed=4000 + i + (50 if ridge else 0), n_jobs=n_jobs)
+            d = res.samples["magnitude"][:, 0] - res.samples["hessian"][:, 0]       # paired per trial
+            mean.append(d.mean())
+            sem.append(d.std(ddof=1) / np.sqrt(d.size))
+            rows.add("hessian-bias", "kappa", k, k, ridge, None, "magnitude-hessian", keep, gap(k), mean[-1], sem[-1],
+                     trials, p)
+        ax.errorbar(sim_k, mean, yerr=sem, fmt="o", mfc="white", color=col, ms=4.5, capsize=2.5,
+                    label=f"ridge {ridge:g} (simulation)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("kappa = n/p")
+    ax.set_ylabel(f"risk(magnitude) - risk(hessian), keep {keep:g}")
+    ax.set_title("Hessian bias: how much magnitude pruning loses")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return _finish(fig, rows, out_dir, "hessian_bias")
+
+
+def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 5: fixed n and number of kept weights, growing p; pruning vs training on the oracle support."""
+    _, trials = _sizes(quick)
+    n, k, noise = 100, 20, HEADLINE_NOISE
+    spec = HEADLINE_SPECTRUM
+    ps = [40, 60, 80, 90, 110, 130, 160, 200, 260, 340, 400]
+    sim_ps = [60, 160, 400] if quick else [40, 60, 80, 130, 200, 260, 400]
+    fig, (ax,) = new_figure(1, width=5.0)
+    rows = _Rows()
+    curves = (("magnitude", None, "magnitude-pruned"), ("hessian", None, "hessian-pruned"),
+              ("oracle", "fresh", "trained on the oracle support"))
+    for c, retrain, label in curves:
+        th = [pruned_risk(spec, n / pp, noise, k / pp, c, 0.0, retrain) for pp in ps]
+        ax.plot(ps, th, color=color(c), lw=1.8, label=f"{label} (theory)")
+        mean, sem = [], []
+        for i, pp in enumerate(sim_ps):
+            res = monte_carlo(spec, pp, n / pp, noise, 0.0, [k / pp], (c,), "same" if retrain else None, trials,
+                              seed=5000 + i, n_jobs=n_jobs)
+            mean.append(res.mean[c][0])
+            sem.append(res.sem[c][0])
+            rows.add("sparse-double-descent", "p", pp, n / pp, 0.0, "same" if retrain else None, c, k / pp,
+                     pruned_risk(spec, n / pp, noise, k / pp, c, 0.0, retrain), mean[-1], sem[-1], trials, pp)
+        ax.errorbar(sim_ps, mean, yerr=sem, fmt="o", mfc="white", color=color(c), ms=4.5, capsize=2.5,
+                    label=f"{label} (simulation)")
+    ax.set_yscale("log")
+    ax.axvline(n, color="k", lw=0.8, ls=":")
+    ax.set_xlabel(f"number of features p (n = {n}, {k} kept)")
+    ax.set_ylabel("test risk")
+    ax.set_title("Sparse double descent")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return _finish(fig, rows, out_dir, "sparse_double_descent")
+
+
+def retraining_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 6: no refit, fresh-data refit and same-data refit; where same-data departs from the fresh formula."""
+    p, trials = _sizes(quick)
+    spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, 2.0
+    keep = np.linspace(0.02, 1.0, 99)
+    sim_keep = [0.1, 0.3, 0.6] if quick else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
+    fig, axes = new_figure(2)
+    rows = _Rows()
+    for j, (ax, c) in enumerate(zip(axes, ("magnitude", "hessian"))):
+        for retrain, ls in ((None, "-"), ("fresh", "--")):
+            ax.plot(keep, pruned_risk(spec, kappa, noise, keep, c, 0.0, retrain), color=color(c), ls=ls, lw=1.6,
+                    label=f"{'no refit' if retrain is None else 'fresh-data refit'} (theory)")
+        for retrain, fmt in ((None, "o"), ("fresh", "s"), ("same", "^")):
+            res = monte_carlo(spec, p, kappa, noise, 0.0, sim_keep, (c,), retrain, trials, seed=6000 + 10 * j,
+                              n_jobs=n_jobs)
+            ax.errorbar(sim_keep, res.mean[c], yerr=res.sem[c], fmt=fmt, mfc="white", color="k" if retrain == "same"
+                        else color(c), ms=4.5, capsize=2.5, label=f"{retrain or 'no'} refit (simulation)")
+            th = pruned_risk(spec, kappa, noise, np.array(sim_keep), c, 0.0, "fresh" if retrain == "same" else retrain)
+            for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
+                # same-data refits are compared with the fresh-data formula: their z-score measures the departure
+                rows.add("retraining", "keep", a, kappa, 0.0, retrain, c, a, t, m, s, trials, p)
+        ax.set_xlabel("kept fraction")
+        ax.set_ylabel("test risk")
+        ax.set_title(f"{c} pruning, kappa = {kappa:g}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6.5, frameon=False)
+    return _finish(fig, rows, out_dir, "retraining")
 
 
 FIGURES = {
+    "dense-risk": dense_risk_figure,
     "pruned-risk": pruned_risk_figure,
+    "covariance-scaling": covariance_scaling_figure,
+    "hessian-bias": hessian_bias_figure,
+    "sparse-double-descent": sparse_double_descent_figure,
+    "retraining": retraining_figure,
 }
