@@ -42,6 +42,7 @@ from . import kernels
 
 RETRAIN = (None, "fresh", "same")
 HESSIAN_SCALES = ("empirical", "population")
+SAMPLERS = ("auto", "design", "bartlett")
 _CRIT_CODE = {"magnitude": kernels.MAGNITUDE, "hessian": kernels.HESSIAN, "oracle": kernels.ORACLE,
               "random": kernels.RANDOM}
 _RETRAIN_CODE = {None: kernels.RETRAIN_NONE, "fresh": kernels.RETRAIN_FRESH, "same": kernels.RETRAIN_SAME}
@@ -88,6 +89,7 @@ class _Job:
     retrain: int
     empirical_hessian: bool
     seed: int
+    bartlett: bool = False
 
 
 def run_trials(job, start, stop):
@@ -99,17 +101,19 @@ def run_trials(job, start, stop):
         for i, t in enumerate(range(start, stop)):
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(job.seed, spawn_key=(t,))))
             kernels.trial(rng, job.lam, job.b_scale, job.gaussian, job.n, job.noise, job.ridge, job.keep_counts,
-                          job.criteria, job.retrain, job.empirical_hessian, risk[i], dense[i:i + 1])
+                          job.criteria, job.retrain, job.empirical_hessian, risk[i], dense[i:i + 1], job.bartlett)
     return risk, dense
 
 
 def run_floor(job, start, stop):
-    """The floor of trials ``start <= t < stop``: draw the design, form the Gram matrix, factor it."""
+    """The floor of trials ``start <= t < stop``: draw the design, form the Gram matrix, factor it
+    (with ``job.bartlett``: draw the Bartlett factor, which is that Cholesky factor)."""
     out = np.empty(stop - start)
+    floor = kernels.floor_bartlett if job.bartlett else kernels.floor_trial
     with threadpool_limits(limits=1):
         for i, t in enumerate(range(start, stop)):
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(job.seed, spawn_key=(t,))))
-            out[i] = kernels.floor_trial(rng, job.lam, job.n)
+            out[i] = floor(rng, job.lam, job.n)
     return out, out
 
 
@@ -156,7 +160,7 @@ def execute(job, trials, n_jobs=None, client=None, fn=run_trials):
 
 
 def make_job(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), criteria=CRITERIA, retrain=None,
-             seed=0, hessian="empirical"):
+             seed=0, hessian="empirical", sampler="auto"):
     """Validate the arguments of :func:`monte_carlo` and return ``(job, keep array, config)``."""
     if not isinstance(spectrum, Spectrum):
         raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
@@ -182,6 +186,10 @@ def make_job(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), c
         check_choice(c, "criteria", CRITERIA)
     check_choice(retrain, "retrain", RETRAIN)
     check_choice(hessian, "hessian", HESSIAN_SCALES)
+    check_choice(sampler, "sampler", SAMPLERS)
+    if sampler == "bartlett" and p > n:
+        raise ValueError(f"sampler == 'bartlett' needs p <= n, got p == {p} and n == {n}.")
+    bartlett = sampler == "bartlett" or (sampler == "auto" and p <= n)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed == {seed!r}, must be a non-negative integer.")
     counts = atom_counts(spectrum.weights, p)
@@ -192,11 +200,11 @@ def make_job(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), c
     job = _Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
                spectrum.signal_dist == "gaussian", n, noise, ridge, keep_counts,
                np.array([_CRIT_CODE[c] for c in criteria], dtype=np.int64), _RETRAIN_CODE[retrain],
-               hessian == "empirical", int(seed))
+               hessian == "empirical", int(seed), bartlett)
     config = dict(variances=spectrum.variances.tolist(), signal=spectrum.signal.tolist(),
                   weights=spectrum.weights.tolist(), signal_dist=spectrum.signal_dist, p=int(p), kappa=kappa,
                   noise=noise, ridge=ridge, keep=keep_arr.tolist(), criteria=list(criteria), retrain=retrain,
-                  seed=int(seed), hessian=hessian)
+                  seed=int(seed), hessian=hessian, sampler="bartlett" if bartlett else "design")
     return job, keep_arr, config
 
 
@@ -214,7 +222,7 @@ def summarize(risk, dense, criteria, keep, keep_counts, config):
 
 
 def monte_carlo(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), criteria=CRITERIA,
-                retrain=None, trials=200, seed=0, n_jobs=None, client=None, hessian="empirical"):
+                retrain=None, trials=200, seed=0, n_jobs=None, client=None, hessian="empirical", sampler="auto"):
     """Average test risk of pruned estimators over ``trials`` independent finite-``p`` problems.
 
     Parameters
@@ -240,6 +248,11 @@ def monte_carlo(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0)
         Run the trials on a Dask cluster (a client or a scheduler address).
     hessian : {"empirical", "population"}
         Hessian scores use ``sqrt(diag(X'X/n))`` (THEORY.md Section 3) or the true ``sqrt(lam)``.
+    sampler : {"auto", "design", "bartlett"}
+        ``"design"`` draws the ``n x p`` Gaussian design. ``"bartlett"`` (``p <= n`` only) draws the
+        sufficient statistics ``(X'X, X'y)`` exactly through the Bartlett decomposition of the
+        Wishart matrix, ``O(p^2)`` random numbers instead of ``O(n p)`` and, for OLS, no
+        ``O(n p^2)`` Gram product. ``"auto"`` uses Bartlett when ``p <= n``.
 
     Returns
     -------
@@ -247,7 +260,8 @@ def monte_carlo(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0)
     """
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
         raise ValueError(f"trials == {trials!r}, must be an integer >= 1.")
-    job, keep_arr, config = make_job(spectrum, p, kappa, noise, ridge, keep, criteria, retrain, seed, hessian)
+    job, keep_arr, config = make_job(spectrum, p, kappa, noise, ridge, keep, criteria, retrain, seed, hessian,
+                                     sampler)
     risk, dense = execute(job, int(trials), n_jobs, client)
     config["trials"] = int(trials)
     return summarize(risk, dense, config["criteria"], keep_arr, job.keep_counts, config)

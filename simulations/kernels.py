@@ -66,9 +66,8 @@ def _fit(X, y, G, ridge):
 
 
 @njit(cache=True)
-def _refit(X, y, G, Xty, support, ridge):
-    """Refit on the columns ``support``: primal from the Gram block if ``k <= n``, else dual."""
-    n = X.shape[0]
+def _refit(X, y, G, Xty, support, ridge, n):
+    """Refit on the columns ``support``: primal from the Gram block if ``k <= n``, else dual (needs ``X``)."""
     k = support.size
     if k <= n:
         Gs = np.empty((k, k))
@@ -96,8 +95,49 @@ def _draw(rng, sqrt_lam, beta, n, noise):
 
 
 @njit(cache=True)
+def _bartlett(rng, sqrt_lam, n):
+    """``M = Lambda^1/2 T`` with ``T`` the Bartlett factor of a ``Wishart_p(n, I)`` matrix (``p <= n``).
+
+    ``T`` is lower triangular, ``T_ii = sqrt(chi2(n - i))`` (``i = 0..p-1``), ``T_ij ~ N(0, 1)`` below the
+    diagonal. For ``X = Z Lambda^1/2`` with ``n`` Gaussian rows, ``(X'X, X'z)`` has the law of
+    ``(M M', M xi)`` with ``xi ~ N(0, I_p)`` independent of ``T`` (``Z = Q T'`` with ``Q`` Haar and
+    independent of ``T``, and ``Q'z ~ N(0, I_p)``).
+    """
+    p = sqrt_lam.size
+    M = np.zeros((p, p))
+    for i in range(p):
+        for j in range(i):
+            M[i, j] = sqrt_lam[i] * rng.standard_normal()
+        M[i, i] = sqrt_lam[i] * np.sqrt(rng.chisquare(n - i))
+    return M
+
+
+@njit(cache=True)
+def _draw_gram(rng, sqrt_lam, beta, n, noise):
+    """``(M, X'X, X'y)`` of a Gaussian sample of ``n`` rows drawn via the Bartlett decomposition."""
+    p = sqrt_lam.size
+    M = _bartlett(rng, sqrt_lam, n)
+    G = M @ M.T
+    xty = G @ beta + noise * (M @ rng.standard_normal(p))
+    return M, G, xty
+
+
+@njit(cache=True)
+def _upper_solve(M, xi):
+    """Solve ``M' x = xi`` for lower-triangular ``M`` (back substitution on the upper-triangular ``M'``)."""
+    p = xi.size
+    x = np.empty(p)
+    for i in range(p - 1, -1, -1):
+        s = xi[i]
+        for j in range(i + 1, p):
+            s -= M[j, i] * x[j]
+        x[i] = s / M[i, i]
+    return x
+
+
+@njit(cache=True)
 def trial(rng, lam, b_scale, gaussian, n, noise, ridge, keep_counts, criteria, retrain, empirical_hessian,
-          out_risk, out_dense):
+          out_risk, out_dense, bartlett=False):
     """One trial: writes ``out_risk[c, j]`` (criterion c, keep level j) and returns nothing.
 
     ``out_dense[0]`` receives the unpruned risk. Random numbers are drawn in a fixed order:
@@ -111,20 +151,44 @@ def trial(rng, lam, b_scale, gaussian, n, noise, ridge, keep_counts, criteria, r
     else:
         s = np.where(rng.random(p) < 0.5, -1.0, 1.0)
     beta = s * b_scale / np.sqrt(p)
-    X, y = _draw(rng, sqrt_lam, beta, n, noise)
-    need_gram = p <= n or (retrain == RETRAIN_SAME)
-    G = X.T @ X if need_gram else np.empty((0, 0))
-    bh = _fit(X, y, G, ridge)
+    if bartlett:                       # p <= n: draw the sufficient statistics (M M', M xi), not X
+        M = _bartlett(rng, sqrt_lam, n)
+        xi = rng.standard_normal(p)
+        X, y = np.empty((0, p)), np.empty(0)
+        if ridge == 0.0 and retrain != RETRAIN_SAME:
+            # OLS: b_hat = W^-1 X'y = beta + noise (M M')^-1 M xi = beta + noise M'^-1 xi
+            bh = beta + noise * _upper_solve(M, xi)
+            G, Xty = np.empty((0, 0)), np.empty(0)
+        else:
+            G = M @ M.T
+            Xty = G @ beta + noise * (M @ xi)
+            bh = _fit_primal(G, Xty, n, ridge)
+        diag_g = np.empty(p)
+        for j in range(p):
+            diag_g[j] = np.sum(M[j, : j + 1] ** 2)
+    else:
+        X, y = _draw(rng, sqrt_lam, beta, n, noise)
+        need_gram = p <= n or (retrain == RETRAIN_SAME)
+        G = X.T @ X if need_gram else np.empty((0, 0))
+        bh = _fit(X, y, G, ridge)
+        Xty = np.empty(0)
+        diag_g = np.empty(p)
+        for j in range(p):
+            diag_g[j] = np.sum(X[:, j] ** 2)
     err = lam * (bh - beta) ** 2
     drop = lam * beta**2
     out_dense[0] = noise**2 + err.sum()
     if retrain == RETRAIN_FRESH:
-        X2, y2 = _draw(rng, sqrt_lam, beta, n, noise)
-        G2 = X2.T @ X2
-        Xty2 = X2.T @ y2
+        if bartlett:
+            _, G2, Xty2 = _draw_gram(rng, sqrt_lam, beta, n, noise)
+            X2, y2 = X, y
+        else:
+            X2, y2 = _draw(rng, sqrt_lam, beta, n, noise)
+            G2 = X2.T @ X2
+            Xty2 = X2.T @ y2
     elif retrain == RETRAIN_SAME:
         X2, y2, G2 = X, y, G
-        Xty2 = X.T @ y
+        Xty2 = Xty if bartlett else X.T @ y
     else:
         X2, y2, G2, Xty2 = X, y, G, np.empty(0)
     for c in range(criteria.size):
@@ -133,9 +197,7 @@ def trial(rng, lam, b_scale, gaussian, n, noise, ridge, keep_counts, criteria, r
             score = np.abs(bh)
         elif crit == HESSIAN:
             if empirical_hessian:
-                h = np.empty(p)
-                for j in range(p):
-                    h[j] = np.sqrt(np.sum(X[:, j] ** 2) / n)
+                h = np.sqrt(diag_g / n)
             else:
                 h = sqrt_lam
             score = h * np.abs(bh)
@@ -160,12 +222,18 @@ def trial(rng, lam, b_scale, gaussian, n, noise, ridge, keep_counts, criteria, r
             for kk in range(keep_counts.size):
                 k = keep_counts[kk]
                 support = np.sort(order[:k])
-                bs = _refit(X2, y2, G2, Xty2, support, ridge)
+                bs = _refit(X2, y2, G2, Xty2, support, ridge, n)
                 r = noise**2 + drop.sum()
                 for a in range(k):
                     i = support[a]
                     r += lam[i] * (bs[a] - beta[i]) ** 2 - drop[i]
                 out_risk[c, kk] = r
+
+
+@njit(cache=True)
+def floor_bartlett(rng, lam, n):
+    """The floor of the Bartlett path: draw the factor ``M`` (it is the Cholesky factor of ``X'X``)."""
+    return _bartlett(rng, np.sqrt(lam), n)[0, 0]
 
 
 @njit(cache=True)
