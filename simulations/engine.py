@@ -27,8 +27,10 @@ Example
 
 from __future__ import annotations
 
+import atexit
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,12 +94,28 @@ class _Job:
     bartlett: bool = False
 
 
+_WORKER_LIMITS = []
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread: for good in a worker process (cheap on every later chunk), for the
+    duration of the call in the user's own process (their BLAS settings are restored afterwards)."""
+    import multiprocessing
+    from contextlib import nullcontext
+
+    if multiprocessing.parent_process() is None:
+        return threadpool_limits(limits=1)
+    if not _WORKER_LIMITS:
+        _WORKER_LIMITS.append(threadpool_limits(limits=1))
+    return nullcontext()
+
+
 def run_trials(job, start, stop):
     """Trials ``start <= t < stop``: returns ``(risk (m, C, K), dense (m,))``."""
     m = stop - start
     risk = np.empty((m, job.criteria.size, job.keep_counts.size))
     dense = np.empty(m)
-    with threadpool_limits(limits=1):
+    with _one_blas_thread():
         for i, t in enumerate(range(start, stop)):
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(job.seed, spawn_key=(t,))))
             kernels.trial(rng, job.lam, job.b_scale, job.gaussian, job.n, job.noise, job.ridge, job.keep_counts,
@@ -110,7 +128,7 @@ def run_floor(job, start, stop):
     (with ``job.bartlett``: draw the Bartlett factor, which is that Cholesky factor)."""
     out = np.empty(stop - start)
     floor = kernels.floor_bartlett if job.bartlett else kernels.floor_trial
-    with threadpool_limits(limits=1):
+    with _one_blas_thread():
         for i, t in enumerate(range(start, stop)):
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(job.seed, spawn_key=(t,))))
             out[i] = floor(rng, job.lam, job.n)
@@ -129,6 +147,26 @@ def _workers(n_jobs):
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
     return os.cpu_count() or 1 if n_jobs == -1 else int(n_jobs)
+
+
+_POOLS = {}
+
+
+def _pool(workers):
+    """A process pool of ``workers`` processes, kept for the life of the interpreter (a sweep or a
+    notebook calls :func:`monte_carlo` many times; starting workers and loading the compiled kernels
+    once is what keeps short runs fast)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers)
+    return pool
+
+
+@atexit.register
+def _shutdown_pools():
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
 
 
 def _dask_client(client):
@@ -154,8 +192,11 @@ def execute(job, trials, n_jobs=None, client=None, fn=run_trials):
             parts = [fn(job, 0, trials)]
         else:
             chunks = _chunks(trials, workers)
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(fn, [job] * len(chunks), *zip(*chunks)))
+            try:
+                parts = list(_pool(workers).map(fn, [job] * len(chunks), *zip(*chunks)))
+            except BrokenProcessPool:            # a worker died (killed, out of memory): start afresh once
+                _POOLS.pop(workers).shutdown(cancel_futures=True)
+                parts = list(_pool(workers).map(fn, [job] * len(chunks), *zip(*chunks)))
     return np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts])
 
 

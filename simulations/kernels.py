@@ -88,8 +88,9 @@ def _refit(X, y, G, Xty, support, ridge, n):
 def _draw(rng, sqrt_lam, beta, n, noise):
     p = sqrt_lam.size
     X = rng.standard_normal((n, p))
-    for j in range(p):
-        X[:, j] *= sqrt_lam[j]
+    for i in range(n):                     # row by row: contiguous in C order
+        for j in range(p):
+            X[i, j] *= sqrt_lam[j]
     y = X @ beta + noise * rng.standard_normal(n)
     return X, y
 
@@ -172,9 +173,10 @@ def trial(rng, lam, b_scale, gaussian, n, noise, ridge, keep_counts, criteria, r
         G = X.T @ X if need_gram else np.empty((0, 0))
         bh = _fit(X, y, G, ridge)
         Xty = np.empty(0)
-        diag_g = np.empty(p)
-        for j in range(p):
-            diag_g[j] = np.sum(X[:, j] ** 2)
+        diag_g = np.zeros(p)
+        for i in range(n):
+            for j in range(p):
+                diag_g[j] += X[i, j] * X[i, j]
     err = lam * (bh - beta) ** 2
     drop = lam * beta**2
     out_dense[0] = noise**2 + err.sum()
@@ -239,10 +241,8 @@ def floor_bartlett(rng, lam, n):
 @njit(cache=True)
 def floor_trial(rng, lam, n):
     """The floor of a trial: draw the Gaussian design, form the Gram matrix, factor it."""
+    X, _ = _draw(rng, np.sqrt(lam), np.zeros(lam.size), n, 0.0)
     p = lam.size
-    X = rng.standard_normal((n, p))
-    for j in range(p):
-        X[:, j] *= np.sqrt(lam[j])
     if p <= n:
         return np.linalg.cholesky(X.T @ X / n)[0, 0]
     return np.linalg.cholesky(X @ X.T / n)[0, 0]
