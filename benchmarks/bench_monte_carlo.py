@@ -20,6 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from _timing import median_time
+
 from asymptotics import CRITERIA, Spectrum
 from simulations.engine import execute, make_job, monte_carlo, run_floor
 
@@ -69,12 +71,7 @@ def numpy_parallel(args_list):
 
 
 def median(fn):
-    times = []
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return median_time(fn, REPEATS)[0]
 
 
 def main():

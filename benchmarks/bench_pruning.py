@@ -15,6 +15,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _timing import median_time  # noqa: E402
+
 from linear_models import ar1_covariance, prune  # noqa: E402
 
 
@@ -32,15 +34,6 @@ def naive_obs(w, H, k):
     mask = np.zeros(w.size, bool)
     mask[act] = True
     return w, mask
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def problem(p, seed=0):

@@ -17,6 +17,19 @@ RETRAIN_NONE, RETRAIN_FRESH, RETRAIN_SAME = 0, 1, 2
 
 
 @njit(cache=True)
+def _upper_solve(M, xi):
+    """Solve ``M' x = xi`` for lower-triangular ``M`` (back substitution on the upper-triangular ``M'``)."""
+    p = xi.size
+    x = np.empty(p)
+    for i in range(p - 1, -1, -1):
+        s = xi[i]
+        for j in range(i + 1, p):
+            s -= M[j, i] * x[j]
+        x[i] = s / M[i, i]
+    return x
+
+
+@njit(cache=True)
 def _chol_solve(G, rhs):
     """Solve ``G x = rhs`` for symmetric positive definite ``G`` (Cholesky, two substitutions)."""
     L = np.linalg.cholesky(G)
@@ -27,13 +40,7 @@ def _chol_solve(G, rhs):
         for j in range(i):
             s -= L[i, j] * z[j]
         z[i] = s / L[i, i]
-    x = np.empty(m)
-    for i in range(m - 1, -1, -1):
-        s = z[i]
-        for j in range(i + 1, m):
-            s -= L[j, i] * x[j]
-        x[i] = s / L[i, i]
-    return x
+    return _upper_solve(L, z)
 
 
 @njit(cache=True)
@@ -121,19 +128,6 @@ def _draw_gram(rng, sqrt_lam, beta, n, noise):
     G = M @ M.T
     xty = G @ beta + noise * (M @ rng.standard_normal(p))
     return M, G, xty
-
-
-@njit(cache=True)
-def _upper_solve(M, xi):
-    """Solve ``M' x = xi`` for lower-triangular ``M`` (back substitution on the upper-triangular ``M'``)."""
-    p = xi.size
-    x = np.empty(p)
-    for i in range(p - 1, -1, -1):
-        s = xi[i]
-        for j in range(i + 1, p):
-            s -= M[j, i] * x[j]
-        x[i] = s / M[i, i]
-    return x
 
 
 @njit(cache=True)
