@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import array, as_generator, count, real
+from ._validation import array, as_generator, count, real, symmetric
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,14 +51,12 @@ class LinearProblem:
     @classmethod
     def from_covariance(cls, covariance, beta, noise):
         b = array(beta, "beta", 1)
-        S = array(covariance, "covariance", 2, shape=(b.size, b.size))
-        if not np.allclose(S, S.T, atol=1e-12 * np.abs(S).max()):
-            raise ValueError("covariance is not symmetric.")
+        S = symmetric(covariance, "covariance", b.size)
         try:
             np.linalg.cholesky(S)
         except np.linalg.LinAlgError:
             raise ValueError("covariance is not positive definite.") from None
-        return cls(b, real(noise, "noise", low=0), None, 0.5 * (S + S.T))
+        return cls(b, real(noise, "noise", low=0), None, S)
 
     @property
     def p(self) -> int:
