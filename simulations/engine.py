@@ -146,7 +146,7 @@ def _workers(n_jobs):
         return 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
-    return os.cpu_count() or 1 if n_jobs == -1 else int(n_jobs)
+    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
 
 
 _POOLS = {}
@@ -236,8 +236,7 @@ def make_job(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), c
     counts = atom_counts(spectrum.weights, p)
     keep_counts = np.maximum(1, np.round(keep_arr * p).astype(np.int64))
     if np.any(np.diff(keep_counts) < 0):
-        order_hint = "sort keep increasingly"
-        raise ValueError(f"keep must be non-decreasing ({order_hint}), got {keep_arr.tolist()}.")
+        raise ValueError(f"keep must be non-decreasing (sort keep increasingly), got {keep_arr.tolist()}.")
     job = _Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
                spectrum.signal_dist == "gaussian", n, noise, ridge, keep_counts,
                np.array([_CRIT_CODE[c] for c in criteria], dtype=np.int64), _RETRAIN_CODE[retrain],

@@ -16,7 +16,7 @@ import numpy as np
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 
 from .engine import monte_carlo
-from .plotting import color, new_figure, plot_curves, save_figure, write_tidy_csv
+from .plotting import color, new_figure, plot_curves, plot_points, save_figure, write_tidy_csv
 
 #: The headline model: half of the features scaled up by 5 (variance 25) with weights 0.3 (importance
 #: 25 * 0.09 = 2.25 against 1 for the unscaled half): small weights that matter.
@@ -79,8 +79,7 @@ def dense_risk_figure(out_dir, quick=False, n_jobs=None):
             sem.append(res.sem["dense"])
             rows.add("dense-risk", "kappa", k, k, ridge, None, "dense", 1.0, dense_risk(spec, k, noise, ridge),
                      res.mean["dense"], res.sem["dense"], trials, p)
-        ax.errorbar(sim_k, mean, yerr=sem, fmt="o", mfc="white", color=col, ms=4.5, capsize=2.5,
-                    label=f"{name} (simulation, p={p})")
+        plot_points(ax, sim_k, mean, sem, col, f"{name} (simulation, p={p})")
     ax.set_yscale("log")
     ax.set_xlabel("kappa = n/p")
     ax.set_ylabel("test risk")
@@ -136,8 +135,7 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
                 sem.append(res.sem[c][0])
                 rows.add("covariance-scaling", "c", s, kappa, 0.0, None, c, keep,
                          pruned_risk(base.scaled([1.0, s]), kappa, noise, keep, c), mean[-1], sem[-1], trials, p)
-            ax.errorbar(sim_c, mean, yerr=sem, fmt="o", mfc="white", color=color(c), ms=4.5, capsize=2.5,
-                        label=f"{c} (simulation)")
+            plot_points(ax, sim_c, mean, sem, color(c), f"{c} (simulation)")
         ax.set_xscale("log")
         ax.set_xlabel("scale c of the second group (importance unchanged)")
         ax.set_ylabel(f"test risk, keep {keep:g}")
@@ -173,8 +171,7 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
             sem.append(d.std(ddof=1) / np.sqrt(d.size))
             rows.add("hessian-bias", "kappa", k, k, ridge, None, "magnitude-hessian", keep, gap(k), mean[-1], sem[-1],
                      trials, p)
-        ax.errorbar(sim_k, mean, yerr=sem, fmt="o", mfc="white", color=col, ms=4.5, capsize=2.5,
-                    label=f"ridge {ridge:g} (simulation)")
+        plot_points(ax, sim_k, mean, sem, col, f"ridge {ridge:g} (simulation)")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("kappa = n/p")
     ax.set_ylabel(f"risk(magnitude) - risk(hessian), keep {keep:g}")
@@ -207,8 +204,7 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
             sem.append(res.sem[c][0])
             rows.add("sparse-double-descent", "p", pp, n / pp, 0.0, "same" if retrain else None, c, k / pp,
                      pruned_risk(spec, n / pp, noise, k / pp, c, 0.0, retrain), mean[-1], sem[-1], trials, pp)
-        ax.errorbar(sim_ps, mean, yerr=sem, fmt="o", mfc="white", color=color(c), ms=4.5, capsize=2.5,
-                    label=f"{label} (simulation)")
+        plot_points(ax, sim_ps, mean, sem, color(c), f"{label} (simulation)")
     ax.set_yscale("log")
     ax.axvline(n, color="k", lw=0.8, ls=":")
     ax.set_xlabel(f"number of features p (n = {n}, {k} kept)")
@@ -234,8 +230,8 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
         for retrain, fmt in ((None, "o"), ("fresh", "s"), ("same", "^")):
             res = monte_carlo(spec, p, kappa, noise, 0.0, sim_keep, (c,), retrain, trials, seed=6000 + 10 * j,
                               n_jobs=n_jobs)
-            ax.errorbar(sim_keep, res.mean[c], yerr=res.sem[c], fmt=fmt, mfc="white", color="k" if retrain == "same"
-                        else color(c), ms=4.5, capsize=2.5, label=f"{retrain or 'no'} refit (simulation)")
+            plot_points(ax, sim_keep, res.mean[c], res.sem[c], "k" if retrain == "same" else color(c),
+                        f"{retrain or 'no'} refit (simulation)", fmt)
             th = pruned_risk(spec, kappa, noise, np.array(sim_keep), c, 0.0, "fresh" if retrain == "same" else retrain)
             for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
                 # same-data refits are compared with the fresh-data formula: their z-score measures the departure

@@ -68,7 +68,7 @@ def _fit(X, y, G, ridge):
     """Fit on all columns; ``G`` is ``X'X`` (used when ``p <= n``)."""
     n, p = X.shape
     if p <= n:
-        return _fit_primal(G.copy(), X.T @ y, n, ridge)
+        return _fit_primal(G, X.T @ y, n, ridge)          # G / n inside makes a new array
     return _fit_dual(X, y, ridge)
 
 

@@ -52,6 +52,12 @@ def new_figure(ncols=1, nrows=1, width=4.2, height=3.4, sharey=False):
     return fig, list(axes.ravel())
 
 
+def plot_points(ax, x, mean, sem, color_, label, fmt="o"):
+    """Simulated means as open markers with standard-error bars (the toolkit-wide style)."""
+    return ax.errorbar(x, mean, yerr=sem, fmt=fmt, color=color_, ms=4.5, mfc="white", capsize=2.5, lw=1.0,
+                       label=label)
+
+
 def plot_curves(ax, x, theory=None, sim_x=None, sim_mean=None, sim_sem=None, *, xlabel="kept fraction",
                 ylabel="test risk", title=None, logy=False, legend=True):
     """Draw theory curves (lines) and simulation means with standard-error bars (markers).
@@ -75,9 +81,8 @@ def plot_curves(ax, x, theory=None, sim_x=None, sim_mean=None, sim_sem=None, *, 
     for name, y in theory.items():
         ax.plot(x, y, color=color(name), lw=1.8, label=f"{LABELS.get(name, name)} (theory)")
     for name, y in sim_mean.items():
-        yerr = sim_sem.get(name)
-        ax.errorbar(sim_x, y, yerr=yerr, fmt=MARKERS.get(name, "o"), color=color(name), ms=4.5, mfc="white",
-                    capsize=2.5, lw=1.0, label=f"{LABELS.get(name, name)} (simulation)")
+        plot_points(ax, sim_x, y, sim_sem.get(name), color(name), f"{LABELS.get(name, name)} (simulation)",
+                    MARKERS.get(name, "o"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

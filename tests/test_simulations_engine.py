@@ -101,3 +101,13 @@ def test_bartlett_sampler_matches_explicit_design(ridge, retrain, record_z):
 def test_bartlett_needs_p_at_most_n():
     with pytest.raises(ValueError, match="sampler == 'bartlett' needs p <= n"):
         monte_carlo(SPEC, p=40, kappa=0.5, noise=0.5, keep=KEEP, trials=2, sampler="bartlett")
+
+
+def test_n_jobs_means_that_many_workers():
+    import os
+
+    from simulations.engine import _workers
+
+    assert _workers(None) == _workers(1) == 1
+    assert _workers(3) == 3 and _workers(5) == 5          # not capped at the core count
+    assert _workers(-1) == (os.cpu_count() or 1)
