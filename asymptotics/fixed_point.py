@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from ._validation import check_scalar
+from pruning_checks import check_scalar
 from .spectrum import Spectrum
 
 TAU_XTOL = 1e-300          # absolute tolerance of the tau root (effectively none)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_choice, check_keep
+from pruning_checks import check_choice, check_keep
 from .fixed_point import FixedPointResult, check_problem, solve_atoms
 from .symbolic import truncated_moments
 from .thresholds import _blocks, solve_thresholds

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_choice, check_scalar, check_vector
+from pruning_checks import check_choice, check_scalar, check_vector
 
 SIGNAL_DISTS = ("fixed", "gaussian")
 WEIGHT_SUM_ATOL = 1e-8  # weights must sum to 1 within this (rounding of 1/p sums)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import array, as_generator, count, real, symmetric
+from pruning_checks import as_generator, check_array, check_int, check_scalar, check_symmetric
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,22 +41,19 @@ class LinearProblem:
 
     @classmethod
     def diagonal(cls, variances, beta, noise):
-        lam = array(variances, "variances", 1)
-        if (lam <= 0).any():
-            i = int(np.flatnonzero(lam <= 0)[0])
-            raise ValueError(f"variances[{i}] == {lam[i]}, must be > 0.")
-        b = array(beta, "beta", 1, shape=(lam.size,))
-        return cls(b, real(noise, "noise", low=0), lam, None)
+        lam = check_array(variances, "variances", 1, positive=True)
+        b = check_array(beta, "beta", 1, shape=(lam.size,))
+        return cls(b, check_scalar(noise, "noise", low=0), lam, None)
 
     @classmethod
     def from_covariance(cls, covariance, beta, noise):
-        b = array(beta, "beta", 1)
-        S = symmetric(covariance, "covariance", b.size)
+        b = check_array(beta, "beta", 1)
+        S = check_symmetric(covariance, "covariance", b.size)
         try:
             np.linalg.cholesky(S)
         except np.linalg.LinAlgError:
             raise ValueError("covariance is not positive definite.") from None
-        return cls(b, real(noise, "noise", low=0), None, S)
+        return cls(b, check_scalar(noise, "noise", low=0), None, S)
 
     @property
     def p(self) -> int:
@@ -76,7 +73,7 @@ class LinearProblem:
 
     def sample(self, n, rng):
         """Draw ``(X, y)`` with ``n`` rows; ``rng`` is a seed or a Generator."""
-        n = count(n, "n", low=1)
+        n = check_int(n, "n", low=1)
         rng = as_generator(rng)
         Z = rng.standard_normal((n, self.p))
         if self.covariance is None:
@@ -88,7 +85,7 @@ class LinearProblem:
 
     def risk(self, b):
         """Population test risk ``noise^2 + (b - beta*)' Sigma (b - beta*)``."""
-        d = array(b, "b", 1, shape=(self.p,)) - self.beta
+        d = check_array(b, "b", 1, shape=(self.p,)) - self.beta
         return self.noise**2 + float(d @ self._sigma_times(d))
 
     def importance(self, b=None, compensate=False):
@@ -98,7 +95,7 @@ class LinearProblem:
         (``Sigma_ii beta*_i^2`` at ``b = beta*``, the default). With compensation
         (the other weights re-optimised, OBS): ``b_i^2 / [Sigma^-1]_ii`` at ``b = beta*``.
         """
-        b = self.beta if b is None else array(b, "b", 1, shape=(self.p,))
+        b = self.beta if b is None else check_array(b, "b", 1, shape=(self.p,))
         if compensate:
             if self.covariance is None:
                 return self.variances * b**2
@@ -107,7 +104,7 @@ class LinearProblem:
 
     def scaled(self, factors):
         """Covariance scaling ``x -> D x``: ``Sigma -> D Sigma D``, ``beta* -> beta* / D``."""
-        d = array(factors, "factors", 1)
+        d = check_array(factors, "factors", 1)
         if d.size == 1:
             d = np.full(self.p, d[0])
         if d.size != self.p or (d <= 0).any():
@@ -126,7 +123,7 @@ def from_spectrum(spectrum, p, noise, rng):
     fractional parts); ``beta*_i = s_i signal[k] / sqrt(p)`` with random signs
     (``"fixed"``) or ``s_i ~ N(0, 1)`` (``"gaussian"``).
     """
-    p = count(p, "p", low=1)
+    p = check_int(p, "p", low=1)
     rng = as_generator(rng)
     counts = atom_counts(np.asarray(spectrum.weights, dtype=float), p)
     lam = np.repeat(np.asarray(spectrum.variances, dtype=float), counts)
@@ -152,23 +149,23 @@ def atom_counts(weights, p):
 
 def ar1_covariance(p, rho, variances=None):
     """``Sigma_ij = sqrt(v_i v_j) rho^|i-j|`` (correlated neighbours, where OBD and OBS differ)."""
-    p = count(p, "p", low=1)
-    rho = real(rho, "rho", low=-1, high=1)
+    p = check_int(p, "p", low=1)
+    rho = check_scalar(rho, "rho", low=-1, high=1)
     if abs(rho) >= 1:
         raise ValueError(f"rho == {rho}, must be in (-1, 1).")
-    v = np.ones(p) if variances is None else array(variances, "variances", 1, shape=(p,))
+    v = np.ones(p) if variances is None else check_array(variances, "variances", 1, shape=(p,))
     idx = np.arange(p)
     return np.sqrt(np.outer(v, v)) * rho ** np.abs(idx[:, None] - idx[None, :])
 
 
 def block_covariance(p, block, rho, variances=None):
     """Equicorrelated blocks of size ``block`` with within-block correlation ``rho``."""
-    p = count(p, "p", low=1)
-    block = count(block, "block", low=1)
-    rho = real(rho, "rho", low=0, high=1)
+    p = check_int(p, "p", low=1)
+    block = check_int(block, "block", low=1)
+    rho = check_scalar(rho, "rho", low=0, high=1)
     if rho >= 1:
         raise ValueError(f"rho == {rho}, must be < 1.")
-    v = np.ones(p) if variances is None else array(variances, "variances", 1, shape=(p,))
+    v = np.ones(p) if variances is None else check_array(variances, "variances", 1, shape=(p,))
     g = np.arange(p) // block
     C = np.where(g[:, None] == g[None, :], rho, 0.0)
     np.fill_diagonal(C, 1.0)

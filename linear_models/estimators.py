@@ -22,12 +22,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from ._validation import array, count, real
+from pruning_checks import check_array, check_int, check_scalar
 
 
 def _xy(X, y):
-    X = array(X, "X", 2)
-    y = array(y, "y", 1, shape=(X.shape[0],))
+    X = check_array(X, "X", 2)
+    y = check_array(y, "y", 1, shape=(X.shape[0],))
     return X, y
 
 
@@ -59,7 +59,7 @@ def min_norm(X, y):
 def ridge(X, y, mu):
     """``argmin (1/n)||y - X b||^2 + mu ||b||^2`` (``mu > 0``), solved on the smaller Gram side."""
     X, y = _xy(X, y)
-    mu = real(mu, "mu", low=0, low_open=True)
+    mu = check_scalar(mu, "mu", low=0, include_low=False)
     n, p = X.shape
     if n >= p:
         return _chol_solve(X.T @ X / n + mu * np.eye(p), X.T @ y / n, "X'X/n + mu I")
@@ -68,7 +68,7 @@ def ridge(X, y, mu):
 
 def fit(X, y, ridge_penalty=0.0):
     """Ridge if ``ridge_penalty > 0``, else OLS (``n >= p``) or min-norm (``n < p``)."""
-    mu = real(ridge_penalty, "ridge_penalty", low=0)
+    mu = check_scalar(ridge_penalty, "ridge_penalty", low=0)
     if mu > 0:
         return ridge(X, y, mu)
     X, y = _xy(X, y)
@@ -99,15 +99,15 @@ def gradient_descent(X, y, steps, lr=None, init=None, ridge_penalty=0.0, mask=No
     """
     X, y = _xy(X, y)
     n, p = X.shape
-    steps = count(steps, "steps")
-    mu = real(ridge_penalty, "ridge_penalty", low=0)
-    b = np.zeros(p) if init is None else array(init, "init", 1, shape=(p,))
+    steps = check_int(steps, "steps")
+    mu = check_scalar(ridge_penalty, "ridge_penalty", low=0)
+    b = np.zeros(p) if init is None else check_array(init, "init", 1, shape=(p,))
     m = np.ones(p, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     if m.shape != (p,):
         raise ValueError(f"mask has shape {m.shape}, must be ({p},).")
     Xm = X[:, m]
     target = y - X[:, ~m] @ b[~m]                    # the frozen coordinates' contribution
-    step = 1.0 / (lipschitz(Xm) + 2 * mu) if lr is None else real(lr, "lr", low=0, low_open=True)
+    step = 1.0 / (lipschitz(Xm) + 2 * mu) if lr is None else check_scalar(lr, "lr", low=0, include_low=False)
     bm = b[m].copy()
     for _ in range(steps):
         grad = (2.0 / n) * (Xm.T @ (Xm @ bm - target)) + 2 * mu * bm

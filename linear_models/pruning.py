@@ -30,8 +30,8 @@ Example
 >>> from linear_models import prune
 >>> X = np.random.default_rng(0).standard_normal((40, 6)); w = np.linalg.lstsq(X, X @ np.arange(6.0), rcond=None)[0]
 >>> res = prune(w, keep=0.5, criterion="obs", hessian=X.T @ X)
->>> res.mask.sum(), bool(np.all(res.weights[~res.mask] == 0))
-(np.int64(3), True)
+>>> int(res.mask.sum()), bool(np.all(res.weights[~res.mask] == 0))
+(3, True)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit, prange
 from scipy.linalg import lapack
 
-from ._validation import array, as_generator, choice, count, keep_count, real, symmetric
+from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, check_symmetric, keep_count
 
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs")
 CBS_STARTS = ("magnitude", "obs")
@@ -203,8 +203,8 @@ def _check_hessian(hessian, p, need_matrix):
         raise ValueError("hessian is required for this criterion.")
     H = np.asarray(hessian)
     if H.ndim == 1 and not need_matrix:
-        return array(H, "hessian", 1, shape=(p,))
-    return symmetric(H, "hessian", p)
+        return check_array(H, "hessian", 1, shape=(p,))
+    return check_symmetric(H, "hessian", p)
 
 
 def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance=None, rng=None,
@@ -239,12 +239,12 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     -------
     PruneResult
     """
-    w = array(w, "w", 1)
+    w = check_array(w, "w", 1)
     p = w.size
     k = keep_count(keep, p)
-    choice(criterion, "criterion", CRITERIA)
+    check_choice(criterion, "criterion", CRITERIA)
     if damping is not None:
-        damping = real(damping, "damping", low=0)
+        damping = check_scalar(damping, "damping", low=0)
 
     if criterion in ("obs", "cbs"):
         H = _check_hessian(hessian, p, need_matrix=True)
@@ -258,11 +258,11 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
             if criterion == "obs":
                 return PruneResult(w_upd, ~removed, criterion, None, float(loss))
         else:
-            choice(start, "start", CBS_STARTS)
+            check_choice(start, "start", CBS_STARTS)
             removed = np.ones(p, dtype=bool)
             removed[_top(np.abs(w), k)] = False
         start_cost = removal_cost(w, Hinv, removed)
-        limit = p if max_swaps is None else count(max_swaps, "max_swaps")
+        limit = p if max_swaps is None else check_int(max_swaps, "max_swaps")
         removed, swaps = _cbs_search(w, Hinv, removed, limit)
         return PruneResult(obs_update(w, Hinv, removed), ~removed, criterion, None,
                            removal_cost(w, Hinv, removed), start_cost, swaps)
@@ -289,7 +289,7 @@ def _scores(w, criterion, hessian, grad, importance, rng):
     if criterion == "oracle":
         if importance is None:
             raise ValueError("importance is required for criterion 'oracle' (the true importance per weight).")
-        return array(importance, "importance", 1, shape=(p,))
+        return check_array(importance, "importance", 1, shape=(p,))
     h = None
     if criterion in ("hessian", "taylor2"):
         H = _check_hessian(hessian, p, need_matrix=False)
@@ -298,7 +298,7 @@ def _scores(w, criterion, hessian, grad, importance, rng):
     if criterion in ("taylor1", "taylor2"):
         if grad is None:
             raise ValueError(f"grad is required for criterion {criterion!r}.")
-        g = array(grad, "grad", 1, shape=(p,))
+        g = check_array(grad, "grad", 1, shape=(p,))
     if criterion == "hessian":
         return 0.5 * h * w**2
     if criterion == "taylor1":

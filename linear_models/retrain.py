@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import array, as_generator, choice, count, keep_count, real
+from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, keep_count
 from .estimators import fit, gradient_descent
 from .pruning import PruneResult, prune
 
@@ -37,7 +37,7 @@ def refit(X, y, mask, ridge_penalty=0.0):
 
     Pass the training sample for a same-data refit, a fresh sample for a fresh-data refit.
     """
-    X = array(X, "X", 2)
+    X = check_array(X, "X", 2)
     m = _mask(mask, X.shape[1])
     out = np.zeros(X.shape[1])
     out[m] = fit(X[:, m], y, ridge_penalty)
@@ -68,13 +68,13 @@ def fine_tune_vs_scratch(X, y, pruned, mask, steps, dense_steps, rng, init_scale
         ``"fine-tune"``, ``"scratch-E zero"``, ``"scratch-E random"``, ``"scratch-B zero"``,
         ``"scratch-B random"``: the weights after training.
     """
-    X = array(X, "X", 2)
+    X = check_array(X, "X", 2)
     p = X.shape[1]
     m = _mask(mask, p)
-    pruned = array(pruned, "pruned", 1, shape=(p,))
-    steps, dense_steps = count(steps, "steps"), count(dense_steps, "dense_steps")
+    pruned = check_array(pruned, "pruned", 1, shape=(p,))
+    steps, dense_steps = check_int(steps, "steps"), check_int(dense_steps, "dense_steps")
     rng = as_generator(rng)
-    scale = 1.0 / np.sqrt(p) if init_scale is None else real(init_scale, "init_scale", low=0)
+    scale = 1.0 / np.sqrt(p) if init_scale is None else check_scalar(init_scale, "init_scale", low=0)
     k = int(m.sum())
     budget_b = int(round((dense_steps * p + steps * k) / k))
     rand = np.where(m, scale * rng.standard_normal(p), 0.0)
@@ -113,15 +113,15 @@ def prune_iterative(X, y, w, keep, criterion="magnitude", steps=5, schedule="geo
     PruneResult
         Final weights and mask (``scores`` is None; ``loss_increase`` is None).
     """
-    X = array(X, "X", 2)
+    X = check_array(X, "X", 2)
     n, p = X.shape
-    y = array(y, "y", 1, shape=(n,))
-    cur = array(w, "w", 1, shape=(p,))
+    y = check_array(y, "y", 1, shape=(n,))
+    cur = check_array(w, "w", 1, shape=(p,))
     k = keep_count(keep, p)
-    steps = count(steps, "steps", low=1)
-    choice(schedule, "schedule", SCHEDULES)
-    finetune_steps = count(finetune_steps, "finetune_steps")
-    lam = real(penalty, "penalty", low=0)
+    steps = check_int(steps, "steps", low=1)
+    check_choice(schedule, "schedule", SCHEDULES)
+    finetune_steps = check_int(finetune_steps, "finetune_steps")
+    lam = check_scalar(penalty, "penalty", low=0)
     rng = None if rng is None else as_generator(rng)
     mask = np.ones(p, dtype=bool)
     H_full = (2.0 / n) * (X.T @ X) + lam * np.eye(p)

@@ -69,7 +69,7 @@ def test_ols_finite_sample_risk_matches_exact_formula(record_z):
     (lambda: fit(np.eye(3), np.ones(4)), r"y has shape \(4,\); axis 0 must have length 3"),
     (lambda: fit(np.array([[1.0, np.nan], [0, 1]]), np.ones(2)), r"X\[0, 1\] == nan, must be finite"),
     (lambda: ols(np.ones((4, 2)), np.ones(4)), "X'X is singular"),
-    (lambda: gradient_descent(np.eye(3), np.ones(3), steps=-1), "steps == -1, must be >= 0"),
+    (lambda: gradient_descent(np.eye(3), np.ones(3), steps=-1), "steps == -1, must be an integer >= 0"),
 ])
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
