@@ -88,7 +88,7 @@ class LinearProblem:
         d = check_array(b, "b", 1, shape=(self.p,)) - self.beta
         return self.noise**2 + float(d @ self._sigma_times(d))
 
-    def importance(self, b=None, compensate=False):
+    def importance(self, b=None, *, compensate=False):
         """Risk increase when each weight alone is set to zero (THEORY.md Section 1).
 
         Without compensation: ``Sigma_ii b_i^2 - 2 b_i [Sigma (b - beta*)]_i``
@@ -147,7 +147,7 @@ def atom_counts(weights, p):
     return counts
 
 
-def ar1_covariance(p, rho, variances=None):
+def ar1_covariance(p, rho, *, variances=None):
     """``Sigma_ij = sqrt(v_i v_j) rho^|i-j|`` (correlated neighbours, where OBD and OBS differ)."""
     p = check_int(p, "p", low=1)
     rho = check_scalar(rho, "rho", low=-1, high=1)
@@ -158,7 +158,7 @@ def ar1_covariance(p, rho, variances=None):
     return np.sqrt(np.outer(v, v)) * rho ** np.abs(idx[:, None] - idx[None, :])
 
 
-def block_covariance(p, block, rho, variances=None):
+def block_covariance(p, block, rho, *, variances=None):
     """Equicorrelated blocks of size ``block`` with within-block correlation ``rho``."""
     p = check_int(p, "p", low=1)
     block = check_int(block, "block", low=1)

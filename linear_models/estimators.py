@@ -5,7 +5,9 @@ Ridge minimises ``(1/n)||y - X b||^2 + mu ||b||^2``; ``mu = 0`` is OLS
 Cholesky solve on the smaller Gram side; no explicit inverse is formed.
 Gradient descent on ``(1/n)||y - X b||^2`` from ``init`` converges, for
 ``n < p``, to the interpolator closest to ``init``:
-``init + X^+ (y - X init)``.
+``init + X^+ (y - X init)`` (THEORY.md Section 8); :func:`fit` with ``init=``
+returns that limit directly. With ``ridge > 0`` or ``n >= p`` the objective is
+strictly convex and the limit does not depend on ``init``.
 
 Example
 -------
@@ -14,6 +16,10 @@ Example
 >>> X = np.random.default_rng(0).standard_normal((5, 8)); y = np.ones(5)
 >>> b = fit(X, y)                         # n < p, ridge 0: min-norm interpolator
 >>> bool(np.allclose(X @ b, y)), bool(np.allclose(b, min_norm(X, y)))
+(True, True)
+>>> b0 = np.ones(8)
+>>> c = fit(X, y, init=b0)                # the interpolator closest to b0
+>>> bool(np.allclose(X @ c, y)), bool(np.allclose(c, b0 + np.linalg.pinv(X) @ (y - X @ b0)))
 (True, True)
 """
 
@@ -56,23 +62,49 @@ def min_norm(X, y):
     return X.T @ _chol_solve(X @ X.T, y, "XX'")
 
 
-def ridge(X, y, mu):
-    """``argmin (1/n)||y - X b||^2 + mu ||b||^2`` (``mu > 0``), solved on the smaller Gram side."""
-    X, y = _xy(X, y)
-    mu = check_scalar(mu, "mu", low=0, include_low=False)
+def _ridge(X, y, mu):
     n, p = X.shape
     if n >= p:
-        return _chol_solve(X.T @ X / n + mu * np.eye(p), X.T @ y / n, "X'X/n + mu I")
-    return X.T @ _chol_solve(X @ X.T / n + mu * np.eye(n), y / n, "XX'/n + mu I")
+        return _chol_solve(X.T @ X / n + mu * np.eye(p), X.T @ y / n, "X'X/n + ridge I")
+    return X.T @ _chol_solve(X @ X.T / n + mu * np.eye(n), y / n, "XX'/n + ridge I")
 
 
-def fit(X, y, ridge_penalty=0.0):
-    """Ridge if ``ridge_penalty > 0``, else OLS (``n >= p``) or min-norm (``n < p``)."""
-    mu = check_scalar(ridge_penalty, "ridge_penalty", low=0)
-    if mu > 0:
-        return ridge(X, y, mu)
+def ridge(X, y, ridge):
+    """``argmin (1/n)||y - X b||^2 + ridge ||b||^2`` (``ridge > 0``), solved on the smaller Gram side."""
     X, y = _xy(X, y)
-    return ols(X, y) if X.shape[0] >= X.shape[1] else min_norm(X, y)
+    return _ridge(X, y, check_scalar(ridge, "ridge", low=0, include_low=False))
+
+
+def _check_init(init, p):
+    return None if init is None else check_array(init, "init", 1, shape=(p,))
+
+
+def fit(X, y, ridge=0.0, *, init=None):
+    """The limit of gradient descent on ``(1/n)||y - X b||^2 + ridge ||b||^2`` started at ``init``.
+
+    ``ridge > 0``: the ridge estimator; ``ridge == 0``: OLS (``n >= p``) or, for
+    ``n < p``, the interpolator closest to ``init`` (``init + X^+ (y - X init)``;
+    the minimum-norm interpolator when ``init`` is None). ``init`` has no effect
+    (the result is identical) when ``ridge > 0`` or ``n >= p``.
+
+    Parameters
+    ----------
+    X, y : arrays, shapes (n, p) and (n,)
+    ridge : float
+        ``mu >= 0``.
+    init : array, shape (p,), optional
+        Starting point ``b0`` of gradient descent.
+    """
+    X, y = _xy(X, y)
+    mu = check_scalar(ridge, "ridge", low=0)
+    b0 = _check_init(init, X.shape[1])
+    if mu > 0:
+        return _ridge(X, y, mu)
+    if X.shape[0] >= X.shape[1]:
+        return ols(X, y)
+    if b0 is None:
+        return min_norm(X, y)
+    return b0 + min_norm(X, y - X @ b0)
 
 
 def lipschitz(X):
@@ -80,8 +112,8 @@ def lipschitz(X):
     return 2.0 * float(np.linalg.norm(X, 2)) ** 2 / X.shape[0]
 
 
-def gradient_descent(X, y, steps, lr=None, init=None, ridge_penalty=0.0, mask=None):
-    """Full-batch gradient descent on ``(1/n)||y - X b||^2 + mu ||b||^2``.
+def gradient_descent(X, y, steps, *, lr=None, init=None, ridge=0.0, mask=None):
+    """Full-batch gradient descent on ``(1/n)||y - X b||^2 + ridge ||b||^2``.
 
     Parameters
     ----------
@@ -92,7 +124,7 @@ def gradient_descent(X, y, steps, lr=None, init=None, ridge_penalty=0.0, mask=No
         Step size; defaults to ``1 / L`` with ``L`` the gradient's Lipschitz constant.
     init : array, shape (p,), optional
         Starting point (zeros by default).
-    ridge_penalty : float
+    ridge : float
         ``mu >= 0``.
     mask : bool array, shape (p,), optional
         Only these coordinates move (the others stay at ``init``): training on a support.
@@ -100,8 +132,8 @@ def gradient_descent(X, y, steps, lr=None, init=None, ridge_penalty=0.0, mask=No
     X, y = _xy(X, y)
     n, p = X.shape
     steps = check_int(steps, "steps")
-    mu = check_scalar(ridge_penalty, "ridge_penalty", low=0)
-    b = np.zeros(p) if init is None else check_array(init, "init", 1, shape=(p,))
+    mu = check_scalar(ridge, "ridge", low=0)
+    b = np.zeros(p) if init is None else _check_init(init, p)
     m = np.ones(p, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     if m.shape != (p,):
         raise ValueError(f"mask has shape {m.shape}, must be ({p},).")

@@ -32,19 +32,23 @@ def _mask(mask, p):
     return m.copy()
 
 
-def refit(X, y, mask, ridge_penalty=0.0):
-    """Refit (OLS / min-norm / ridge) on the kept support; zeros elsewhere.
+def refit(X, y, mask, ridge=0.0, *, init=None):
+    """Refit (OLS / min-norm / ridge, as :func:`fit`) on the kept support; zeros elsewhere.
 
     Pass the training sample for a same-data refit, a fresh sample for a fresh-data refit.
+    ``init`` (shape ``(p,)``) is the starting point of gradient descent; only its entries on
+    the support matter, and only for underdetermined refits with ``ridge == 0``.
     """
     X = check_array(X, "X", 2)
-    m = _mask(mask, X.shape[1])
-    out = np.zeros(X.shape[1])
-    out[m] = fit(X[:, m], y, ridge_penalty)
+    p = X.shape[1]
+    m = _mask(mask, p)
+    b0 = None if init is None else check_array(init, "init", 1, shape=(p,))[m]
+    out = np.zeros(p)
+    out[m] = fit(X[:, m], y, ridge, init=b0)
     return out
 
 
-def fine_tune_vs_scratch(X, y, pruned, mask, steps, dense_steps, rng, init_scale=None, lr=None):
+def fine_tune_vs_scratch(X, y, pruned, mask, *, steps, dense_steps, rng, init_scale=None, lr=None):
     """Gradient descent on the support from four starts, at equal steps and equal compute.
 
     Parameters
@@ -99,7 +103,7 @@ def schedule_counts(p, k, steps, schedule):
     return np.minimum.accumulate(counts)
 
 
-def prune_iterative(X, y, w, keep, criterion="magnitude", steps=5, schedule="geometric", finetune_steps=0,
+def prune_iterative(X, y, w, keep, criterion="magnitude", *, steps=5, schedule="geometric", finetune_steps=0,
                     penalty=0.0, lr=None, rng=None, damping=None):
     """Prune in ``steps`` stages, recomputing scores on the pruned model at every stage.
 
@@ -135,5 +139,5 @@ def prune_iterative(X, y, w, keep, criterion="magnitude", steps=5, schedule="geo
         mask = np.zeros(p, dtype=bool)
         mask[act[res.mask]] = True
         if finetune_steps:
-            cur = gradient_descent(X, y, finetune_steps, lr=lr, init=cur, ridge_penalty=lam / 2, mask=mask)
+            cur = gradient_descent(X, y, finetune_steps, lr=lr, init=cur, ridge=lam / 2, mask=mask)
     return PruneResult(cur, mask, criterion)
