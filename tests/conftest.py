@@ -7,7 +7,7 @@ bound covers: with ``m`` z-values of a correct formula (each approximately stand
 ``P(max |z| >= b) <= m * 2 Q(b)`` (Bonferroni, whatever their correlation), so the test
 passes with probability at least ``pass_probability(b, m)``. :func:`bonferroni_bound` gives
 the bound that makes the family-wise failure probability ``level`` (about 3.5 for 20 values,
-4.0 for 100, at 1%)."""
+3.9 for 100, at 1%)."""
 
 import math
 import os
