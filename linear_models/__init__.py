@@ -6,7 +6,9 @@
 * estimators: :func:`ols`, :func:`min_norm`, :func:`ridge`, :func:`fit`,
   :func:`gradient_descent`;
 * pruning: :func:`prune` (magnitude, hessian, taylor1, taylor2, random, oracle,
-  obs, cbs), :func:`prune_iterative`, :func:`refit`, :func:`fine_tune_vs_scratch`.
+  obs, cbs, woodfisher; optional OBS or single-weight updates, locality penalty),
+  :func:`empirical_fisher`, :func:`prune_iterative`, :func:`refit`,
+  :func:`fine_tune_vs_scratch`.
 
 Example
 -------
@@ -22,11 +24,13 @@ Example
 
 from .data import LinearProblem, ar1_covariance, atom_counts, block_covariance, from_spectrum
 from .estimators import fit, gradient_descent, lipschitz, min_norm, ols, ridge
-from .pruning import CRITERIA, PruneResult, obs_update, prune, removal_cost
+from .pruning import (CRITERIA, CBSOptions, PruneResult, empirical_fisher, obs_update, prune, quadratic_cost,
+                      randomized_magnitude_starts, removal_cost, single_weight_update)
 from .retrain import SCHEDULES, fine_tune_vs_scratch, prune_iterative, refit, schedule_counts
 
 __all__ = [
-    "CRITERIA", "SCHEDULES", "LinearProblem", "PruneResult", "ar1_covariance", "atom_counts", "block_covariance",
-    "fine_tune_vs_scratch", "fit", "from_spectrum", "gradient_descent", "lipschitz", "min_norm", "obs_update",
-    "ols", "prune", "prune_iterative", "refit", "removal_cost", "ridge", "schedule_counts",
+    "CBSOptions", "CRITERIA", "SCHEDULES", "LinearProblem", "PruneResult", "ar1_covariance", "atom_counts",
+    "block_covariance", "empirical_fisher", "fine_tune_vs_scratch", "fit", "from_spectrum", "gradient_descent",
+    "lipschitz", "min_norm", "obs_update", "ols", "prune", "prune_iterative", "quadratic_cost",
+    "randomized_magnitude_starts", "refit", "removal_cost", "ridge", "schedule_counts", "single_weight_update",
 ]

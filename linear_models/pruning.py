@@ -14,9 +14,24 @@ random       uniform (``rng`` required)                               no
 oracle       the true importance (``importance=``)                    no
 obs          greedy OBS: remove ``argmin w_i^2 / [H^-1]_ii``, update  yes
              ``w -= w_i H^-1 e_i / [H^-1]_ii``, downdate ``H^-1``
-cbs          combinatorial OBS: from a magnitude or OBS mask, swaps    yes
-             that lower ``w_S' ([H^-1]_SS)^-1 w_S``, joint update
+cbs          combinatorial OBS: from a magnitude, OBS or randomized-  yes
+             magnitude mask, swaps that lower ``w_S' ([H^-1]_SS)^-1
+             w_S`` (``cbs_search="exact"``) or, as in the CBS paper,
+             ``w_P' H_PP w_P`` (``"paper"``), then the joint update
+woodfisher   ``w_i^2 / (2 [H^-1]_ii)`` (``H`` the damped empirical     single
+             Fisher), then the single-weight OBS updates summed and
+             scaled by ``update_scale`` (0.9 as in the CBS paper)
 ============ ======================================================== ===========
+
+Any mask can get the multi-weight OBS update (``update="obs"``, e.g.
+magnitude + update) or none (``update="none"``). Loss-modelling criteria
+(``magnitude``, ``hessian`` = OBD, ``taylor1`` = LM, ``taylor2`` = QM) take
+Laurent et al.'s locality penalty ``locality = lambda``: every score gets
+``+ 1/2 lambda w_i^2`` (the penalty ``lambda/2 ||w - w0||^2`` at ``w = w0``).
+``damping`` adds ``damping I`` to the Hessian; ``relative_damping`` adds that
+multiple of the Hessian's mean diagonal instead (the scale of a Fisher changes
+by orders of magnitude during training). :func:`empirical_fisher` builds
+``F = damping I + (1/N) sum_n g_n g_n'`` from per-sample gradients.
 
 For a quadratic loss ``L(w) = L* + (w - w*)' H (w - w*)`` at its minimum
 ``w*``, removing the set ``S`` and re-optimising the rest raises the loss by
@@ -44,9 +59,47 @@ from scipy.linalg import lapack
 
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, check_symmetric, keep_count
 
-CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs")
-CBS_STARTS = ("magnitude", "obs")
+CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs", "woodfisher")
+CBS_STARTS = ("magnitude", "obs", "random-magnitude")
+CBS_SEARCHES = ("exact", "paper")
+UPDATES = ("none", "obs", "single")
+LOSS_MODEL_CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2")     # take the locality penalty
 CBS_RTOL = 1e-12          # a swap must lower the objective by more than this (relative)
+WOODFISHER_UPDATE_SCALE = 0.9   # the CBS paper's WoodFisher baseline scales its single-weight update by 0.9
+
+
+@dataclass(frozen=True)
+class CBSOptions:
+    """Limits of the CBS paper's selection (CBS-S; NEIGHBOURS.md D), MNIST values by default.
+
+    Attributes
+    ----------
+    epsilon : float
+        A swap is valid if it lowers ``w_P' H_PP w_P`` by at least ``epsilon`` (absolute).
+    swap_range : int
+        ``rho``: the i-th pruned candidate is paired with remaining candidates of rank ``[i - rho, i + rho)``.
+    max_misses : int
+        ``tau``: an iteration stops after this many candidates without a valid partner.
+    max_iterations : int
+        Outer iterations at most.
+    patience : int
+        Stop when the best objective is this many iterations old.
+    n_starts : int
+        Randomized-magnitude starts besides plain magnitude (``start="random-magnitude"``).
+    """
+
+    epsilon: float = 1e-4
+    swap_range: int = 10
+    max_misses: int = 20
+    max_iterations: int = 100
+    patience: int = 5
+    n_starts: int = 50
+
+    def __post_init__(self):
+        check_scalar(self.epsilon, "epsilon", low=0)
+        for name, low in (("swap_range", 1), ("max_misses", 1), ("max_iterations", 0), ("patience", 1),
+                          ("n_starts", 0)):
+            check_int(getattr(self, name), name, low=low)
 
 
 @dataclass(frozen=True)
@@ -68,6 +121,9 @@ class PruneResult:
         The same for the starting mask of ``cbs``.
     swaps : int
         Accepted ``cbs`` swaps.
+    objective, start_objective : float or None
+        ``cbs``: the objective its search minimised (``loss_increase`` for ``cbs_search="exact"``,
+        ``w_P' H_PP w_P`` for ``"paper"``) at the returned and at the starting mask.
     """
 
     weights: np.ndarray
@@ -77,6 +133,30 @@ class PruneResult:
     loss_increase: float | None = None
     start_loss_increase: float | None = None
     swaps: int = 0
+    objective: float | None = None
+    start_objective: float | None = None
+
+
+def empirical_fisher(grads, *, damping=0.0, relative_damping=None):
+    """``F = lambda I + (1/N) sum_n g_n g_n'`` from per-sample gradients ``grads`` (shape ``(N, p)``).
+
+    ``lambda`` is ``damping``, or ``relative_damping`` times the mean diagonal of ``(1/N) sum g g'``.
+    """
+    G = check_array(grads, "grads", 2, nonempty=True)
+    F = G.T @ G / G.shape[0]
+    lam = _damping(F, damping, relative_damping)
+    F[np.diag_indices_from(F)] += lam
+    return F
+
+
+def _damping(H, damping, relative_damping):
+    """The absolute damping: ``damping`` or ``relative_damping * mean(diag(H))`` (not both)."""
+    if relative_damping is not None:
+        if damping:
+            raise ValueError("pass damping or relative_damping, not both.")
+        rel = check_scalar(relative_damping, "relative_damping", low=0)
+        return rel * float(np.mean(np.diag(H)))
+    return 0.0 if damping is None else check_scalar(damping, "damping", low=0)
 
 
 def _inverse_hessian(H, damping):
@@ -198,6 +278,106 @@ def _cbs_search(w, Hinv, removed, max_swaps):
     return removed, swaps
 
 
+def quadratic_cost(w, H, removed):
+    """``w_P' H_PP w_P``: the quadratic model's loss increase of zeroing the set ``P`` without an update.
+
+    For ``L(w) = L* + (w - w*)' H (w - w*)`` at its minimum this is the exact increase (the CBS paper's
+    selection objective, without its factor 1/2 convention).
+    """
+    P = np.flatnonzero(removed)
+    return float(w[P] @ H[np.ix_(P, P)] @ w[P]) if P.size else 0.0
+
+
+def single_weight_update(w, Hinv, removed, scale=WOODFISHER_UPDATE_SCALE):
+    """WoodFisher's update: the single-weight OBS updates ``-w_q H^-1 e_q / [H^-1]_qq`` of every removed
+    ``q``, summed and multiplied by ``scale``; the removed weights are then set to zero."""
+    P = np.flatnonzero(removed)
+    out = w.copy()
+    if P.size:
+        out -= scale * (Hinv[:, P] @ (w[P] / np.diag(Hinv)[P]))
+        out[P] = 0.0
+    return out
+
+
+def randomized_magnitude_starts(w, k, n_starts, rng):
+    """Removed-set masks: global magnitude first, then ``n_starts`` randomized variants (CBS paper, RMP).
+
+    A variant shuffles the weights, splits them into ``min(sqrt(p), 1000)`` chunks and keeps the largest
+    magnitudes of each chunk; chunk quotas are the largest-remainder split of ``k`` in proportion to chunk
+    sizes, so every mask keeps exactly ``k``.
+    """
+    p = w.size
+    first = np.ones(p, dtype=bool)
+    first[_top(np.abs(w), k)] = False
+    starts = [first]
+    n_chunks = max(1, min(int(np.sqrt(p)), 1000))
+    for _ in range(n_starts):
+        chunks = np.array_split(rng.permutation(p), n_chunks)
+        sizes = np.array([c.size for c in chunks])
+        raw = k * sizes / p
+        quota = np.floor(raw).astype(int)
+        quota[np.argsort(-(raw - quota), kind="stable")[: k - quota.sum()]] += 1
+        removed = np.ones(p, dtype=bool)
+        for c, q in zip(chunks, quota):
+            removed[c[_top(np.abs(w[c]), q)]] = False
+        starts.append(removed)
+    return starts
+
+
+def _cbs_paper_search(w, H, removed, opts):
+    """The CBS paper's local search on ``f(P) = w_P' H_PP w_P``; returns ``(best removed set, swaps)``.
+
+    One iteration: ``alpha_i = 2 w_i (H w_P)_i - H_ii w_i^2`` for ``i`` in ``P`` (sorted descending),
+    ``beta_j = 2 w_j (H w_P)_j + H_jj w_j^2`` for ``j`` outside (sorted ascending by
+    ``beta_j - gamma(i0, j)``, ``i0`` the first pruned candidate); a swap changes ``f`` by
+    ``-alpha_i + beta_j - gamma_ij`` with ``gamma_ij = 2 w_i H_ij w_j`` and is valid if that lowers ``f`` by
+    at least ``epsilon``. Candidate ``i`` (rank ``r``) takes the first valid unused partner of rank in
+    ``[r - rho, r + rho)``; ``tau`` misses end the scan; all swaps are applied together, so ``f`` is
+    re-evaluated and the best mask seen (the start included) is returned.
+    """
+    cur = removed.copy()
+    best, best_f, best_it, swaps = cur.copy(), quadratic_cost(w, H, cur), 0, 0
+    dH = np.diag(H)
+    for it in range(1, opts.max_iterations + 1):
+        P, R = np.flatnonzero(cur), np.flatnonzero(~cur)
+        if P.size == 0 or R.size == 0:
+            break
+        u = H[:, P] @ w[P]
+        alpha = 2 * w[P] * u[P] - dH[P] * w[P] ** 2
+        Ps = P[np.argsort(-alpha, kind="stable")]
+        a_sorted = np.sort(alpha)[::-1]
+        beta = 2 * w[R] * u[R] + dH[R] * w[R] ** 2
+        i0 = Ps[0]
+        Rs_order = np.argsort(beta - 2 * w[i0] * H[i0, R] * w[R], kind="stable")
+        Rs, b_sorted = R[Rs_order], beta[Rs_order]
+        gain = lambda r, c: a_sorted[r] - b_sorted[c] + 2 * w[Ps[r]] * H[Ps[r], Rs[c]] * w[Rs[c]]
+        if gain(0, 0) < opts.epsilon:
+            break
+        used = np.zeros(Rs.size, dtype=bool)
+        pairs, misses = [], 0
+        for r in range(Ps.size):
+            lo, hi = max(0, r - opts.swap_range), min(Rs.size, r + opts.swap_range)
+            partner = next((c for c in range(lo, hi) if not used[c] and gain(r, c) >= opts.epsilon), None)
+            if partner is None:
+                misses += 1
+                if misses >= opts.max_misses:
+                    break
+                continue
+            used[partner] = True
+            pairs.append((Ps[r], Rs[partner]))
+        if not pairs:
+            break
+        for i, j in pairs:
+            cur[i], cur[j] = False, True
+        swaps += len(pairs)
+        f = quadratic_cost(w, H, cur)
+        if f < best_f:
+            best, best_f, best_it = cur.copy(), f, it
+        elif it - best_it >= opts.patience:
+            break
+    return best, swaps
+
+
 def _check_hessian(hessian, p, need_matrix):
     if hessian is None:
         raise ValueError("hessian is required for this criterion.")
@@ -208,7 +388,8 @@ def _check_hessian(hessian, p, need_matrix):
 
 
 def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance=None, rng=None,
-          damping=None, start="magnitude", max_swaps=None):
+          damping=None, relative_damping=None, update=None, update_scale=WOODFISHER_UPDATE_SCALE, locality=0.0,
+          start="magnitude", max_swaps=None, cbs_search="exact", cbs_options=None):
     """Prune a weight vector to ``keep`` entries.
 
     Parameters
@@ -220,20 +401,37 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     criterion : str
         One of :data:`CRITERIA`.
     hessian : array_like, shape (p, p) or (p,), optional
-        Loss Hessian (its diagonal suffices for ``hessian``/``taylor2``); required by
-        ``hessian``, ``taylor2``, ``obs``, ``cbs``.
+        Loss Hessian or Fisher (its diagonal suffices for ``hessian``/``taylor2``); required by
+        ``hessian``, ``taylor2``, ``obs``, ``cbs``, ``woodfisher`` and by any ``update``.
     grad : array_like, shape (p,), optional
         Loss gradient at ``w`` (``taylor1``, ``taylor2``).
     importance : array_like, shape (p,), optional
         True importance (``oracle``), e.g. ``LinearProblem.importance()``.
     rng : Generator or int, optional
-        For ``random``.
+        For ``random`` and for ``start="random-magnitude"``.
     damping : float, optional
-        Added to the Hessian diagonal (``obs``, ``cbs``); needed when it is singular.
-    start : {"magnitude", "obs"}
-        Starting mask of ``cbs``.
+        Added to the Hessian diagonal before it is inverted; needed when it is singular.
+    relative_damping : float, optional
+        Instead of ``damping``: that multiple of the Hessian's mean diagonal.
+    update : {"none", "obs", "single"}, optional
+        Update of the kept weights: none, the multi-weight OBS update (optimal for the quadratic
+        model), or WoodFisher's summed single-weight updates times ``update_scale``. Default: the
+        criterion's own (``obs``/``cbs``: "obs", ``woodfisher``: "single", others: "none").
+    update_scale : float
+        Scale of the "single" update (0.9 by default, as in the CBS paper's WoodFisher baseline).
+    locality : float
+        ``lambda >= 0`` of the locality penalty: ``+ 1/2 lambda w_i^2`` on the scores of
+        ``magnitude``, ``hessian``, ``taylor1``, ``taylor2``.
+    start : {"magnitude", "obs", "random-magnitude"}
+        Starting mask of ``cbs``; "random-magnitude" tries magnitude and ``cbs_options.n_starts``
+        randomized variants and starts from the one with the lowest search objective.
     max_swaps : int, optional
-        Bound on ``cbs`` swaps (default ``p``).
+        Bound on swaps of the exact ``cbs`` search (default ``p``).
+    cbs_search : {"exact", "paper"}
+        ``"exact"``: best single swap at a time on ``w_S' ([H^-1]_SS)^-1 w_S`` (the loss increase
+        with the update); ``"paper"``: the CBS paper's windowed multi-swap search on ``w_P' H_PP w_P``
+        with the limits of ``cbs_options``.
+    cbs_options : CBSOptions, optional
 
     Returns
     -------
@@ -243,34 +441,79 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     p = w.size
     k = keep_count(keep, p)
     check_choice(criterion, "criterion", CRITERIA)
-    if damping is not None:
-        damping = check_scalar(damping, "damping", low=0)
+    if update is not None:
+        check_choice(update, "update", UPDATES)
+    update_scale = check_scalar(update_scale, "update_scale")
+    locality = check_scalar(locality, "locality", low=0)
+    if locality and criterion not in LOSS_MODEL_CRITERIA:
+        raise ValueError(f"locality applies to {', '.join(LOSS_MODEL_CRITERIA)}, not to criterion {criterion!r}.")
+    default_update = {"obs": "obs", "cbs": "obs", "woodfisher": "single"}.get(criterion, "none")
+    if criterion in ("obs", "cbs") and update not in (None, "obs"):
+        raise ValueError(f"update == {update!r}: criterion {criterion!r} always applies the OBS update.")
+    update = default_update if update is None else update
 
-    if criterion in ("obs", "cbs"):
+    need_inverse = criterion in ("obs", "cbs", "woodfisher") or update != "none"
+    if need_inverse:
         H = _check_hessian(hessian, p, need_matrix=True)
-        Hinv = _inverse_hessian(H, damping)
-        if criterion == "obs" or start == "obs":
-            w_upd, A = w.copy(), Hinv.copy()
-            order = np.empty(p - k, dtype=np.int64)
-            loss = _obs_greedy(w_upd, A, p - k, order)
-            removed = np.zeros(p, dtype=bool)
-            removed[order] = True
-            if criterion == "obs":
-                return PruneResult(w_upd, ~removed, criterion, None, float(loss))
-        else:
-            check_choice(start, "start", CBS_STARTS)
-            removed = np.ones(p, dtype=bool)
-            removed[_top(np.abs(w), k)] = False
-        start_cost = removal_cost(w, Hinv, removed)
-        limit = p if max_swaps is None else check_int(max_swaps, "max_swaps")
-        removed, swaps = _cbs_search(w, Hinv, removed, limit)
-        return PruneResult(obs_update(w, Hinv, removed), ~removed, criterion, None,
-                           removal_cost(w, Hinv, removed), start_cost, swaps)
+        Hinv = _inverse_hessian(H, _damping(H, damping, relative_damping))
+    elif damping is not None or relative_damping is not None:
+        _damping(np.zeros((1, 1)), damping, relative_damping)          # still validated
 
-    scores = _scores(w, criterion, hessian, grad, importance, rng)
+    if criterion == "obs":
+        w_upd, A = w.copy(), Hinv.copy()
+        order = np.empty(p - k, dtype=np.int64)
+        loss = _obs_greedy(w_upd, A, p - k, order)
+        mask = np.ones(p, dtype=bool)
+        mask[order] = False
+        return PruneResult(w_upd, mask, criterion, None, float(loss))
+
+    if criterion == "cbs":
+        return _prune_cbs(w, k, H, Hinv, rng, start, max_swaps, cbs_search, cbs_options)
+
+    if criterion == "woodfisher":
+        scores = w**2 / (2 * np.diag(Hinv))
+    else:
+        scores = _scores(w, criterion, hessian, grad, importance, rng) + 0.5 * locality * w**2
     mask = np.zeros(p, dtype=bool)
     mask[_top(scores, k)] = True
-    return PruneResult(np.where(mask, w, 0.0), mask, criterion, scores)
+    if update == "none":
+        return PruneResult(np.where(mask, w, 0.0), mask, criterion, scores)
+    removed = ~mask
+    weights = obs_update(w, Hinv, removed) if update == "obs" else single_weight_update(w, Hinv, removed, update_scale)
+    return PruneResult(weights, mask, criterion, scores, removal_cost(w, Hinv, removed) if update == "obs" else None)
+
+
+
+def _prune_cbs(w, k, H, Hinv, rng, start, max_swaps, search, options):
+    p = w.size
+    check_choice(start, "start", CBS_STARTS)
+    check_choice(search, "cbs_search", CBS_SEARCHES)
+    opts = CBSOptions() if options is None else options
+    if not isinstance(opts, CBSOptions):
+        raise TypeError(f"cbs_options must be a CBSOptions, got {type(opts).__name__}.")
+    objective = (lambda m: removal_cost(w, Hinv, m)) if search == "exact" else (lambda m: quadratic_cost(w, H, m))
+    if start == "obs":
+        w_upd, A = w.copy(), Hinv.copy()
+        order = np.empty(p - k, dtype=np.int64)
+        _obs_greedy(w_upd, A, p - k, order)
+        removed = np.zeros(p, dtype=bool)
+        removed[order] = True
+    elif start == "random-magnitude":
+        if rng is None:
+            raise ValueError("rng is required for start 'random-magnitude' (a seed or a Generator).")
+        starts = randomized_magnitude_starts(w, k, opts.n_starts, as_generator(rng))
+        removed = min(starts, key=objective)                             # first of equals: plain magnitude
+    else:
+        removed = np.ones(p, dtype=bool)
+        removed[_top(np.abs(w), k)] = False
+    start_cost, start_obj = removal_cost(w, Hinv, removed), objective(removed)
+    if search == "exact":
+        limit = p if max_swaps is None else check_int(max_swaps, "max_swaps")
+        removed, swaps = _cbs_search(w, Hinv, removed, limit)
+    else:
+        removed, swaps = _cbs_paper_search(w, H, removed, opts)
+    return PruneResult(obs_update(w, Hinv, removed), ~removed, "cbs", None, removal_cost(w, Hinv, removed),
+                       start_cost, swaps, objective(removed), start_obj)
 
 
 def _top(scores, k):

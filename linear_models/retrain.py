@@ -9,7 +9,8 @@
   interpolator (or least-squares fit) on the support closest to ``b0``.
 * :func:`prune_iterative`: reach the target in ``steps`` stages on a schedule,
   recomputing scores on the pruned model, with optional fine-tuning between
-  stages and a ``1/2 lambda ||w||^2`` locality penalty (Laurent et al. 2020).
+  stages and Laurent et al.'s (2020) locality penalty ``lambda/2 ||w - w0||^2``
+  (``+ 1/2 lambda w_i^2`` on each score).
 """
 
 from __future__ import annotations
@@ -104,13 +105,16 @@ def schedule_counts(p, k, steps, schedule):
 
 
 def prune_iterative(X, y, w, keep, criterion="magnitude", *, steps=5, schedule="geometric", finetune_steps=0,
-                    penalty=0.0, lr=None, rng=None, damping=None):
+                    ridge=0.0, locality=0.0, lr=None, rng=None, damping=None, relative_damping=None):
     """Prune in ``steps`` stages, recomputing scores on the pruned model at every stage.
 
-    The loss is ``(1/n)||y - X w||^2 + 1/2 penalty ||w||^2``; its gradient and Hessian
-    ``(2/n) X'X + penalty I`` restricted to the surviving weights feed the criterion
-    (``taylor1``/``taylor2``/``hessian``/``obs``/``cbs``). After each stage, ``finetune_steps``
-    of gradient descent on the support (with the penalty) move the surviving weights.
+    The loss is ``(1/n)||y - X w||^2 + ridge ||w||^2``; its gradient and Hessian
+    ``(2/n) X'X + 2 ridge I`` restricted to the surviving weights feed the criterion
+    (``taylor1``/``taylor2``/``hessian``/``obs``/``cbs``/``woodfisher``). ``locality`` is
+    Laurent et al.'s ``lambda``: the scores of the loss-modelling criteria get ``+ 1/2 lambda w_i^2``
+    (:func:`prune`). After each stage, ``finetune_steps`` of gradient descent on the support move the
+    surviving weights (none by default, as in the loss-modelling study). With the ``"geometric"``
+    schedule every stage removes the same fraction of the remaining weights (up to rounding).
 
     Returns
     -------
@@ -125,19 +129,19 @@ def prune_iterative(X, y, w, keep, criterion="magnitude", *, steps=5, schedule="
     steps = check_int(steps, "steps", low=1)
     check_choice(schedule, "schedule", SCHEDULES)
     finetune_steps = check_int(finetune_steps, "finetune_steps")
-    lam = check_scalar(penalty, "penalty", low=0)
+    mu = check_scalar(ridge, "ridge", low=0)
     rng = None if rng is None else as_generator(rng)
     mask = np.ones(p, dtype=bool)
-    H_full = (2.0 / n) * (X.T @ X) + lam * np.eye(p)
+    H_full = (2.0 / n) * (X.T @ X) + 2 * mu * np.eye(p)
     for k_s in schedule_counts(p, k, steps, schedule):
         act = np.flatnonzero(mask)
-        grad = (2.0 / n) * (X[:, act].T @ (X[:, act] @ cur[act] - y)) + lam * cur[act]
+        grad = (2.0 / n) * (X[:, act].T @ (X[:, act] @ cur[act] - y)) + 2 * mu * cur[act]
         res = prune(cur[act], int(k_s), criterion, hessian=H_full[np.ix_(act, act)], grad=grad, rng=rng,
-                    damping=damping)
+                    damping=damping, relative_damping=relative_damping, locality=locality)
         cur = np.zeros(p)
         cur[act] = res.weights
         mask = np.zeros(p, dtype=bool)
         mask[act[res.mask]] = True
         if finetune_steps:
-            cur = gradient_descent(X, y, finetune_steps, lr=lr, init=cur, ridge=lam / 2, mask=mask)
+            cur = gradient_descent(X, y, finetune_steps, lr=lr, init=cur, ridge=mu, mask=mask)
     return PruneResult(cur, mask, criterion)

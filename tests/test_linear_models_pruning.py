@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from linear_models import (CRITERIA, LinearProblem, ar1_covariance, fine_tune_vs_scratch, fit, obs_update, ols,
-                           prune, prune_iterative, refit, removal_cost, schedule_counts)
+from linear_models import (CRITERIA, CBSOptions, LinearProblem, ar1_covariance, empirical_fisher, fine_tune_vs_scratch,
+                           fit, obs_update, ols, prune, prune_iterative, quadratic_cost, randomized_magnitude_starts,
+                           refit, removal_cost, schedule_counts)
 
 
 def ls_problem(n=80, p=12, seed=0):
@@ -182,19 +183,23 @@ def test_nan_weights_rejected_and_inputs_untouched():
         prune(np.array([1.0, 2.0, np.nan]), 1, "magnitude")
 
 
-def reference_iterative(X, y, w, counts, criterion, penalty, finetune_steps, lr):
-    """Plain NumPy multi-step pruning: scores recomputed on the current model at every stage."""
+def reference_iterative(X, y, w, counts, criterion, ridge, locality, finetune_steps, lr):
+    """Plain NumPy multi-step pruning: scores recomputed on the current model at every stage.
+
+    Loss (1/n)||y - X w||^2 + ridge ||w||^2; scores get + 1/2 locality w_i^2; GD on the support between stages.
+    """
     n, p = X.shape
     cur, mask = w.copy(), np.ones(p, bool)
     for k_s in counts:
         act = np.flatnonzero(mask)
-        g = (2 / n) * X[:, act].T @ (X[:, act] @ cur[act] - y) + penalty * cur[act]
+        g = (2 / n) * X[:, act].T @ (X[:, act] @ cur[act] - y) + 2 * ridge * cur[act]
         score = {"magnitude": np.abs(cur[act]), "taylor1": np.abs(g * cur[act])}[criterion]
+        score = score + 0.5 * locality * cur[act] ** 2
         mask = np.zeros(p, bool)
         mask[act[np.argsort(-score, kind="stable")[:k_s]]] = True
         cur = np.where(mask, cur, 0.0)
-        for _ in range(finetune_steps):          # GD on (1/n)||y - X w||^2 + 1/2 penalty ||w||^2, mask fixed
-            grad = (2 / n) * X.T @ (X @ cur - y) + penalty * cur
+        for _ in range(finetune_steps):          # GD on the same loss, mask fixed
+            grad = (2 / n) * X.T @ (X @ cur - y) + 2 * ridge * cur
             cur = np.where(mask, cur - lr * grad, 0.0)
     return cur, mask
 
@@ -218,13 +223,17 @@ def test_iterative_pruning_recomputes_scores_at_every_stage():
     X = X @ np.linalg.cholesky(ar1_covariance(30, 0.8)).T
     w = ols(X, y) + 0.3 * np.random.default_rng(70).standard_normal(30)    # off the optimum: a non-zero gradient
     counts = schedule_counts(30, 6, 4, "geometric")
-    lib = prune_iterative(X, y, w, 6, "taylor1", steps=4, schedule="geometric", penalty=0.05)
-    ref_w, ref_mask = reference_iterative(X, y, w, counts, "taylor1", 0.05, 0, None)
+    lib = prune_iterative(X, y, w, 6, "taylor1", steps=4, schedule="geometric", ridge=0.025)
+    ref_w, ref_mask = reference_iterative(X, y, w, counts, "taylor1", 0.025, 0.0, 0, None)
     assert np.array_equal(lib.mask, ref_mask)
     assert_allclose(lib.weights, ref_w, rtol=0, atol=0)
-    stale, _ = reference_iterative(X, y, w, [6], "taylor1", 0.05, 0, None)   # one shot: scores never recomputed
+    stale, _ = reference_iterative(X, y, w, [6], "taylor1", 0.025, 0.0, 0, None)   # one shot: scores never recomputed
     assert not np.array_equal(ref_mask, stale != 0)
-    assert np.array_equal(prune_iterative(X, y, w, 6, "taylor1", steps=1, penalty=0.05).mask, stale != 0)
+    assert np.array_equal(prune_iterative(X, y, w, 6, "taylor1", steps=1, ridge=0.025).mask, stale != 0)
+    # the locality penalty enters every stage's scores
+    lib = prune_iterative(X, y, w, 6, "taylor1", steps=4, schedule="geometric", ridge=0.025, locality=0.5)
+    ref_w, ref_mask = reference_iterative(X, y, w, counts, "taylor1", 0.025, 0.5, 0, None)
+    assert np.array_equal(lib.mask, ref_mask)
     # magnitudes of the survivors do not change when others are removed: multi-step magnitude is one-shot
     assert np.array_equal(prune_iterative(X, y, w, 6, "magnitude", steps=4).mask, prune(w, 6, "magnitude").mask)
 
@@ -240,19 +249,19 @@ def test_iterative_obs_is_greedy_obs_and_stays_at_the_refit_optimum():
 
 
 def test_fine_tuning_between_stages_moves_the_weights_and_changes_the_mask():
-    """Fine-tuning between stages (with the locality penalty) against a plain NumPy re-implementation."""
+    """Fine-tuning between stages (loss with a ridge term) against a plain NumPy re-implementation."""
     X, y, w = ls_problem(n=100, p=30, seed=7)
     X = X @ np.linalg.cholesky(ar1_covariance(30, 0.8)).T          # correlated: fine-tuning shifts weight around
     w = ols(X, y)
-    lam, ft = 0.01, 200
-    lr = 1.0 / (2 * np.linalg.norm(X, 2) ** 2 / 100 + lam)
+    mu, ft = 0.005, 200
+    lr = 1.0 / (2 * np.linalg.norm(X, 2) ** 2 / 100 + 2 * mu)
     counts = schedule_counts(30, 6, 4, "geometric")
-    lib = prune_iterative(X, y, w, 6, "magnitude", steps=4, finetune_steps=ft, penalty=lam, lr=lr)
-    ref_w, ref_mask = reference_iterative(X, y, w, counts, "magnitude", lam, ft, lr)
+    lib = prune_iterative(X, y, w, 6, "magnitude", steps=4, finetune_steps=ft, ridge=mu, lr=lr)
+    ref_w, ref_mask = reference_iterative(X, y, w, counts, "magnitude", mu, 0.0, ft, lr)
     assert np.array_equal(lib.mask, ref_mask)
     assert_allclose(lib.weights, ref_w, rtol=1e-10, atol=1e-12)
     assert np.all(lib.weights[~lib.mask] == 0) and lib.mask.sum() == 6
-    no_ft = prune_iterative(X, y, w, 6, "magnitude", steps=4, penalty=lam)
+    no_ft = prune_iterative(X, y, w, 6, "magnitude", steps=4, ridge=mu)
     assert np.max(np.abs(lib.weights[lib.mask] - w[lib.mask])) > 1e-2       # fine-tuning moved the survivors
     assert not np.array_equal(lib.mask, no_ft.mask)                         # and changed which weights survive
 
@@ -274,3 +283,148 @@ def test_fine_tune_vs_scratch_converge_to_the_closest_solution():
     assert_allclose(out["fine-tune"][res.mask], closest, rtol=1e-6, atol=1e-8)
     assert_allclose(out["fine-tune"], refit(X, y, res.mask, init=res.weights), rtol=1e-6, atol=1e-8)
     assert_allclose(out["scratch-E zero"][res.mask], np.linalg.pinv(Xs) @ y, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------ second-order methods of the neighbouring papers
+
+
+def tiny_ls(seed, n=40, p=10, rho=0.7):
+    """A least-squares problem at its optimum: the quadratic model L(w + d) - L(w) = d' X'X d is exact."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) @ np.linalg.cholesky(ar1_covariance(p, rho)).T
+    y = X @ rng.standard_normal(p) + rng.standard_normal(n)
+    return X, y, ols(X, y)
+
+
+def rss(X, y, b):
+    return float(np.sum((y - X @ b) ** 2))
+
+
+def test_empirical_fisher_and_relative_damping():
+    rng = np.random.default_rng(20)
+    G = rng.standard_normal((30, 5)) * [1, 2, 3, 4, 5]
+    F_loop = sum(np.outer(g, g) for g in G) / 30
+    assert_allclose(empirical_fisher(G, damping=1e-3), F_loop + 1e-3 * np.eye(5), rtol=1e-13)
+    assert_allclose(empirical_fisher(G, relative_damping=0.1), F_loop + 0.1 * np.trace(F_loop) / 5 * np.eye(5),
+                    rtol=1e-13)
+    # per-sample gradients of (y_n - x_n.w)^2 at the least-squares optimum: F = (4/N) sum r_n^2 x_n x_n'
+    X, y, w = tiny_ls(21)
+    G = -2 * X * (y - X @ w)[:, None]
+    assert_allclose(empirical_fisher(G), 4 * (X * ((y - X @ w) ** 2)[:, None]).T @ X / 40, rtol=1e-12)
+    with pytest.raises(ValueError, match="pass damping or relative_damping, not both"):
+        empirical_fisher(G, damping=1.0, relative_damping=0.1)
+    H = X.T @ X
+    a = prune(w, 4, "obs", hessian=H, relative_damping=0.05)
+    b = prune(w, 4, "obs", hessian=H, damping=0.05 * np.mean(np.diag(H)))
+    assert np.array_equal(a.mask, b.mask) and np.array_equal(a.weights, b.weights)
+
+
+def test_woodfisher_scores_and_single_weight_update():
+    X, y, w = tiny_ls(22)
+    H = X.T @ X
+    Hinv = np.linalg.inv(H)                                            # plain inverse, test only
+    res = prune(w, 6, "woodfisher", hessian=H)
+    assert_allclose(res.scores, w**2 / (2 * np.diag(Hinv)), rtol=1e-10)
+    assert np.array_equal(res.mask, np.isin(np.arange(10), np.argsort(-res.scores)[:6]))
+    P = np.flatnonzero(~res.mask)
+    want = w - 0.9 * sum(w[q] * Hinv[:, q] / Hinv[q, q] for q in P)
+    want[P] = 0
+    assert_allclose(res.weights, want, rtol=1e-9, atol=1e-12)
+    # removing one weight with scale 1 is the exact OBS step: the least-squares refit on the rest
+    one = prune(w, 9, "woodfisher", hessian=H, update_scale=1.0)
+    assert_allclose(one.weights, refit(X, y, one.mask), rtol=1e-8, atol=1e-10)
+    assert_allclose(rss(X, y, one.weights) - rss(X, y, w), 2 * one.scores[~one.mask][0], rtol=1e-8)
+
+
+@pytest.mark.parametrize("criterion,extra", [("magnitude", {}), ("woodfisher", {}), ("taylor1", "grad")])
+def test_any_mask_with_the_obs_update_is_the_refit_and_its_predicted_loss_change_is_exact(criterion, extra):
+    """The multi-weight update of a mask from any selector: the predicted loss increase w_S'([H^-1]_SS)^-1 w_S
+    equals the brute-force increase of the training loss, and no other update of the kept weights does better."""
+    X, y, w = tiny_ls(23)
+    H = X.T @ X
+    kwargs = dict(grad=-(2 / 40) * X.T @ (y - X @ w) + 0.1) if extra else {}
+    res = prune(w, 4, criterion, hessian=H, update="obs", **kwargs)
+    assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-8, atol=1e-10)
+    assert_allclose(res.loss_increase, rss(X, y, res.weights) - rss(X, y, w), rtol=1e-8)
+    plain = prune(w, 4, criterion, hessian=H, update="none", **kwargs)
+    assert np.array_equal(plain.mask, res.mask)
+    assert rss(X, y, plain.weights) >= rss(X, y, res.weights)
+    rng = np.random.default_rng(24)
+    for _ in range(20):                                               # random perturbations of the update
+        other = res.weights + np.where(res.mask, 1e-3 * rng.standard_normal(10), 0.0)
+        assert rss(X, y, other) > rss(X, y, res.weights)
+
+
+def brute_force_quadratic(w, H, n_remove):
+    return min(quadratic_cost(w, H, np.isin(np.arange(w.size), S))
+               for S in itertools.combinations(range(w.size), n_remove))
+
+
+@pytest.mark.parametrize("start", ["magnitude", "random-magnitude"])
+def test_cbs_paper_search_never_worse_than_its_start(start, capsys):
+    """CBS-S on 12 weights, 7 removed: against brute force over all 792 removed sets of w_P' H_PP w_P."""
+    hits, n_inst = 0, 8
+    for seed in range(n_inst):
+        X, y, w = tiny_ls(200 + seed, n=40, p=12, rho=0.8)
+        H = X.T @ X
+        res = prune(w, 5, "cbs", hessian=H, start=start, cbs_search="paper", rng=seed,
+                    cbs_options=CBSOptions(n_starts=10))
+        best = brute_force_quadratic(w, H, 7)
+        assert res.objective <= res.start_objective
+        assert res.objective >= best * (1 - 1e-12)
+        P = ~res.mask
+        assert_allclose(res.objective, rss(X, y, np.where(res.mask, w, 0.0)) - rss(X, y, w), rtol=1e-8)
+        assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-8, atol=1e-10)          # then the update
+        assert_allclose(res.loss_increase, removal_cost(w, np.linalg.inv(H), P), rtol=1e-8)
+        mag = prune(w, 5, "magnitude")
+        assert res.start_objective <= quadratic_cost(w, H, ~mag.mask) * (1 + 1e-12)       # magnitude is a start
+        hits += res.objective <= best * (1 + 1e-9)
+    with capsys.disabled():
+        print(f"\nCBS paper search ({start} start) reached the optimum of w_P'H_PP w_P on {hits}/{n_inst}")
+
+
+def test_cbs_paper_search_limits():
+    X, y, w = tiny_ls(30, n=40, p=12, rho=0.8)
+    H = X.T @ X
+    frozen = prune(w, 5, "cbs", hessian=H, cbs_search="paper", cbs_options=CBSOptions(epsilon=1e12))
+    assert frozen.swaps == 0 and np.array_equal(frozen.mask, prune(w, 5, "magnitude").mask)
+    none = prune(w, 5, "cbs", hessian=H, cbs_search="paper", cbs_options=CBSOptions(max_iterations=0))
+    assert none.swaps == 0
+    a = prune(w, 5, "cbs", hessian=H, cbs_search="paper", start="random-magnitude", rng=3)
+    b = prune(w, 5, "cbs", hessian=H, cbs_search="paper", start="random-magnitude", rng=3)
+    assert np.array_equal(a.mask, b.mask)                                               # seeded
+    with pytest.raises(ValueError, match="rng is required for start 'random-magnitude'"):
+        prune(w, 5, "cbs", hessian=H, start="random-magnitude")
+    with pytest.raises(ValueError, match="swap_range == 0, must be an integer >= 1"):
+        CBSOptions(swap_range=0)
+    with pytest.raises(ValueError, match="cbs_search == 'fast', must be one of 'exact', 'paper'"):
+        prune(w, 5, "cbs", hessian=H, cbs_search="fast")
+
+
+def test_randomized_magnitude_starts_keep_k_and_start_with_magnitude():
+    w = np.random.default_rng(31).standard_normal(50)
+    starts = randomized_magnitude_starts(w, 12, 6, np.random.default_rng(0))
+    assert len(starts) == 7
+    assert np.array_equal(~starts[0], prune(w, 12, "magnitude").mask)
+    assert all((~s).sum() == 12 for s in starts)
+    assert len({s.tobytes() for s in starts}) > 1
+    # each kept weight is no smaller than any removed weight of the same chunk: replay the chunks
+    rng = np.random.default_rng(0)
+    for s in starts[1:]:
+        for c in np.array_split(rng.permutation(50), 7):
+            kept, gone = np.abs(w[c][~s[c]]), np.abs(w[c][s[c]])
+            assert kept.size == 0 or gone.size == 0 or kept.min() >= gone.max()
+
+
+def test_locality_penalty_adds_half_lambda_w_squared_to_loss_model_scores():
+    w = np.array([3.0, -1.0, 0.5, -2.0])
+    h, g = np.array([0.1, 4.0, 1.0, 1.0]), np.array([1.0, -2.0, 3.0, 0.0])
+    lam = 0.7
+    assert_allclose(prune(w, 2, "taylor1", grad=g, locality=lam).scores, np.abs(g * w) + 0.5 * lam * w**2)
+    assert_allclose(prune(w, 2, "taylor2", grad=g, hessian=h, locality=lam).scores,
+                    np.abs(-g * w + 0.5 * h * w**2) + 0.5 * lam * w**2)
+    assert_allclose(prune(w, 2, "hessian", hessian=h, locality=lam).scores, 0.5 * (h + lam) * w**2)
+    with pytest.raises(ValueError, match="locality applies to magnitude, hessian, taylor1, taylor2"):
+        prune(w, 2, "obs", hessian=np.diag(h), locality=lam)
+    with pytest.raises(ValueError, match="locality == -1.0, must be >= 0"):
+        prune(w, 2, "taylor1", grad=g, locality=-1.0)
