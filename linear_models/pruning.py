@@ -388,8 +388,9 @@ def _check_hessian(hessian, p, need_matrix):
 
 
 def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance=None, rng=None,
-          damping=None, relative_damping=None, update=None, update_scale=WOODFISHER_UPDATE_SCALE, locality=0.0,
-          start="magnitude", max_swaps=None, cbs_search="exact", cbs_options=None):
+          damping=None, relative_damping=None, hessian_inverse=None, update=None,
+          update_scale=WOODFISHER_UPDATE_SCALE, locality=0.0, start="magnitude", max_swaps=None, cbs_search="exact",
+          cbs_options=None):
     """Prune a weight vector to ``keep`` entries.
 
     Parameters
@@ -413,6 +414,10 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
         Added to the Hessian diagonal before it is inverted; needed when it is singular.
     relative_damping : float, optional
         Instead of ``damping``: that multiple of the Hessian's mean diagonal.
+    hessian_inverse : array_like, shape (p, p), optional
+        ``(hessian + damping I)^-1`` computed once by the caller (e.g. for a sweep over sparsities);
+        skips the ``O(p^3)`` inversion. ``hessian`` is still required (CBS's paper search and the
+        criteria's diagonals use it); it is trusted to match.
     update : {"none", "obs", "single"}, optional
         Update of the kept weights: none, the multi-weight OBS update (optimal for the quadratic
         model), or WoodFisher's summed single-weight updates times ``update_scale``. Default: the
@@ -455,7 +460,10 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     need_inverse = criterion in ("obs", "cbs", "woodfisher") or update != "none"
     if need_inverse:
         H = _check_hessian(hessian, p, need_matrix=True)
-        Hinv = _inverse_hessian(H, _damping(H, damping, relative_damping))
+        if hessian_inverse is None:
+            Hinv = _inverse_hessian(H, _damping(H, damping, relative_damping))
+        else:
+            Hinv = np.ascontiguousarray(check_symmetric(hessian_inverse, "hessian_inverse", p))
     elif damping is not None or relative_damping is not None:
         _damping(np.zeros((1, 1)), damping, relative_damping)          # still validated
 

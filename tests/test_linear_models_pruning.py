@@ -428,3 +428,15 @@ def test_locality_penalty_adds_half_lambda_w_squared_to_loss_model_scores():
         prune(w, 2, "obs", hessian=np.diag(h), locality=lam)
     with pytest.raises(ValueError, match="locality == -1.0, must be >= 0"):
         prune(w, 2, "taylor1", grad=g, locality=-1.0)
+
+
+@pytest.mark.parametrize("criterion,kwargs", [("obs", {}), ("woodfisher", {}), ("magnitude", dict(update="obs")),
+                                              ("cbs", dict(cbs_search="paper"))])
+def test_precomputed_inverse_gives_identical_results(criterion, kwargs):
+    X, y, w = tiny_ls(40, n=30, p=12)
+    H = X.T @ X
+    direct = prune(w, 5, criterion, hessian=H, damping=0.5, **kwargs)
+    Hinv = np.linalg.inv(H + 0.5 * np.eye(12))
+    given = prune(w, 5, criterion, hessian=H, hessian_inverse=Hinv, **kwargs)
+    assert np.array_equal(direct.mask, given.mask)
+    assert_allclose(given.weights, direct.weights, rtol=1e-9, atol=1e-12)
