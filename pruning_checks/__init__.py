@@ -268,9 +268,9 @@ def check_fraction(keep, name="keep", *, where="asymptotics"):
     return float(arr) if scalar else arr
 
 
-def check_keep(keep):
+def check_keep(keep, name="keep", *, where="asymptotics"):
     """``(array, is_scalar)`` form of :func:`check_fraction` (the former ``asymptotics`` name)."""
-    frac = check_fraction(keep)
+    frac = check_fraction(keep, name, where=where)
     return np.array(frac, dtype=float), np.ndim(keep) == 0
 
 

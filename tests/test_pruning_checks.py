@@ -221,6 +221,8 @@ def test_check_keep_is_the_tuple_form_of_check_fraction():
     assert not scalar and arr.tolist() == [0.3, 1.0]
     with pytest.raises(TypeError, match=r"keep == 1 is an integer \(a count\)"):
         check_keep(1)
+    with pytest.raises(TypeError, match=r"^keep == 1 is an integer \(a count\); monte_carlo takes kept fractions"):
+        check_keep(1, where="monte_carlo")
 
 
 @pytest.mark.parametrize("keep,p,want", [
