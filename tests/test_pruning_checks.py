@@ -150,7 +150,8 @@ def test_check_symmetric():
     H = np.array([[2.0, 1.0], [1.0 + 1e-14, 3.0]])
     out = check_symmetric(H, "hessian", 2)
     assert_array_equal(out, out.T)                            # rounding asymmetry averaged away
-    with pytest.raises(ValueError, match=r"hessian is not symmetric: hessian\[0, 1\] == 1.0 but hessian\[1, 0\] == 0.0"):
+    msg = r"hessian is not symmetric: hessian\[0, 1\] == 1.0 but hessian\[1, 0\] == 0.0"
+    with pytest.raises(ValueError, match=msg):
         check_symmetric(np.triu(np.ones((2, 2))), "hessian", 2)
     with pytest.raises(ValueError, match=r"hessian has shape \(3, 3\); axis 0 must have length 2"):
         check_symmetric(np.eye(3), "hessian", 2)
@@ -196,7 +197,8 @@ def test_check_fraction_refuses_counts_bools_complex_and_text(keep, match):
 
 
 def test_check_fraction_names_the_caller_and_the_parameter():
-    with pytest.raises(TypeError, match=r"^grid == 1 is an integer \(a count\); monte_carlo takes kept fractions: pass 1.0.$"):
+    msg = r"^grid == 1 is an integer \(a count\); monte_carlo takes kept fractions: pass 1.0.$"
+    with pytest.raises(TypeError, match=msg):
         check_fraction(1, "grid", where="monte_carlo")
 
 
