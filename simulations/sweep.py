@@ -30,10 +30,11 @@ The store
 What a store guarantees:
 
 * **Finished points are never lost and never half-written.** A point is written
-  to a unique temporary file in ``points/`` (``tempfile``), flushed, fsynced and
-  renamed over ``<i>.json`` as soon as it completes. Killing a sweep loses at
-  most the points in progress; re-running the same sweep computes only what is
-  missing. Point ``i`` draws from child ``i`` of ``SeedSequence(seed)``, so an
+  to a unique temporary file in ``points/`` (``tempfile``, named with the host
+  and pid of its writer), flushed, fsynced and renamed over ``<i>.json`` as soon
+  as it completes. Killing a sweep loses at most the points in progress (the
+  next run removes temporary files of writers that no longer run); re-running
+  the same sweep computes only what is missing. Point ``i`` draws from child ``i`` of ``SeedSequence(seed)``, so an
   interrupted-and-resumed sweep ends with exactly the results of an
   uninterrupted one.
 * **A store cannot serve another configuration's results.** Every point file
@@ -103,6 +104,7 @@ import inspect
 import itertools
 import json
 import os
+import socket
 import tempfile
 import time
 import warnings
@@ -121,6 +123,7 @@ from .plotting import write_tidy_csv
 #: Version of the store layout; stores of another format are refused.
 STORE_FORMAT = 2
 GENERIC_FIELDS = ("kind", "seed")
+_HOST = socket.gethostname().replace(".", "_")
 
 
 class ConfigError(ValueError):
@@ -424,9 +427,30 @@ def point_seed(seed, i):
 
 
 # ----------------------------------------------------------------- the store
+def _temporary(folder, name, suffix=".tmp"):
+    """A unique temporary file ``.<name>.<host>-<pid>.<random><suffix>`` in ``folder``: ``(fd, path)``."""
+    return tempfile.mkstemp(dir=folder, prefix=f".{name}.{_HOST}-{os.getpid()}.", suffix=suffix)
+
+
+def _remove_dead_temporaries(folder):
+    """Remove temporary files left in ``folder`` by processes of this host that no longer run (killed runs)."""
+    for path in Path(folder).glob(".*.tmp"):
+        owner = path.name.split(".")[-3]
+        host, _, pid = owner.rpartition("-")
+        if host != _HOST or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        except PermissionError:             # alive, another user's
+            pass
+
+
 def _write_atomic(path, text):
     """Write ``text`` to ``path`` through a unique temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary(path.parent, path.name)
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
@@ -455,10 +479,11 @@ def open_store(store, cfg):
     store = _store_path(store)
     for sub in ("points", "locks"):
         (store / sub).mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(store / "points")
     meta = store / "config.json"
     h = config_hash(cfg)
     if not meta.exists():               # create it exactly once, even with concurrent runs (link fails if it exists)
-        fd, tmp = tempfile.mkstemp(dir=store, prefix=".config.json.", suffix=".tmp")
+        fd, tmp = _temporary(store, "config.json")
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(json.dumps({"format": STORE_FORMAT, "hash": h, "config": cfg}, indent=1, sort_keys=True))
@@ -644,7 +669,7 @@ def export_csv(results, cfg, path):
     kind = KINDS[cfg["kind"]]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = _temporary(path.parent, path.name, ".part")
     os.close(fd)
     try:
         write_tidy_csv(tmp, [row for r in results for row in kind.rows(cfg, r)], kind.csv_columns)

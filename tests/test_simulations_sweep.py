@@ -80,6 +80,7 @@ def test_resume_after_kill_is_identical(tmp_path):
                           capture_output=True, text=True)
     assert full.returncode == 0, full.stderr
     assert read_csv(tmp_path / "resumed.csv") == read_csv(tmp_path / "clean.csv")
+    assert not list((store / "points").glob(".*"))     # a temporary file of the killed run (if any) is gone
 
 
 def test_foreign_store_is_refused(tmp_path):
@@ -170,6 +171,19 @@ def test_claims_exclude_each_other(tmp_path):
             assert first and not second and other
     with sweep._claim(store, 0, block=False) as again:      # released when its holder let go
         assert again
+
+
+def test_temporary_files_of_dead_writers_are_removed(tmp_path):
+    store = sweep.open_store(tmp_path / "s", load_config(SMALL))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    leftovers = {pid: sweep._temporary(store / "points", "0.json") for pid in (dead_pid, os.getpid())}
+    for fd, _ in leftovers.values():
+        os.close(fd)
+    renamed = leftovers[dead_pid][1].replace(f"-{os.getpid()}.", f"-{dead_pid}.")
+    os.rename(leftovers[dead_pid][1], renamed)
+    sweep.open_store(store, load_config(SMALL))
+    assert not os.path.exists(renamed) and os.path.exists(leftovers[os.getpid()][1])   # a live writer's file stays
 
 
 def test_concurrent_sweeps_in_threads_match_a_single_run(tmp_path):
@@ -402,3 +416,14 @@ def test_a_second_kind_of_experiment_plugs_into_the_store(tmp_path, monkeypatch)
         load_config(dict(toy, p=3))
     with pytest.raises(ConfigError, match="holds results of a different configuration"):
         run_sweep(dict(toy, seed=4), tmp_path / "toy", progress=False)
+
+
+@pytest.mark.slow
+def test_sweep_on_a_real_dask_cluster_is_identical(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        on_dask = run_sweep(SMALL, tmp_path / "dask", client=cl.scheduler_address, progress=False)
+        with distributed.Client(cl) as client:               # a client passed in is used and left open
+            run_sweep(SMALL, tmp_path / "dask2", client=client, progress=False)
+            assert client.status == "running"
+    same_results(on_dask, run_sweep(SMALL, tmp_path / "serial", progress=False))
