@@ -85,7 +85,11 @@ specific to its experiment:
     merged with its arrays).
 
 A network experiment plugs in with ``register_kind(PointKind("network", ...))``
-and a config ``{"kind": "network", ...}``; nothing else changes.
+at the import of its module and a config ``{"kind": "network", ...}``; the
+module is imported on first use if it is listed in :data:`KIND_MODULES`
+(``"network"``: ``simulations.network``). The kind's simulator receives the
+sweep's ``n_jobs`` and open Dask ``client`` and must keep the reproducibility
+contract (everything drawn from ``seed``). Nothing else changes.
 
 Example
 -------
@@ -100,6 +104,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import inspect
 import itertools
 import json
@@ -158,6 +163,22 @@ class PointKind:
 
 #: The registered kinds of experiment, by name.
 KINDS = {}
+#: Kinds defined in other modules of this package, imported on first use (the module calls register_kind).
+KIND_MODULES = {"network": ".network"}
+
+
+def _kind(name):
+    """The registered kind ``name``, importing its module first if it is one of :data:`KIND_MODULES`."""
+    if isinstance(name, str) and name not in KINDS and name in KIND_MODULES:
+        module = KIND_MODULES[name]
+        try:
+            importlib.import_module(module, __package__)
+        except ModuleNotFoundError as exc:           # the module itself is absent (not one it imports)
+            if exc.name != __package__ + module:
+                raise
+    if not isinstance(name, str) or name not in KINDS:
+        raise ConfigError(f"kind == {name!r}, must be one of {', '.join(map(repr, sorted(KINDS)))}.")
+    return KINDS[name]
 
 
 def register_kind(kind):
@@ -399,9 +420,7 @@ def load_config(source):
     if not isinstance(raw, dict):
         raise ConfigError(f"a sweep configuration must be a table (a JSON object), got {type(raw).__name__}.")
     name = raw.get("kind", "linear")
-    if not isinstance(name, str) or name not in KINDS:
-        raise ConfigError(f"kind == {name!r}, must be one of {', '.join(map(repr, sorted(KINDS)))}.")
-    kind = KINDS[name]
+    kind = _kind(name)
     _check_table(raw, "", tuple(kind.required), GENERIC_FIELDS + tuple(kind.defaults), kind.renamed)
     cfg = kind.normalize({**kind.defaults, **raw})
     cfg["kind"] = name
@@ -413,7 +432,7 @@ def load_config(source):
 
 def grid(cfg):
     """The grid points of a (normalised) configuration, as dicts in their fixed order."""
-    return KINDS[cfg["kind"]].grid(cfg)
+    return _kind(cfg["kind"]).grid(cfg)
 
 
 def config_hash(cfg):
@@ -518,7 +537,7 @@ def read_point(store, cfg, i, warn=True):
     Raises :class:`StoreError` if the file belongs to another configuration or another grid index.
     """
     path = _point_file(store, i)
-    kind = KINDS[cfg["kind"]]
+    kind = _kind(cfg["kind"])
 
     def unreadable(why):
         if warn:
@@ -604,7 +623,7 @@ def run_sweep(config, store, n_jobs=None, client=None, progress=True):
         Show a progress bar (tqdm).
     """
     cfg = load_config(config)
-    kind = KINDS[cfg["kind"]]
+    kind = _kind(cfg["kind"])
     store = open_store(store, cfg)
     points = kind.grid(cfg)
     todo = [i for i in range(len(points)) if read_point(store, cfg, i) is None]
@@ -666,7 +685,7 @@ def load_results(store, cfg=None):
 
 def export_csv(results, cfg, path):
     """A tidy CSV of finished points (written through a unique temporary file, then renamed)."""
-    kind = KINDS[cfg["kind"]]
+    kind = _kind(cfg["kind"])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temporary(path.parent, path.name, ".part")

@@ -88,6 +88,13 @@ def test_foreign_store_is_refused(tmp_path):
     run_sweep(small, tmp_path / "s", progress=False)
     with pytest.raises(ConfigError, match="holds results of a different configuration"):
         run_sweep(dict(small, noise=0.4), tmp_path / "s", progress=False)
+    meta = tmp_path / "s" / "config.json"
+    meta.write_text(json.dumps({k: v for k, v in json.loads(meta.read_text()).items() if k != "format"}))
+    with pytest.raises(StoreError, match="written in another store format"):     # a store of the npz era
+        run_sweep(small, tmp_path / "s", progress=False)
+    meta.write_text('{"format": 2, "hash"')
+    with pytest.raises(StoreError, match=r"config\.json is unreadable"):
+        run_sweep(small, tmp_path / "s", progress=False)
 
 
 # ---------------------------------------------------------------- stale results (defect class: store lies)
@@ -285,7 +292,7 @@ def test_theory_is_computed_before_any_monte_carlo(tmp_path, monkeypatch):
     (dict(spectrum={"variances": [1, True], "signal": [1, 1]}), r"spectrum.variances\[1\] == True"),
     (dict(spectrum=[1, 25]), "spectrum must be a table"),
     (dict(criteria=["l0"]), r"criteria\[0\] == 'l0'"), (dict(criteria=["hessian", "hessian"]), "listed twice"),
-    (dict(kind="network"), "kind == 'network', must be one of 'linear'"),
+    (dict(kind="graph"), "kind == 'graph', must be one of 'linear'"),
     (None, "config file .*nope.json' does not exist"),
 ])
 def test_bad_config_exits_2_with_one_line(tmp_path, change, field, capsys):
