@@ -16,7 +16,9 @@ Failures are one line on stderr, never a traceback:
 Worker processes forked while a command runs ignore SIGINT (the terminal sends
 it to the whole process group; the main process alone decides what to do) and,
 on Linux, are sent SIGTERM by the kernel if the main process dies, even by
-SIGKILL, so no orphaned workers remain.
+SIGKILL, so no orphaned workers remain. After a first Ctrl-C the process waits
+for the trials in flight (at most one chunk per worker) unless the engine can
+stop its pools at once; a second Ctrl-C exits immediately.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def _n_jobs(text):
 def _nonempty_path(flag):
     def check(text):
         if not text.strip():
-            raise argparse.ArgumentTypeError(f"{flag} == '', must name a path (an empty path is the current folder)")
+            raise argparse.ArgumentTypeError(f"{flag} == '', must not be empty")
         return text
     return check
 
@@ -81,7 +83,8 @@ def build_parser():
                     help="folder of finished points (resumes if it exists)")
     sw.add_argument("--csv", type=_nonempty_path("--csv"), help="write the tidy results CSV here (a .csv file)")
     sw.add_argument("--n-jobs", type=_n_jobs, default=-1, help="worker processes (-1: one per core)")
-    sw.add_argument("--scheduler", help="Dask scheduler address (runs the trials on that cluster)")
+    sw.add_argument("--scheduler", type=_nonempty_path("--scheduler"),
+                    help="Dask scheduler address (runs the trials on that cluster)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -161,6 +164,8 @@ def main(argv=None):
             warnings.showwarning = lambda message, *a, **k: print(f"{PROG}: warning: {message}", file=sys.stderr)
             return _run(args, FIGURES)
     except KeyboardInterrupt as exc:
+        if argv is None and in_main_thread:     # the command-line process is exiting: a second Ctrl-C while
+            signal.signal(signal.SIGINT, lambda *_: os._exit(130))   # the workers wind down ends it at once
         _stop_workers()
         terminated = isinstance(exc, _Terminated)
         print(f"{PROG}: {'terminated' if terminated else 'interrupted'} (finished sweep points are kept; "

@@ -498,7 +498,8 @@ def open_store(store, cfg):
     store = _store_path(store)
     for sub in ("points", "locks"):
         (store / sub).mkdir(parents=True, exist_ok=True)
-    _remove_dead_temporaries(store / "points")
+    for folder in (store, store / "points"):
+        _remove_dead_temporaries(folder)
     meta = store / "config.json"
     h = config_hash(cfg)
     if not meta.exists():               # create it exactly once, even with concurrent runs (link fails if it exists)
@@ -624,6 +625,8 @@ def run_sweep(config, store, n_jobs=None, client=None, progress=True):
     """
     cfg = load_config(config)
     kind = _kind(cfg["kind"])
+    if isinstance(client, str) and not client.strip():
+        raise ConfigError("client == '', must be a Dask scheduler address, a Client or None.")
     store = open_store(store, cfg)
     points = kind.grid(cfg)
     todo = [i for i in range(len(points)) if read_point(store, cfg, i) is None]
@@ -674,7 +677,7 @@ def load_results(store, cfg=None):
             cfg = json.loads((store / "config.json").read_text())["config"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"{store / 'config.json'} is missing or unreadable ({type(exc).__name__}).") from None
-        cfg = load_config(cfg)
+    cfg = load_config(cfg)                  # normalised: the hash of a raw configuration would not match
     out = []
     for i in range(len(grid(cfg))):
         r = read_point(store, cfg, i)
@@ -685,6 +688,7 @@ def load_results(store, cfg=None):
 
 def export_csv(results, cfg, path):
     """A tidy CSV of finished points (written through a unique temporary file, then renamed)."""
+    cfg = load_config(cfg)
     kind = _kind(cfg["kind"])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

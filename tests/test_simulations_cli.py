@@ -83,11 +83,11 @@ def test_scheduler_without_dask_is_one_line(small_config, tmp_path, monkeypatch,
     assert "ImportError" in one_error_line(capsys)
 
 
-@pytest.mark.parametrize("flag", ["--store", "--csv"])
+@pytest.mark.parametrize("flag", ["--store", "--csv", "--scheduler"])
 def test_empty_paths_are_refused(small_config, tmp_path, monkeypatch, capsys, flag):
     monkeypatch.chdir(tmp_path)
     argv = ["sweep", str(small_config), "--no-progress"] + (["--store", ""] if flag == "--store" else
-                                                             ["--store", "s", "--csv", ""])
+                                                             ["--store", "s", flag, ""])
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2
