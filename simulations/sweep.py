@@ -362,7 +362,8 @@ def _linear_simulate(cfg, point, seed, n_jobs, client):
                        ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(crit),
                        retrain=_retrain_arg(point["retrain"]), trials=cfg["trials"], seed=seed, n_jobs=n_jobs,
                        client=client, hessian_scores=cfg["hessian_scores"])
-    keep_eff = np.asarray(getattr(res, "keep_effective", np.asarray(res.keep_counts) / cfg["p"]), dtype=float)
+    keep_eff = getattr(res, "keep_effective", None)          # TODO(engine merge): always there afterwards
+    keep_eff = np.asarray(np.asarray(res.keep_counts) / cfg["p"] if keep_eff is None else keep_eff, dtype=float)
     out = dict(mean=np.array([res.mean[c] for c in crit]), sem=np.array([res.sem[c] for c in crit]),
                dense=np.array([res.mean["dense"], res.sem["dense"]]), keep_effective=keep_eff)
     if not np.array_equal(keep_eff, keep_effective(cfg["keep"], cfg["p"])):
