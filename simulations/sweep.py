@@ -408,7 +408,8 @@ def _read_config_file(path):
             return tomllib.loads(text)
         return json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+        fmt = path.suffix.lstrip(".") or "JSON"
+        raise ConfigError(f"config file {str(path)!r} is not valid {fmt}: {exc}") from None
 
 
 def load_config(source):

@@ -1,14 +1,20 @@
-"""The command line: figures are written, bad input exits with status 2 and one line."""
+"""The command line: figures are written; bad input and any failure exit with status 2 and one line;
+Ctrl-C and SIGTERM are one line and leave no worker processes behind, nor does a SIGKILL."""
 
 import csv
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
 from asymptotics import pruned_risk
+from simulations import sweep
 from simulations.cli import main
 from simulations.figures import HEADLINE_NOISE, HEADLINE_SPECTRUM
 
@@ -41,13 +47,6 @@ def test_list_names_the_figures(capsys):
 
 
 # ------------------------------------------------------------------ sweeps: one line for every failure
-import json
-import os
-import signal
-import time
-
-from simulations import sweep
-
 SMALL = {"spectrum": {"variances": [1, 25], "signal": [1, 0.3]}, "p": 40, "noise": 0.5, "trials": 4, "seed": 7,
          "kappa": [0.5, 2.0], "keep": [0.1, 0.25, 0.5, 1.0]}
 
@@ -99,7 +98,8 @@ def test_csv_over_an_input_is_refused(small_config, tmp_path, capsys):
     (tmp_path / "other.toml").write_text("p = 1\n")
     (tmp_path / "sub").mkdir()
     before = small_config.read_text()
-    for target, needle in ((small_config, "is the config file"), (tmp_path / "sub" / ".." / "sweep.json", "config file"),
+    for target, needle in ((small_config, "is the config file"),
+                           (tmp_path / "sub" / ".." / "sweep.json", "config file"),       # another spelling
                            (tmp_path / "other.toml", "must end in .csv"), (tmp_path / "sub", "is a folder")):
         assert main(["sweep", str(small_config), "--store", str(tmp_path / "s"), "--csv", str(target)]) == 2
         assert needle in one_error_line(capsys)
