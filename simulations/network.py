@@ -45,8 +45,8 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import numbers
+import sys
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,7 +57,7 @@ from asymptotics._validation import check_choice, check_scalar
 from linear_models import PruneResult, prune
 
 from . import _nn_kernels as K
-from .engine import _chunks, _dask_client, _one_blas_thread, _workers
+from .engine import _chunks, _one_blas_thread, _workers, execute
 
 ACTIVATIONS = {"linear": K.LINEAR, "relu": K.RELU, "tanh": K.TANH}
 LOSSES = {"squared": K.SQUARED, "cross_entropy": K.CROSS_ENTROPY}
@@ -665,45 +665,54 @@ def _run_network_trials(job, start, stop):
     return out, np.zeros(stop - start)
 
 
-_POOLS = {}
+def _fork_safe_threads():
+    """Make Numba's threads fork-safe before they start. :func:`linear_models.prune`'s OBS kernel runs
+    ``prange`` threads; with GNU OpenMP (Numba's default layer on Linux) a process that has run them aborts
+    on ``fork``, which is how the shared worker pool of :func:`simulations.engine.execute` starts workers.
+    ``"forksafe"`` selects TBB or the workqueue layer (same results; the kernel's rows are independent). An
+    explicit ``NUMBA_THREADING_LAYER`` is respected."""
+    import os
+
+    import numba
+    from numba.np.ufunc import parallel
+
+    if not parallel._is_initialized and "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "forksafe"
 
 
-def _pool(workers):
-    """A persistent pool of ``spawn``-started workers. Not ``fork``: :func:`linear_models.prune`'s OBS kernel
-    runs Numba ``prange`` threads (GNU OpenMP) in the parent, and forking such a process aborts."""
-    pool = _POOLS.get(workers)
-    if pool is None:
-        ctx = multiprocessing.get_context("spawn")
-        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-    return pool
+_fork_safe_threads()
+_SPAWN_POOLS = {}
 
 
-@atexit.register
-def _shutdown_pools():
-    for pool in _POOLS.values():
-        pool.shutdown(cancel_futures=True)
-    _POOLS.clear()
+def _forking_is_unsafe():
+    """True when this process already runs GNU OpenMP threads (started before this module was imported)."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    return parallel._is_initialized and numba.threading_layer() == "omp" and sys.platform.startswith("linux")
 
 
 def _execute(job, trials, n_jobs, client):
-    """Per-trial records in trial order: serially, in local worker processes or on Dask (as
-    :func:`simulations.engine.execute`, with spawned workers)."""
-    if client is not None:
-        client = _dask_client(client)
-        chunks = _chunks(trials, max(1, len(client.scheduler_info().get("workers", {})) or 1))
-        parts = client.gather([client.submit(_run_network_trials, job, a, b, pure=False) for a, b in chunks])
-    else:
+    """Per-trial records in trial order via :func:`simulations.engine.execute` (serial, local processes or
+    Dask); if this process already runs GNU OpenMP threads, local workers are spawned instead of forked
+    (a script doing that needs the usual ``if __name__ == "__main__":`` guard)."""
+    if client is None and _workers(n_jobs) > 1 and _forking_is_unsafe():
         workers = _workers(n_jobs)
-        if workers == 1:
-            parts = [_run_network_trials(job, 0, trials)]
-        else:
-            chunks = _chunks(trials, workers)
-            try:
-                parts = list(_pool(workers).map(_run_network_trials, [job] * len(chunks), *zip(*chunks)))
-            except BrokenProcessPool:          # a worker died (killed, out of memory): start afresh once
-                _POOLS.pop(workers).shutdown(cancel_futures=True)
-                parts = list(_pool(workers).map(_run_network_trials, [job] * len(chunks), *zip(*chunks)))
-    return [r for part, _ in parts for r in part]
+        pool = _SPAWN_POOLS.get(workers)
+        if pool is None:
+            pool = _SPAWN_POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        chunks = _chunks(trials, workers)
+        records = [r for part, _ in pool.map(_run_network_trials, [job] * len(chunks), *zip(*chunks)) for r in part]
+        return records
+    records, _ = execute(job, trials, n_jobs, client, fn=_run_network_trials)
+    return list(records)
+
+
+@atexit.register
+def _shutdown_spawn_pools():
+    for pool in _SPAWN_POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _SPAWN_POOLS.clear()
 
 
 def _check_groups(groups, d):
