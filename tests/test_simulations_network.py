@@ -263,3 +263,26 @@ def test_network_checks_its_inputs():
         net.predict(theta, np.zeros((2, 4)))
     with pytest.raises(ValueError, match="rng is required"):
         net.train(theta, np.zeros((4, 3)), np.zeros(4), optimizer="sgd", lr=0.1, steps=1, batch_size=2)
+
+
+def test_options_shallow_teacher_all_layers_sgd_tanh():
+    res = network_experiment(**dict(TINY, criteria=("magnitude", "hessian", "obs", "oracle"), keep=[5, 1.0]),
+                             teacher="shallow", prune_layers="all", optimizer="sgd", momentum=0.9, batch_size=8,
+                             activation="tanh", seed=4)
+    assert res.keep_counts.tolist() == [5, 25]
+    assert np.all(np.isfinite(res.samples["dense"]))
+    for c in ("magnitude", "hessian", "obs", "oracle"):
+        np.testing.assert_allclose(res.samples[c][:, 1], res.samples["dense"], rtol=1e-12)
+        assert np.all(res.samples[c][:, 0] >= 0)
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_is_bitwise_identical():
+    distributed = pytest.importorskip("distributed")
+    args = dict(TINY, seed=5, batch_size=16)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        with distributed.Client(cl) as client:
+            on_dask = network_experiment(**args, client=client)
+    serial = network_experiment(**args)
+    for c in serial.samples:
+        np.testing.assert_array_equal(on_dask.samples[c], serial.samples[c])
