@@ -65,7 +65,7 @@ OPTIMIZERS = ("gd", "sgd", "adam")
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs")
 TEACHERS = ("linear", "shallow")
 PRUNE_LAYERS = ("first", "all")
-GGN_CHUNK = 1024                 # samples per block when accumulating a Gauss-Newton matrix
+GGN_ROWS = 4096                  # factor rows (samples x output factors) per block of a Gauss-Newton matrix
 # spawn keys (t, j) of the per-trial streams; criteria use STREAM_CRITERIA + their index in CRITERIA
 STREAM_DATA, STREAM_INIT, STREAM_ORDER, STREAM_IMPORTANCE, STREAM_CHECKPOINT, STREAM_CRITERIA = 0, 1, 2, 3, 4, 5
 
@@ -280,15 +280,16 @@ class Network:
 
     def ggn_matrix(self, theta, X, y=None, block=None):
         """The block ``[start:stop]`` (``block``: None = all, a layer index, or a pair) of the Gauss-Newton
-        matrix of the mean loss, accumulated from factor rows ``GGN_CHUNK`` samples at a time (dsyrk)."""
+        matrix of the mean loss, accumulated from blocks of at most ``GGN_ROWS`` factor rows (dsyrk)."""
         theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
         start, stop = self._block(block)
         n, b = X.shape[0], stop - start
         k = 1 if self.loss == "squared" else self.sizes[-1]
+        chunk = max(1, GGN_ROWS // k)
         G = np.zeros((b, b), order="F")
-        rows = np.empty((min(n, GGN_CHUNK) * k, b))
-        for a in range(0, n, GGN_CHUNK):
-            Xa = X[a:a + GGN_CHUNK]
+        rows = np.empty((min(n, chunk) * k, b))
+        for a in range(0, n, chunk):
+            Xa = X[a:a + chunk]
             Fa = rows[:Xa.shape[0] * k]
             K.ggn_rows(theta, self._sizes, self._act, self._loss, Xa, start, stop, 1.0 / np.sqrt(n), Fa)
             G = blas.dsyrk(1.0, Fa, beta=1.0, c=G, trans=1, lower=0, overwrite_c=1)

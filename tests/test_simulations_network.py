@@ -286,3 +286,12 @@ def test_dask_local_cluster_is_bitwise_identical():
     serial = network_experiment(**args)
     for c in serial.samples:
         np.testing.assert_array_equal(on_dask.samples[c], serial.samples[c])
+
+
+def test_ggn_matrix_accumulated_in_blocks_equals_one_block(monkeypatch):
+    import simulations.network as nw
+    net, theta, X, y = problem((6, 4, 3), "cross_entropy", "relu", n=50)
+    whole = net.ggn_matrix(theta, X)
+    monkeypatch.setattr(nw, "GGN_ROWS", 7)                 # 2 samples x 3 classes per block, 25 blocks
+    np.testing.assert_allclose(net.ggn_matrix(theta, X), whole, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.diag(whole), net.ggn_diagonal(theta, X), rtol=1e-12)
