@@ -1,0 +1,136 @@
+"""Training throughput of the Numba network engine against PyTorch CPU (issue 7 B; issue 8's MLP too).
+
+Same network (bias-free ``20-64-1`` ReLU, squared loss; and the ``64-40-20-10`` softmax MLP), same
+float64 data (n = 4000), same optimizer (Adam, PyTorch's form), same initial weights, one thread each:
+full batch, and minibatch 32 (one epoch = 125 steps, a fresh permutation per epoch). Prints the
+median seconds per step of each engine and their ratio, plus the final losses of both as a check that
+they trained the same thing. Compilation is paid before timing and reported separately.
+
+PyTorch is an optional extra used only here; without it the script times the Numba engine and says
+that PyTorch is missing.
+
+    .venv/bin/python benchmarks/bench_network.py            # add --quick for fewer repeats
+"""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from _timing import median_time  # noqa: E402
+
+from simulations.network import Network  # noqa: E402
+
+N = 4000
+LR = 1e-3
+CASES = [  # (sizes, activation, loss, batch size or None, steps per timed run)
+    ((20, 64, 1), "relu", "squared", None, 200),
+    ((20, 64, 1), "relu", "squared", 32, 1250),
+    ((64, 40, 20, 10), "relu", "cross_entropy", None, 100),
+    ((64, 40, 20, 10), "relu", "cross_entropy", 32, 1250),
+]
+
+
+def data(sizes, loss, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, sizes[0]))
+    if loss == "squared":
+        y = X[:, :5].sum(axis=1) + 0.1 * rng.standard_normal(N)
+    else:
+        y = np.argmax(X[:, :sizes[-1]] + 0.5 * rng.standard_normal((N, sizes[-1])), axis=1).astype(float)
+    return X, y
+
+
+def numba_run(net, theta, X, y, batch, steps):
+    res = net.train(theta, X, y, optimizer="adam", lr=LR, steps=steps, batch_size=batch, rng=1)
+    return res.losses[-1]
+
+
+def torch_setup():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    return torch
+
+
+def torch_run(torch, net, theta, X, y, batch, steps):
+    """The same training in PyTorch: float64, bias-free Linear layers initialised from ``theta``."""
+    layers = []
+    for i, W in enumerate(net.views(theta)):
+        lin = torch.nn.Linear(W.shape[0], W.shape[1], bias=False, dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W.T.copy()))
+        layers.append(lin)
+        if i < len(net.sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    Xt = torch.from_numpy(X)
+    if net.loss == "squared":
+        yt = torch.from_numpy(y)
+        lossf = lambda out, target: torch.mean((out[:, 0] - target) ** 2)        # noqa: E731
+    else:
+        yt = torch.from_numpy(y.astype(np.int64))
+        lossf = torch.nn.functional.cross_entropy
+    gen = torch.Generator().manual_seed(1)
+    n = X.shape[0]
+    perm, pos = None, n
+    last = None
+    for _ in range(steps):
+        if batch is None:
+            xb, yb = Xt, yt
+        else:
+            if pos >= n:
+                perm, pos = torch.randperm(n, generator=gen), 0
+            rows = perm[pos:pos + batch]
+            pos += batch
+            xb, yb = Xt[rows], yt[rows]
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(model(xb), yb)
+        loss.backward()
+        opt.step()
+        last = loss
+    return float(last.detach())
+
+
+def main(argv=None):
+    quick = "--quick" in (sys.argv[1:] if argv is None else argv)
+    repeats = 3 if quick else 7
+    torch = torch_setup()
+    if torch is None:
+        print("PyTorch is not installed: timing the Numba engine only "
+              "(install the optional extra, e.g. pip install torch, to compare).")
+    else:
+        print(f"PyTorch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"n = {N}, Adam lr = {LR}, float64, one thread; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'network':>16} {'batch':>6} {'numba s/step':>13} {'torch s/step':>13} {'torch/numba':>11}"
+          f" {'final loss numba / torch':>26}")
+    for sizes, act, loss, batch, steps in CASES:
+        net = Network(sizes, act, loss)
+        X, y = data(sizes, loss)
+        theta = net.init(1.0, np.random.default_rng(2))
+        t0 = time.perf_counter()
+        numba_run(net, theta, X, y, batch, 2)                      # compile (or load from cache)
+        compile_s = time.perf_counter() - t0
+        steps_run = max(10, steps // (4 if quick else 1))
+        t_nb, loss_nb = median_time(lambda: numba_run(net, theta, X, y, batch, steps_run), repeats)
+        row = f"{'-'.join(map(str, sizes)):>16} {str(batch or 'full'):>6} {t_nb / steps_run:13.2e}"
+        if torch is None:
+            print(row + f" {'-':>13} {'-':>11} {loss_nb:12.4g} / -   (compile/load {compile_s:.1f} s)")
+            continue
+        torch_run(torch, net, theta, X, y, batch, 2)              # warm-up
+        t_th, loss_th = median_time(lambda: torch_run(torch, net, theta, X, y, batch, steps_run), repeats)
+        print(row + f" {t_th / steps_run:13.2e} {t_th / t_nb:11.2f} {loss_nb:12.4g} / {loss_th:<12.4g}")
+
+
+if __name__ == "__main__":
+    main()
