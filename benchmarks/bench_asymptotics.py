@@ -28,12 +28,12 @@ from asymptotics import CRITERIA, Spectrum, pruned_risk  # noqa: E402
 def main():
     t0 = time.perf_counter()
     two = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
-    pruned_risk(two, 2.0, 0.5, 0.5, "magnitude")
+    pruned_risk(two, 2.0, 0.5, keep=0.5, criterion="magnitude")
     print(f"first call (sympy derivation + lambdify): {time.perf_counter() - t0:.2f} s")
 
     keep = np.linspace(0.005, 1.0, 200)
-    vec = lambda: [pruned_risk(two, 2.0, 0.5, keep, c) for c in CRITERIA]
-    loop = lambda: [[pruned_risk(two, 2.0, 0.5, float(a), c) for a in keep] for c in CRITERIA]
+    vec = lambda: [pruned_risk(two, 2.0, 0.5, keep=keep, criterion=c) for c in CRITERIA]
+    loop = lambda: [[pruned_risk(two, 2.0, 0.5, keep=float(a), criterion=c) for a in keep] for c in CRITERIA]
     tv, tl = median_time(vec, 21)[0], median_time(loop, 5)[0]
     print(f"A  two-atom, 4 criteria x 200 points: vectorized median {tv * 1e3:.1f} ms, "
           f"scalar loop {tl * 1e3:.1f} ms, ratio {tl / tv:.1f}x")
@@ -43,11 +43,11 @@ def main():
     big = Spectrum.from_arrays(rng.lognormal(0.0, 1.0, p), rng.standard_normal(p) / np.sqrt(p))
     for n_points in (50, 200):
         keep = np.linspace(0.01, 1.0, n_points)
-        tv = median_time(lambda: pruned_risk(big, 2.0, 0.5, keep, "magnitude"), 5)[0]
+        tv = median_time(lambda: pruned_risk(big, 2.0, 0.5, keep=keep, criterion="magnitude"), 5)[0]
         line = f"B  100,000 atoms, magnitude, {n_points} points: vectorized median {tv:.2f} s"
         if n_points == 50:
             sub = keep[::10]
-            tl = median_time(lambda: [pruned_risk(big, 2.0, 0.5, float(a), "magnitude") for a in sub], 3)[0]
+            tl = median_time(lambda: [pruned_risk(big, 2.0, 0.5, keep=float(a), criterion="magnitude") for a in sub], 3)[0]
             tl *= n_points / sub.size
             line += f", scalar loop {tl:.2f} s (extrapolated from {sub.size} points), ratio {tl / tv:.1f}x"
         print(line)
