@@ -49,7 +49,7 @@ import numpy as np
 from ._validation import check_choice, check_keep, check_scalar
 from .fixed_point import FixedPointResult, check_init, check_problem, is_min_norm, solve_atoms
 from .moments import moment_sums
-from .thresholds import solve_thresholds, verify_kept
+from .thresholds import OPTIMISTIC_ACCEPT, kept_error, solve_thresholds, verify_kept
 
 CRITERIA = ("magnitude", "hessian", "oracle", "random")
 RETRAIN = ("none", "fresh")       # None is accepted as an alias of "none"
@@ -228,8 +228,8 @@ def _evaluate(alpha, spectrum, criterion, fp, kappa, s0_mask, s0_refit, need_mat
     n, K = alpha.size, lam.size
     a, c, A, C, nvar = _score_laws(spectrum, criterion, fp, kappa, s0_mask)
     zc = C if criterion == "oracle" else c                 # Z = zc g is the centred thresholded variable
-    th = None if criterion == "random" else solve_thresholds(alpha, A, C, pi)
-    t, its = (np.full(n, np.nan), 0) if th is None else (th.t, th.iterations)
+    th = None if criterion == "random" else solve_thresholds(alpha, A, C, pi, optimistic=np.isfinite(fp.rho2))
+    t, its = (np.full(n, np.nan), 0) if th is None else (th.t.copy(), th.iterations)
     if not np.isfinite(fp.rho2):
         # interpolation threshold: every kept coordinate has infinite error; selection ignores the signal
         q, _, _ = moment_sums(th, A, C, zc, np.zeros((3, 4, K)), pi * lam, False, alpha)
@@ -239,7 +239,18 @@ def _evaluate(alpha, spectrum, criterion, fp, kappa, s0_mask, s0_refit, need_mat
     r, sk, tm = _coefficients(spectrum, criterion, fp, a, c, nvar, s0_mask, s0_refit)
     dropped = -sk
     dropped[3] += b2                                        # E[b^2 1{dropped}] = b2 - E[b^2 1{kept}]
-    q, sums, tm = moment_sums(th, A, C, zc, np.stack([r, dropped, tm]), pi * lam, need_matrices, alpha)
+    coef = np.stack([r, dropped, tm])
+    q, sums, tm = moment_sums(th, A, C, zc, coef, pi * lam, need_matrices, alpha)
+    if th is not None and th.optimistic:
+        # thresholds interpolated across kept fractions: re-solve strictly those the moment pass refutes
+        redo = np.flatnonzero(~(kept_error(q, pi, alpha) <= OPTIMISTIC_ACCEPT))
+        if redo.size:
+            th2 = solve_thresholds(alpha[redo], A, C, pi)
+            q2, sums2, tm2 = moment_sums(th2, A, C, zc, coef, pi * lam, need_matrices, alpha[redo])
+            q[redo], sums[:, redo], t[redo] = q2, sums2, th2.t
+            if need_matrices:
+                tm[redo] = tm2
+            its = max(its, th2.iterations)
     verify_kept(q, pi, alpha)
     return q, sums[0], sums[1], tm, t, its
 

@@ -44,6 +44,8 @@ GRID_MIN, GRID_MAX = 16, 1300
 TAIL_SDS = 40.0             # beyond A + TAIL_SDS * C an atom keeps nothing (Q(40) ~ 1e-350)
 Z_CLIP = 40.0               # standardized scores are clipped to +-Z_CLIP (exact in double: Q(40) = 0)
 SUBSAMPLE_ATOMS = 4096      # above this many atoms, start from the root of a strided subsample
+OPTIMISTIC_STEP_RTOL = 1e-5  # optimistic solves take the last Halley step from this close, unevaluated
+OPTIMISTIC_ACCEPT = 1e-12   # an optimistic threshold is kept if its kept fraction is this close (relative)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 
@@ -62,6 +64,7 @@ class Thresholds:
     x: np.ndarray
     tie: np.ndarray          # fraction of a point mass at exactly t that is kept
     iterations: int
+    optimistic: bool = False  # some thresholds may be unverified last Halley steps (see solve_thresholds)
 
     def point_kept(self, m):
         """Kept probability of point-mass atoms at scores ``m``: shape ``(n_alpha, len(m))``."""
@@ -159,7 +162,7 @@ def _bisect(lo, hi, geometric):
     return mid
 
 
-def _iterate(x, target, tol, lo, hi, base, step, A, C, w, geometric):
+def _iterate(x, target, tol, lo, hi, base, step, A, C, w, geometric, optimistic=False):
     """Safeguarded Halley iteration on ``G(base + step x) = target`` (vectorized).
 
     Returns ``(x, done, iterations)``; entries whose bracket shrinks to adjacent doubles before the
@@ -185,21 +188,28 @@ def _iterate(x, target, tol, lo, hi, base, step, A, C, w, geometric):
             np.abs(halley - x[idx]) <= 0.5 * dx2[idx])
         new = np.where(use, halley, mid)
         collapsed = ~ok_now & ((new <= lo[idx]) | (new >= hi[idx]) | (new == x[idx]))
+        # optimistic: a Halley step from within OPTIMISTIC_STEP_RTOL lands within its cube, unverified
+        last = optimistic & ~ok_now & ~collapsed & use & (np.abs(err) <= OPTIMISTIC_STEP_RTOL * target[idx])
         dx2[idx], dx1[idx] = dx1[idx], np.abs(new - x[idx])
         x[idx] = np.where(ok_now | collapsed, x[idx], new)
         done[idx[ok_now]] = True
-        active[idx[ok_now | collapsed]] = False
+        active[idx[ok_now | collapsed | last]] = False
         if not active.any():
             return x, done, it
     raise ConvergenceError(f"pruning threshold did not converge in {THRESHOLD_MAXITER} iterations")
 
 
-def _solve(target, tol, lo, hi, A, C, w):
-    """Thresholds in ``t``-space for continuous atoms; returns ``(t, done, iterations)``."""
+def _solve(target, tol, lo, hi, A, C, w, optimistic=False):
+    """Thresholds in ``t``-space for continuous atoms; returns ``(t, done, iterations)``.
+
+    ``optimistic``: once the kept fraction is within ``OPTIMISTIC_STEP_RTOL`` the last (cubically
+    converging) Halley step is taken without evaluating its result; such entries are returned with
+    ``done = False`` for the caller to verify with its moment pass.
+    """
     hi = np.minimum(hi, float(np.max(np.abs(A) + TAIL_SDS * C)))
     t0, lo, hi = _start(target, lo, hi, A, C, w)
     zeros, ones = np.zeros(t0.size), np.ones(t0.size)
-    return _iterate(t0, target, tol, lo, hi, zeros, ones, A, C, w, True)
+    return _iterate(t0, target, tol, lo, hi, zeros, ones, A, C, w, True, optimistic)
 
 
 def _pivot_solve(t, target, tol, A, C, w):
@@ -221,10 +231,13 @@ def _pivot_solve(t, target, tol, A, C, w):
     return base, step, x, done, its
 
 
-def solve_thresholds(alpha, A, C, w) -> Thresholds:
+def solve_thresholds(alpha, A, C, w, optimistic=False) -> Thresholds:
     """Thresholds for kept fractions ``alpha`` (1-D) of atoms with score laws ``abs(A + C g)``.
 
-    ``w`` are the atom weights; the kept weight is ``alpha * w.sum()``.
+    ``w`` are the atom weights; the kept weight is ``alpha * w.sum()``. With ``optimistic`` the
+    last Halley step is not evaluated (it would cost a pass over all atoms): the caller must check
+    the kept fractions in its own pass (see :func:`kept_error`) and re-solve the failures with
+    ``optimistic=False``.
     """
     A = np.abs(np.asarray(A, dtype=float))
     C = np.asarray(C, dtype=float)
@@ -275,15 +288,25 @@ def solve_thresholds(alpha, A, C, w) -> Thresholds:
             tie[idx[at_lo]] = tie_lo[idx[at_lo]]
         idx = idx[~at_lo]
         if idx.size:
-            ti, done, iterations = _solve(target[idx], tol[idx], lo[idx].copy(), hi[idx].copy(), Ac, Cc, wc)
+            ti, done, iterations = _solve(target[idx], tol[idx], lo[idx].copy(), hi[idx].copy(), Ac, Cc, wc,
+                                          optimistic)
             t[idx] = x[idx] = ti
-            if not done.all():
+            if not optimistic and not done.all():
                 stuck = idx[~done]
                 b, s, xs, done2, its2 = _pivot_solve(t[stuck], target[stuck], tol[stuck], Ac, Cc, wc)
                 base[stuck], step[stuck], x[stuck] = b, s, xs
                 t[stuck] = b + s * xs
                 iterations += its2
-    return Thresholds(t, base, step, x, tie, iterations)
+                if not done2.all():
+                    raise ConvergenceError("pruning threshold: the kept fraction cannot be met to "
+                                           f"{THRESHOLD_RTOL} even in the pivot atom's coordinate")
+    return Thresholds(t, base, step, x, tie, iterations, optimistic)
+
+
+def kept_error(kept, w, alpha):
+    """Relative gap between the kept fraction ``kept @ w`` (shape ``(n, K)``) and ``alpha * w.sum()``."""
+    goal = alpha * float(w.sum())
+    return np.abs(kept @ w - goal) / goal
 
 
 def verify_kept(kept, w, alpha):
