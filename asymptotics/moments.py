@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _generated_moments as _gen
-from .thresholds import Z_CLIP, Thresholds
+from .thresholds import PARALLEL_MIN_WORK, Z_CLIP, Thresholds
 
 _tm_scalar = njit(cache=True)(_gen.truncated_moments)
 
@@ -60,8 +60,7 @@ def isotropic_risk(kappa, noise, signal, ridge=0.0):
     return float(_gen.isotropic_ols_risk(*args) if kappa > 1 else _gen.isotropic_minnorm_risk(*args))
 
 
-@njit(parallel=True, cache=True)
-def _moment_kernel(base, step, x, t, tie, alpha, A, C, zc, mode, coef, wred, store, Q, R, TM):
+def _moment_py(base, step, x, t, tie, alpha, A, C, zc, mode, coef, wred, store, Q, R, TM):
     """One pass over (kept fraction i, atom k).
 
     mode 0: thresholded atoms (``C > 0`` continuous, ``C = 0`` point masses at ``A``); mode 1: random
@@ -97,6 +96,10 @@ def _moment_kernel(base, step, x, t, tie, alpha, A, C, zc, mode, coef, wred, sto
                 TM[i, k] = max(coef[2, 0, k] * m2 + coef[2, 1, k] * m1 + coef[2, 2, k] * P + coef[2, 3, k], 0.0)
         R[0, i] = r_sum
         R[1, i] = d_sum
+
+
+_moment_serial = njit(cache=True)(_moment_py)
+_moment_parallel = njit(parallel=True, cache=True)(_moment_py)
 
 
 def moment_sums(th, A, C, zc, coef, wred, store, alpha=None):
@@ -139,7 +142,8 @@ def moment_sums(th, A, C, zc, coef, wred, store, alpha=None):
     Q = np.empty((n, K))
     R = np.empty((2, n))
     TM = np.empty((n, K)) if store else np.empty((0, 0))
-    _moment_kernel(th.base, th.step, th.x, th.t, th.tie, alpha, A, C,
+    kernel = _moment_parallel if n * K >= PARALLEL_MIN_WORK else _moment_serial
+    kernel(th.base, th.step, th.x, th.t, th.tie, alpha, A, C,
                    np.ascontiguousarray(zc, dtype=float), mode, np.ascontiguousarray(coef, dtype=float),
                    np.ascontiguousarray(wred, dtype=float), store, Q, R, TM)
     return Q, R, (TM if store else None)

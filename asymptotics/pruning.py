@@ -106,6 +106,8 @@ class PrunedRiskResult:
     criterion, retrain : str
     init : float
         Initialization scale ``s0``.
+    refit_ridge : float
+        Ridge of the fresh-data refit.
     iterations : int
         Largest threshold-solver iteration count.
     keep_error : float
@@ -123,6 +125,7 @@ class PrunedRiskResult:
     criterion: str
     retrain: str
     init: float
+    refit_ridge: float
     iterations: int
     keep_error: float
     converged: bool
@@ -256,17 +259,23 @@ def _evaluate(alpha, spectrum, criterion, fp, kappa, s0_mask, s0_refit, need_mat
 
 
 def solve_pruned(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none",
-                 init=0.0) -> PrunedRiskResult:
+                 init=0.0, refit_ridge=None) -> PrunedRiskResult:
     """Limiting pruned test risk and its ingredients. See :func:`pruned_risk` for the parameters."""
     kappa, noise, ridge = check_problem(spectrum, kappa, noise, ridge)
     keep_arr, _ = check_keep_fraction(keep)
     check_choice(criterion, "criterion", CRITERIA)
     retrain = check_retrain(retrain)
     init = check_init(init)
+    if refit_ridge is None:
+        refit_ridge = ridge
+    else:
+        refit_ridge = check_scalar(refit_ridge, "refit_ridge", low=0)
+        if retrain != "fresh" and refit_ridge != ridge:
+            raise ValueError(f"refit_ridge == {refit_ridge!r} has no effect with retrain == {retrain!r}; "
+                             f"it sets the ridge of the fresh-data refit (retrain='fresh').")
     fp = solve_atoms(spectrum.weights, spectrum.variances, spectrum.signal_second_moment,
                      kappa, noise**2, ridge, init=init)
     s0_mask = init if is_min_norm(float(spectrum.weights.sum()), kappa, ridge) else 0.0
-    refit_ridge = ridge
     s0_refit = init if (retrain == "fresh" and refit_ridge == 0.0) else 0.0
     alpha = keep_arr.ravel()
     K = spectrum.n_atoms
@@ -296,10 +305,11 @@ def solve_pruned(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0
     converged = bool(fp.converged and (refit is None or all(f.converged for f in refit)))
     shape = keep_arr.shape
     return PrunedRiskResult(keep_arr, risk.reshape(shape), t.reshape(shape), q.reshape(shape + (K,)),
-                            fp, refit, criterion, retrain, init, its, keep_error, converged)
+                            fp, refit, criterion, retrain, init, refit_ridge, its, keep_error, converged)
 
 
-def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none", init=0.0):
+def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none", init=0.0,
+                refit_ridge=None):
     """Limiting test risk ``E(y - x.b)^2`` of the pruned (and optionally refitted) estimator.
 
     Parameters
@@ -319,6 +329,9 @@ def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.
     init : float
         Scale ``s0`` of the gradient-descent initialization ``b0 ~ N(0, s0^2/p I)``
         (THEORY.md Section 8); it matters only for min-norm fits (``ridge = 0``, ``kappa < 1``).
+    refit_ridge : float, optional
+        Ridge of the fresh-data refit on the support (default: ``ridge``). With a separate value the
+        mask comes from the fit at ``ridge`` and the refit uses ``refit_ridge`` (THEORY.md Section 9).
 
     Returns
     -------
@@ -327,5 +340,5 @@ def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.
         at the interpolation threshold.
     """
     res = solve_pruned(spectrum, kappa, noise, keep=keep, criterion=criterion, ridge=ridge, retrain=retrain,
-                       init=init)
+                       init=init, refit_ridge=refit_ridge)
     return float(res.risk) if np.ndim(keep) == 0 else res.risk

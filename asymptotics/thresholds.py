@@ -44,6 +44,7 @@ GRID_MIN, GRID_MAX = 16, 1300
 TAIL_SDS = 40.0             # beyond A + TAIL_SDS * C an atom keeps nothing (Q(40) ~ 1e-350)
 Z_CLIP = 40.0               # standardized scores are clipped to +-Z_CLIP (exact in double: Q(40) = 0)
 SUBSAMPLE_ATOMS = 4096      # above this many atoms, start from the root of a strided subsample
+PARALLEL_MIN_WORK = 1 << 18  # (kept fractions x atoms) below this run serially: thread start-up dominates
 OPTIMISTIC_STEP_RTOL = 1e-5  # optimistic solves take the last Halley step from this close, unevaluated
 OPTIMISTIC_ACCEPT = 1e-12   # an optimistic threshold is kept if its kept fraction is this close (relative)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -80,8 +81,7 @@ class Thresholds:
         return np.clip(U, -Z_CLIP, Z_CLIP), np.clip(L, -Z_CLIP, Z_CLIP)
 
 
-@njit(parallel=True, cache=True)
-def _kept_kernel(base, step, x, A, C, w, G, D, D2, density):
+def _kept_py(base, step, x, A, C, w, G, D, D2, density):
     """G[i] = sum_k w_k P(|A_k + C_k g| >= t_i) at t_i = base_i + step_i x_i; with ``density``
     D[i] = -dG/dx and D2[i] = dD/dx."""
     for i in prange(x.size):
@@ -104,13 +104,18 @@ def _kept_kernel(base, step, x, A, C, w, G, D, D2, density):
         D2[i] = d2_sum
 
 
+_kept_serial = njit(cache=True)(_kept_py)
+_kept_parallel = njit(parallel=True, cache=True)(_kept_py)
+
+
 def _evaluate(base, step, x, A, C, w, density):
     x = np.ascontiguousarray(x, dtype=float).ravel()
     base = np.broadcast_to(np.asarray(base, dtype=float), x.shape).copy()
     step = np.broadcast_to(np.asarray(step, dtype=float), x.shape).copy()
     G, D, D2 = np.empty(x.size), np.empty(x.size), np.empty(x.size)
-    _kept_kernel(base, step, x, np.ascontiguousarray(A, dtype=float), np.ascontiguousarray(C, dtype=float),
-                 np.ascontiguousarray(w, dtype=float), G, D, D2, density)
+    kernel = _kept_parallel if x.size * A.size >= PARALLEL_MIN_WORK else _kept_serial
+    kernel(base, step, x, np.ascontiguousarray(A, dtype=float), np.ascontiguousarray(C, dtype=float),
+           np.ascontiguousarray(w, dtype=float), G, D, D2, density)
     return G, D, D2
 
 

@@ -45,9 +45,9 @@ def test_unverified_threshold_raises_instead_of_returning(monkeypatch):
     """The solver checks the kept fraction it reached; a threshold off by 1% must raise."""
     real = pruning_module.solve_thresholds
 
-    def off_by_one_percent(alpha, A, C, w):
-        th = real(alpha, A, C, w)
-        return type(th)(th.t * 1.01, th.base * 1.01, th.step * 1.01, th.x, th.tie, th.iterations)
+    def off_by_one_percent(alpha, A, C, w, **kwargs):
+        th = real(alpha, A, C, w, **kwargs)
+        return type(th)(th.t * 1.01, th.base * 1.01, th.step * 1.01, th.x, th.tie, th.iterations, th.optimistic)
     monkeypatch.setattr(pruning_module, "solve_thresholds", off_by_one_percent)
     with pytest.raises(ConvergenceError, match="kept fraction"):
         pruned_risk(Spectrum.two_level(), 2.0, 0.5, keep=0.3, criterion="hessian")

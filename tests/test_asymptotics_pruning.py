@@ -53,7 +53,7 @@ def coord_stats(bval, lam, tau, rho2, kappa, wk, t):
     return P, m2 - 2 * bval * m1 + bval**2, P * bval**2
 
 
-def ref_pruned(lam, b, pi, dist, kappa, noise, ridge, alpha, criterion, retrain):
+def ref_pruned(lam, b, pi, dist, kappa, noise, ridge, alpha, criterion, retrain, refit_ridge=None):
     lam, b, pi = map(np.asarray, (lam, b, pi))
     tau, rho2 = ref_fixed_point(pi, lam, b**2, kappa, noise**2, ridge)
     K = lam.size
@@ -103,7 +103,7 @@ def ref_pruned(lam, b, pi, dist, kappa, noise, ridge, alpha, criterion, retrain)
         return noise**2 + np.sum(pi * lam * r)
     sig2 = noise**2 + np.sum(pi * lam * (b**2 - s2))
     m = np.where(q > 0, s2 / np.where(q > 0, q, 1), 0.0)
-    return ref_fixed_point(pi * q, lam, m, kappa, sig2, ridge)[1]
+    return ref_fixed_point(pi * q, lam, m, kappa, sig2, ridge if refit_ridge is None else refit_ridge)[1]
 
 
 CASES = [
@@ -233,3 +233,26 @@ def test_noiseless_ols_point_masses():
     for c in ("magnitude", "hessian", "oracle"):
         for a in (0.25, 0.5, 0.75):
             assert_allclose(pruned_risk(spec, 2.0, 0.0, keep=a, criterion=c), imp_dropped(a), rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[3]}-kappa{c[4]}-ridge{c[6]}")
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_separate_refit_ridge_matches_quadrature(case, criterion):
+    """Issue 9 A: the mask from the fit at ridge mu, the fresh refit at a separate mu_r."""
+    lam, b, pi, dist, kappa, noise, ridge = case
+    spec = Spectrum(lam, b, pi, dist)
+    keep = np.array([0.15, 0.45, 0.8])
+    same = pruned_risk(spec, kappa, noise, keep=keep, criterion=criterion, ridge=ridge, retrain="fresh")
+    assert np.array_equal(same, pruned_risk(spec, kappa, noise, keep=keep, criterion=criterion, ridge=ridge,
+                                            retrain="fresh", refit_ridge=ridge))
+    for mask_ridge, refit_ridge in [(ridge + 0.5, 0.0), (ridge, 0.3)]:
+        got = pruned_risk(spec, kappa, noise, keep=keep, criterion=criterion, ridge=mask_ridge, retrain="fresh",
+                          refit_ridge=refit_ridge)
+        want = [ref_pruned(lam, b, pi, dist, kappa, noise, mask_ridge, a, criterion, "fresh", refit_ridge)
+                for a in keep]
+        assert_allclose(got, want, rtol=2e-8)
+
+
+def test_refit_ridge_requires_a_refit():
+    with pytest.raises(ValueError, match="refit_ridge == 0.5 has no effect with retrain == 'none'"):
+        pruned_risk(Spectrum.two_level(), 2.0, 0.5, keep=0.5, refit_ridge=0.5)
