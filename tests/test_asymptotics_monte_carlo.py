@@ -32,6 +32,7 @@ CONFIGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retrain", ["none", "fresh"])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_theory_agrees_with_monte_carlo(name, retrain, record_z):
