@@ -1,6 +1,6 @@
 """Symbolic layer: sympy derives the formulas the numerical layer evaluates.
 
-Two families are derived here, once per process and on first use:
+Two families are derived here (this module is not imported at run time):
 
 * **Truncated-Gaussian moments** (THEORY.md Section 3). For ``Y = a + c g``,
   ``g ~ N(0, 1)``, kept when ``abs(Y) >= u``, with ``U = (u - a)/c`` and
@@ -15,8 +15,8 @@ Two families are derived here, once per process and on first use:
 
 Both are printed once, with common-subexpression elimination, as plain
 ``math`` / ``numpy`` / ``scipy.special`` code into the committed module
-:mod:`asymptotics._generated_moments` (``python -m asymptotics.symbolic``
-rewrites it, as does ``python asymptotics/symbolic.py``). The runtime imports only that module, never sympy; a test
+:mod:`asymptotics._generated_moments` (``python asymptotics/symbolic.py``
+rewrites it). The runtime imports only that module, never sympy; a test
 regenerates the code and fails if it differs from the committed file, and the
 tests compare the formulas with quadrature and the numerical solvers.
 

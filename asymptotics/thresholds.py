@@ -230,8 +230,7 @@ def _pivot_solve(t, target, tol, A, C, w):
         raise ConvergenceError("pruning threshold: the kept fraction jumps but no atom is near the threshold")
     base, step = A[j].copy(), C[j].copy()
     lo, hi = np.full(t.size, -TAIL_SDS - 1.0), np.full(t.size, TAIL_SDS + 1.0)
-    # start at the pivot's own quantile of the residual target, a good guess when it dominates
-    x0 = np.zeros(t.size)
+    x0 = np.zeros(t.size)                               # the pivot's centre; the bracket is +-(TAIL_SDS + 1)
     x, done, its = _iterate(x0, target, tol, lo, hi, base, step, A, C, w, False)
     return base, step, x, done, its
 
