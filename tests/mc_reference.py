@@ -30,8 +30,11 @@ def top_k(score, k, rng):
 
 
 def monte_carlo(variances, signal, weights, signal_dist, p, kappa, noise, ridge, keep, criteria,
-                retrain, trials, seed):
-    """Risk samples: dict criterion -> array (trials, len(keep)); 'dense' -> (trials,)."""
+                retrain, trials, seed, refit_ridge=None):
+    """Risk samples: dict criterion -> array (trials, len(keep)); 'dense' -> (trials,).
+
+    The fresh refit uses ``refit_ridge`` (default: ``ridge``)."""
+    refit_ridge = ridge if refit_ridge is None else refit_ridge
     rng = np.random.default_rng(seed)
     n = int(round(kappa * p))
     out = {c: np.empty((trials, len(keep))) for c in criteria}
@@ -52,7 +55,7 @@ def monte_carlo(variances, signal, weights, signal_dist, p, kappa, noise, ridge,
                 S = top_k(score, int(round(a * p)), rng)
                 b = np.zeros(p)
                 if retrain == "fresh":
-                    b[S] = fit(X2[:, S], y2, ridge)
+                    b[S] = fit(X2[:, S], y2, refit_ridge)
                 else:
                     b[S] = bh[S]
                 out[c][t, j] = noise**2 + np.sum(lam * (b - beta) ** 2)

@@ -7,6 +7,7 @@ from numpy.testing import assert_allclose
 
 from asymptotics import Spectrum, pruned_risk
 from asymptotics.phase import phase_diagram
+from mc_reference import monte_carlo
 
 SPEC3 = Spectrum([25.0, 16.0, 1.0], [0.3, 0.2, 1.0])
 
@@ -48,3 +49,28 @@ def test_boundary_points_are_stationary_points_of_the_risk():
 def test_rejects_loads_above_one_over_kappa():
     with pytest.raises(ValueError, match=r"loads\[1\] == 0.3, must be <= 1/kappa"):
         phase_diagram(SPEC3, 5.0, 0.5, loads=[0.1, 0.3])
+
+
+# A cut of the diagram against the plain-NumPy Monte Carlo: three atoms, kappa = 5, magnitude masks from
+# ridge mu in {0, 0.1, 5, 1e4}, fresh OLS refit (refit ridge 0), keep 0.3 and 0.8: 8 z-values.
+# Bonferroni at 1% family-wise: Phi^-1(1 - 0.01/16) = 3.23; a correct formula passes with
+# probability >= 99% for any seed.
+Z_BOUND_CUT = 3.3
+
+
+@pytest.mark.slow
+def test_phase_cut_against_monte_carlo(record_z):
+    lam, b, w = [25.0, 16.0, 1.0], [0.3, 0.2, 1.0], [1 / 3, 1 / 3, 1 / 3]
+    keep = (0.3, 0.8)
+    zs = []
+    for i, mu in enumerate((0.0, 0.1, 5.0, 1e4)):
+        mc = monte_carlo(lam, b, w, "fixed", 240, 5.0, 0.5, mu, keep, ("magnitude",), "fresh", 200, 9100 + i,
+                         refit_ridge=0.0)
+        x = mc["magnitude"]
+        th = pruned_risk(Spectrum(lam, b, w), 5.0, 0.5, keep=np.array(keep), ridge=mu, retrain="fresh",
+                         refit_ridge=0.0)
+        z = (x.mean(axis=0) - th) / (x.std(axis=0, ddof=1) / np.sqrt(x.shape[0]))
+        record_z(f"phase cut mu={mu}", z)
+        print(f"mu={mu}: theory {np.round(th, 4)}, MC {np.round(x.mean(axis=0), 4)}, z {np.round(z, 2)}")
+        zs.extend(z)
+    assert np.max(np.abs(zs)) < Z_BOUND_CUT, zs
