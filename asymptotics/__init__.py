@@ -4,8 +4,16 @@ Pure functions, no randomness: a :class:`Spectrum` of atoms, the fixed point of
 ridge / min-norm regression (:func:`solve_fixed_point`, :func:`dense_risk`) and
 the test risk after pruning by magnitude, hessian (OBD), oracle or random
 scores, with or without a fresh-data refit (:func:`pruned_risk`,
-:func:`solve_pruned`). The truncated-Gaussian moments and the isotropic closed
-forms are derived symbolically in :mod:`asymptotics.symbolic`.
+:func:`solve_pruned`), from a gradient-descent initialization of scale ``init``
+(Section 8), and the temperature x load phase diagram of Section 9
+(:func:`phase_diagram`). The truncated-Gaussian moments and the isotropic closed forms are
+derived symbolically in :mod:`asymptotics.symbolic` and generated once into
+:mod:`asymptotics._generated_moments`, which :mod:`asymptotics.moments` evaluates
+(sympy is not imported at run time).
+
+Public functions take the spectrum, ``kappa`` and ``noise`` positionally and
+everything else by keyword (``keep=``, ``criterion=``, ``ridge=``, ``retrain=``,
+``init=``). ``keep`` is a float fraction in (0, 1]; integer counts are refused.
 
 Example
 -------
@@ -18,10 +26,12 @@ True
 """
 
 from .fixed_point import ConvergenceError, FixedPointResult, dense_risk, solve_fixed_point
+from .phase import PhaseDiagram, phase_diagram
 from .pruning import CRITERIA, RETRAIN, PrunedRiskResult, pruned_risk, solve_pruned
 from .spectrum import SIGNAL_DISTS, Spectrum
 
 __all__ = [
-    "CRITERIA", "RETRAIN", "SIGNAL_DISTS", "ConvergenceError", "FixedPointResult", "PrunedRiskResult",
-    "Spectrum", "dense_risk", "pruned_risk", "solve_fixed_point", "solve_pruned",
+    "CRITERIA", "RETRAIN", "SIGNAL_DISTS", "ConvergenceError", "FixedPointResult", "PhaseDiagram",
+    "PrunedRiskResult", "Spectrum", "dense_risk", "phase_diagram", "pruned_risk", "solve_fixed_point",
+    "solve_pruned",
 ]

@@ -53,7 +53,7 @@ import numpy as np
 from scipy.linalg import blas, lapack
 from scipy.stats import spearmanr
 
-from asymptotics._validation import check_choice, check_scalar
+from pruning_checks import check_choice, check_scalar
 from linear_models import PruneResult, prune
 
 from . import _nn_kernels as K

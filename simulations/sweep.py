@@ -120,7 +120,7 @@ from typing import Callable
 import numpy as np
 
 from asymptotics import CRITERIA, Spectrum, pruned_risk
-from asymptotics._validation import check_scalar  # TODO(pruning_checks): import from pruning_checks after the merge
+from pruning_checks import check_scalar
 
 from . import engine
 from .plotting import write_tidy_csv

@@ -30,8 +30,11 @@ def top_k(score, k, rng):
 
 
 def monte_carlo(variances, signal, weights, signal_dist, p, kappa, noise, ridge, keep, criteria,
-                retrain, trials, seed):
-    """Risk samples: dict criterion -> array (trials, len(keep)); 'dense' -> (trials,)."""
+                retrain, trials, seed, refit_ridge=None):
+    """Risk samples: dict criterion -> array (trials, len(keep)); 'dense' -> (trials,).
+
+    The fresh refit uses ``refit_ridge`` (default: ``ridge``)."""
+    refit_ridge = ridge if refit_ridge is None else refit_ridge
     rng = np.random.default_rng(seed)
     n = int(round(kappa * p))
     out = {c: np.empty((trials, len(keep))) for c in criteria}
@@ -52,8 +55,52 @@ def monte_carlo(variances, signal, weights, signal_dist, p, kappa, noise, ridge,
                 S = top_k(score, int(round(a * p)), rng)
                 b = np.zeros(p)
                 if retrain == "fresh":
-                    b[S] = fit(X2[:, S], y2, ridge)
+                    b[S] = fit(X2[:, S], y2, refit_ridge)
                 else:
                     b[S] = bh[S]
                 out[c][t, j] = noise**2 + np.sum(lam * (b - beta) ** 2)
+    return out
+
+
+def fit_from(X, y, ridge, b0):
+    """Gradient descent from b0 run to convergence on (1/n)||y - X b||^2 + ridge ||b||^2: the ridge /
+    OLS solution when the objective is strictly convex, else the interpolator closest to b0
+    (b0 + X^+ (y - X b0)), THEORY.md Section 8."""
+    n, p = X.shape
+    if ridge > 0 or n > p:
+        return fit(X, y, ridge)
+    return b0 + X.T @ np.linalg.solve(X @ X.T, y - X @ b0)
+
+
+def monte_carlo_init(variances, signal, weights, signal_dist, p, kappa, noise, ridge, init, keep, criteria,
+                     trials, seed):
+    """Risk samples of gradient descent from b0 ~ N(0, init^2/p I), pruned without retraining
+    ("none") and refit on the support with fresh data from b0 restricted to it ("fresh").
+
+    Returns dict: "dense" -> (trials,), (criterion, "none"|"fresh") -> (trials, len(keep)).
+    """
+    rng = np.random.default_rng(seed)
+    n = int(round(kappa * p))
+    out = {(c, r): np.empty((trials, len(keep))) for c in criteria for r in ("none", "fresh")}
+    out["dense"] = np.empty(trials)
+    for t in range(trials):
+        lam, beta = draw_problem(variances, signal, weights, signal_dist, p, rng)
+        b0 = init * rng.standard_normal(p) / np.sqrt(p)
+        X = rng.standard_normal((n, p)) * np.sqrt(lam)
+        y = X @ beta + noise * rng.standard_normal(n)
+        bh = fit_from(X, y, ridge, b0)
+        out["dense"][t] = noise**2 + np.sum(lam * (bh - beta) ** 2)
+        X2 = rng.standard_normal((n, p)) * np.sqrt(lam)
+        y2 = X2 @ beta + noise * rng.standard_normal(n)
+        for c in criteria:
+            score = {"magnitude": np.abs(bh), "hessian": np.sqrt(lam) * np.abs(bh),
+                     "oracle": lam * beta**2, "random": rng.random(p)}[c]
+            for j, a in enumerate(keep):
+                S = top_k(score, int(round(a * p)), rng)
+                b = np.zeros(p)
+                b[S] = bh[S]
+                out[(c, "none")][t, j] = noise**2 + np.sum(lam * (b - beta) ** 2)
+                b = np.zeros(p)
+                b[S] = fit_from(X2[:, S], y2, ridge, b0[S])
+                out[(c, "fresh")][t, j] = noise**2 + np.sum(lam * (b - beta) ** 2)
     return out

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from asymptotics import Spectrum, dense_risk, solve_fixed_point
-from asymptotics.symbolic import isotropic_risk
+from asymptotics.moments import isotropic_risk
 
 KAPPAS = [0.05, 0.3, 0.5, 0.8, 0.95, 1.05, 1.5, 2.0, 5.0, 50.0]
 RIDGES = [0.0, 1e-3, 0.1, 1.0, 10.0]
@@ -30,16 +30,16 @@ def brute_isotropic_ridge(kappa, noise, r, ridge):
 @pytest.mark.parametrize("ridge", RIDGES)
 def test_isotropic_matches_closed_forms(kappa, ridge):
     noise, r = 0.7, 1.3
-    got = dense_risk(Spectrum.isotropic(r), kappa, noise, ridge)
+    got = dense_risk(Spectrum.isotropic(r), kappa, noise, ridge=ridge)
     assert_allclose(got, isotropic_risk(kappa, noise, r, ridge), rtol=1e-10)   # sympy-derived
     expected = hmrt_minnorm(kappa, noise, r) if ridge == 0 else brute_isotropic_ridge(kappa, noise, r, ridge)
     assert_allclose(got, expected, rtol=1e-10)
 
 
 def test_interpolation_threshold_is_infinite():
-    assert dense_risk(Spectrum.isotropic(1.0), 1.0, 0.5, 0.0) == np.inf
+    assert dense_risk(Spectrum.isotropic(1.0), 1.0, 0.5, ridge=0.0) == np.inf
     assert isotropic_risk(1.0, 0.5, 1.0, 0.0) == np.inf
-    assert np.isfinite(dense_risk(Spectrum.isotropic(1.0), 1.0, 0.5, 1e-3))
+    assert np.isfinite(dense_risk(Spectrum.isotropic(1.0), 1.0, 0.5, ridge=1e-3))
 
 
 @pytest.mark.parametrize("kappa", [0.2, 0.7, 3.0])
@@ -49,7 +49,7 @@ def test_fixed_point_equations_hold(kappa, ridge):
     lam = rng.uniform(0.01, 10, 7)
     w = rng.dirichlet(np.ones(7))
     b = rng.normal(size=7)
-    res = solve_fixed_point(Spectrum(lam, b, w, "gaussian"), kappa, 0.4, ridge)
+    res = solve_fixed_point(Spectrum(lam, b, w, "gaussian"), kappa, 0.4, ridge=ridge)
     df = np.sum(w * lam / (lam + res.tau)) / kappa
     if ridge > 0:
         assert_allclose(res.tau * (1 - df), ridge, rtol=1e-12)
@@ -71,7 +71,7 @@ def test_finite_problem_equals_grouped_atoms():
     fine = Spectrum.from_arrays(lam, beta)
     coarse = Spectrum([1.0, 16.0], [1.0, 0.25], [2 / 3, 1 / 3])
     for kappa, ridge in [(0.5, 0.0), (2.0, 0.0), (0.8, 0.3)]:
-        assert_allclose(dense_risk(fine, kappa, 0.5, ridge), dense_risk(coarse, kappa, 0.5, ridge), rtol=1e-10)
+        assert_allclose(dense_risk(fine, kappa, 0.5, ridge=ridge), dense_risk(coarse, kappa, 0.5, ridge=ridge), rtol=1e-10)
 
 
 def test_covariance_scaling_changes_ridge_but_not_ols():
@@ -81,4 +81,4 @@ def test_covariance_scaling_changes_ridge_but_not_ols():
     assert_allclose(scaled.importance, spec.importance, rtol=1e-15)
     assert_allclose(dense_risk(scaled, 2.0, 0.5), dense_risk(spec, 2.0, 0.5), rtol=1e-12)
     assert abs(dense_risk(scaled, 0.5, 0.5) - dense_risk(spec, 0.5, 0.5)) > 1e-3
-    assert abs(dense_risk(scaled, 2.0, 0.5, 0.5) - dense_risk(spec, 2.0, 0.5, 0.5)) > 1e-3
+    assert abs(dense_risk(scaled, 2.0, 0.5, ridge=0.5) - dense_risk(spec, 2.0, 0.5, ridge=0.5)) > 1e-3

@@ -53,7 +53,7 @@ def coord_stats(bval, lam, tau, rho2, kappa, wk, t):
     return P, m2 - 2 * bval * m1 + bval**2, P * bval**2
 
 
-def ref_pruned(lam, b, pi, dist, kappa, noise, ridge, alpha, criterion, retrain):
+def ref_pruned(lam, b, pi, dist, kappa, noise, ridge, alpha, criterion, retrain, refit_ridge=None):
     lam, b, pi = map(np.asarray, (lam, b, pi))
     tau, rho2 = ref_fixed_point(pi, lam, b**2, kappa, noise**2, ridge)
     K = lam.size
@@ -99,11 +99,11 @@ def ref_pruned(lam, b, pi, dist, kappa, noise, ridge, alpha, criterion, retrain)
                       for k in range(K)])
         s2 = np.array([over_s(lambda s: coord_stats(s * b[k], lam[k], tau, rho2, kappa, wk[k], t)[2])
                        for k in range(K)])
-    if retrain is None:
+    if retrain == "none":
         return noise**2 + np.sum(pi * lam * r)
     sig2 = noise**2 + np.sum(pi * lam * (b**2 - s2))
     m = np.where(q > 0, s2 / np.where(q > 0, q, 1), 0.0)
-    return ref_fixed_point(pi * q, lam, m, kappa, sig2, ridge)[1]
+    return ref_fixed_point(pi * q, lam, m, kappa, sig2, ridge if refit_ridge is None else refit_ridge)[1]
 
 
 CASES = [
@@ -118,34 +118,34 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[3]}-kappa{c[4]}-ridge{c[6]}")
 @pytest.mark.parametrize("criterion", CRITERIA)
-@pytest.mark.parametrize("retrain", [None, "fresh"])
+@pytest.mark.parametrize("retrain", ["none", "fresh"])
 def test_matches_independent_quadrature(case, criterion, retrain):
     lam, b, pi, dist, kappa, noise, ridge = case
     spec = Spectrum(lam, b, pi, dist)
     keep = np.array([0.15, 0.45, 0.8])
-    got = pruned_risk(spec, kappa, noise, keep, criterion, ridge, retrain)
+    got = pruned_risk(spec, kappa, noise, keep=keep, criterion=criterion, ridge=ridge, retrain=retrain)
     want = [ref_pruned(lam, b, pi, dist, kappa, noise, ridge, a, criterion, retrain) for a in keep]
     assert_allclose(got, want, rtol=2e-8)
 
 
 @pytest.mark.parametrize("dist", ["fixed", "gaussian"])
 @pytest.mark.parametrize("kappa,ridge", [(0.5, 0.0), (2.0, 0.0), (0.5, 0.3)])
-@pytest.mark.parametrize("retrain", [None, "fresh"])
+@pytest.mark.parametrize("retrain", ["none", "fresh"])
 def test_keep_one_is_dense(dist, kappa, ridge, retrain):
     spec = Spectrum([1.0, 25.0, 0.1], [1.0, 0.3, 0.0], [0.4, 0.4, 0.2], dist)
-    dense = dense_risk(spec, kappa, 0.5, ridge)
+    dense = dense_risk(spec, kappa, 0.5, ridge=ridge)
     for c in CRITERIA:
-        assert_allclose(pruned_risk(spec, kappa, 0.5, 1.0, c, ridge, retrain), dense, rtol=1e-12)
+        assert_allclose(pruned_risk(spec, kappa, 0.5, keep=1.0, criterion=c, ridge=ridge, retrain=retrain), dense, rtol=1e-12)
 
 
 @pytest.mark.parametrize("dist", ["fixed", "gaussian"])
 def test_equal_variances_make_magnitude_and_hessian_identical(dist):
     spec = Spectrum([3.0, 3.0], [1.0, 0.2], [0.6, 0.4], dist)
     keep = np.linspace(0.01, 1, 50)
-    for retrain in (None, "fresh"):
+    for retrain in ("none", "fresh"):
         for kappa, ridge in [(0.4, 0.0), (2.5, 0.1)]:
-            mag = solve_pruned(spec, kappa, 0.3, keep, "magnitude", ridge, retrain)
-            hes = solve_pruned(spec, kappa, 0.3, keep, "hessian", ridge, retrain)
+            mag = solve_pruned(spec, kappa, 0.3, keep=keep, criterion="magnitude", ridge=ridge, retrain=retrain)
+            hes = solve_pruned(spec, kappa, 0.3, keep=keep, criterion="hessian", ridge=ridge, retrain=retrain)
             assert_allclose(hes.risk, mag.risk, rtol=1e-12)
             assert_allclose(hes.kept_fraction, mag.kept_fraction, rtol=1e-12, atol=1e-15)
 
@@ -158,11 +158,11 @@ def test_oracle_is_best_where_it_must_be(dist):
     dropped importance, so oracle beats every criterion there."""
     spec = Spectrum([1.0, 25.0, 4.0], [1.0, 0.5, 0.1], [0.3, 0.3, 0.4], dist)
     keep = np.linspace(0.02, 1, 40)
-    orc = pruned_risk(spec, 3.0, 0.5, keep, "oracle")
-    assert np.all(orc <= pruned_risk(spec, 3.0, 0.5, keep, "random") * (1 + 1e-12))
-    orc_fresh = pruned_risk(spec, 3.0, 0.5, keep, "oracle", retrain="fresh")
+    orc = pruned_risk(spec, 3.0, 0.5, keep=keep, criterion="oracle")
+    assert np.all(orc <= pruned_risk(spec, 3.0, 0.5, keep=keep, criterion="random") * (1 + 1e-12))
+    orc_fresh = pruned_risk(spec, 3.0, 0.5, keep=keep, criterion="oracle", retrain="fresh")
     for c in ("magnitude", "hessian", "random"):
-        assert np.all(orc_fresh <= pruned_risk(spec, 3.0, 0.5, keep, c, retrain="fresh") * (1 + 1e-12))
+        assert np.all(orc_fresh <= pruned_risk(spec, 3.0, 0.5, keep=keep, criterion=c, retrain="fresh") * (1 + 1e-12))
 
 
 def test_hessian_beats_magnitude_under_covariance_scaling():
@@ -170,8 +170,8 @@ def test_hessian_beats_magnitude_under_covariance_scaling():
     magnitude drops them first, hessian keeps them."""
     spec = Spectrum.two_level(variances=(1.0, 100.0), signal=(1.0, 0.3))
     keep = np.linspace(0.1, 0.9, 9)
-    mag = pruned_risk(spec, 2.0, 0.3, keep, "magnitude")
-    hes = pruned_risk(spec, 2.0, 0.3, keep, "hessian")
+    mag = pruned_risk(spec, 2.0, 0.3, keep=keep, criterion="magnitude")
+    hes = pruned_risk(spec, 2.0, 0.3, keep=keep, criterion="hessian")
     assert np.all(hes < mag)
 
 
@@ -185,33 +185,33 @@ def test_many_atom_spectrum_equals_grouped():
     keep = np.array([0.1, 0.5, 0.6, 0.75, 0.9, 1.0])
     for c in CRITERIA:
         for kappa, ridge in [(0.6, 0.0), (2.0, 0.1)]:
-            assert_allclose(pruned_risk(fine, kappa, 0.4, keep, c, ridge),
-                            pruned_risk(coarse, kappa, 0.4, keep, c, ridge), rtol=1e-9)
+            assert_allclose(pruned_risk(fine, kappa, 0.4, keep=keep, criterion=c, ridge=ridge),
+                            pruned_risk(coarse, kappa, 0.4, keep=keep, criterion=c, ridge=ridge), rtol=1e-9)
 
 
 def test_kept_fractions_sum_to_keep():
     spec = Spectrum([1.0, 25.0, 0.1], [1.0, 0.3, 0.0], [0.4, 0.4, 0.2], "gaussian")
     keep = np.geomspace(1e-4, 1, 30)
     for c in CRITERIA:
-        res = solve_pruned(spec, 0.8, 0.5, keep, c, 0.0)
+        res = solve_pruned(spec, 0.8, 0.5, keep=keep, criterion=c)
         assert_allclose(res.kept_fraction @ spec.weights, keep, rtol=1e-11)
 
 
 def test_shapes_and_scalar():
     spec = Spectrum.isotropic()
-    assert isinstance(pruned_risk(spec, 2.0, 0.5, 0.3), float)
+    assert isinstance(pruned_risk(spec, 2.0, 0.5, keep=0.3), float)
     keep = np.full((2, 3), 0.5)
-    assert pruned_risk(spec, 2.0, 0.5, keep).shape == (2, 3)
+    assert pruned_risk(spec, 2.0, 0.5, keep=keep).shape == (2, 3)
 
 
 def test_interpolation_threshold():
     spec = Spectrum.two_level()
-    assert pruned_risk(spec, 1.0, 0.5, 0.5, "magnitude") == np.inf
+    assert pruned_risk(spec, 1.0, 0.5, keep=0.5, criterion="magnitude") == np.inf
     # a fresh refit of half of the features at kappa = 1 is an OLS fit with n = 2 |S|: finite
-    assert np.isfinite(pruned_risk(spec, 1.0, 0.5, 0.5, "random", retrain="fresh"))
-    assert np.isfinite(pruned_risk(spec, 1.0, 0.5, 0.5, "hessian", retrain="fresh"))
+    assert np.isfinite(pruned_risk(spec, 1.0, 0.5, keep=0.5, criterion="random", retrain="fresh"))
+    assert np.isfinite(pruned_risk(spec, 1.0, 0.5, keep=0.5, criterion="hessian", retrain="fresh"))
     # refit at |S| = n with min-norm: infinite
-    assert pruned_risk(spec, 0.5, 0.5, 0.5, "hessian", retrain="fresh") == np.inf
+    assert pruned_risk(spec, 0.5, 0.5, keep=0.5, criterion="hessian", retrain="fresh") == np.inf
 
 
 @pytest.mark.parametrize("kappa", [1e-3, 1e3])
@@ -220,9 +220,9 @@ def test_extreme_valid_inputs_are_finite(kappa, dist):
     spec = Spectrum(np.geomspace(1e-6, 1e6, 5), [1.0, 0.5, 2.0, 0.0, 1e-3], None, dist)
     keep = np.array([1e-4, 0.01, 0.5, 1.0])
     for c in CRITERIA:
-        for retrain in (None, "fresh"):
+        for retrain in ("none", "fresh"):
             for ridge in (0.0, 1e-8, 1e3):
-                r = pruned_risk(spec, kappa, 1e-3, keep, c, ridge, retrain)
+                r = pruned_risk(spec, kappa, 1e-3, keep=keep, criterion=c, ridge=ridge, retrain=retrain)
                 assert np.all(np.isfinite(r)) and np.all(r > 0), (c, retrain, ridge, r)
 
 
@@ -232,4 +232,27 @@ def test_noiseless_ols_point_masses():
     imp_dropped = lambda a: 0.5 * 4 * 4 * max(0.0, 0.5 - a) / 0.5 + 0.5 * 1 * min(1.0, (1 - a) / 0.5)
     for c in ("magnitude", "hessian", "oracle"):
         for a in (0.25, 0.5, 0.75):
-            assert_allclose(pruned_risk(spec, 2.0, 0.0, a, c), imp_dropped(a), rtol=1e-12)
+            assert_allclose(pruned_risk(spec, 2.0, 0.0, keep=a, criterion=c), imp_dropped(a), rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[3]}-kappa{c[4]}-ridge{c[6]}")
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_separate_refit_ridge_matches_quadrature(case, criterion):
+    """Issue 9 A: the mask from the fit at ridge mu, the fresh refit at a separate mu_r."""
+    lam, b, pi, dist, kappa, noise, ridge = case
+    spec = Spectrum(lam, b, pi, dist)
+    keep = np.array([0.15, 0.45, 0.8])
+    same = pruned_risk(spec, kappa, noise, keep=keep, criterion=criterion, ridge=ridge, retrain="fresh")
+    assert np.array_equal(same, pruned_risk(spec, kappa, noise, keep=keep, criterion=criterion, ridge=ridge,
+                                            retrain="fresh", refit_ridge=ridge))
+    for mask_ridge, refit_ridge in [(ridge + 0.5, 0.0), (ridge, 0.3)]:
+        got = pruned_risk(spec, kappa, noise, keep=keep, criterion=criterion, ridge=mask_ridge, retrain="fresh",
+                          refit_ridge=refit_ridge)
+        want = [ref_pruned(lam, b, pi, dist, kappa, noise, mask_ridge, a, criterion, "fresh", refit_ridge)
+                for a in keep]
+        assert_allclose(got, want, rtol=2e-8)
+
+
+def test_refit_ridge_requires_a_refit():
+    with pytest.raises(ValueError, match="refit_ridge == 0.5 has no effect with retrain == 'none'"):
+        pruned_risk(Spectrum.two_level(), 2.0, 0.5, keep=0.5, refit_ridge=0.5)

@@ -1,4 +1,5 @@
-"""The sympy-derived truncated-Gaussian moments against quadrature and THEORY.md's formulas."""
+"""The sympy-derived truncated-Gaussian moments against quadrature and THEORY.md's formulas, and the
+committed generated module against a fresh sympy derivation."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,13 @@ from numpy.testing import assert_allclose
 from scipy.integrate import quad
 from scipy.stats import norm
 
-from asymptotics.symbolic import truncated_moments
+import subprocess
+import sys
+from pathlib import Path
+
+import asymptotics._generated_moments as generated
+from asymptotics.moments import truncated_moments
+from asymptotics.symbolic import generate_source
 
 
 def quad_moments(a, c, u):
@@ -56,3 +63,30 @@ def test_vectorized_broadcasting():
     for i in range(2):
         for k in range(3):
             assert_allclose([p[i, k], m1[i, k], m2[i, k]], theory_formulas(a[k], 0.7, u[i, 0]), rtol=1e-12)
+
+
+def test_generated_module_is_what_sympy_derives():
+    """issue 10 section 3: the derivation runs once, into a committed module; it must not drift."""
+    committed = Path(generated.__file__).read_text()
+    assert generate_source() == committed, "run `python asymptotics/symbolic.py` and commit the result"
+
+
+def test_runtime_does_not_import_sympy():
+    code = ("import sys, numpy as np\n"
+            "from asymptotics import Spectrum, pruned_risk, dense_risk\n"
+            "s = Spectrum.two_level()\n"
+            "pruned_risk(s, 0.5, 0.5, keep=np.array([0.3, 0.7]), criterion='hessian', retrain='fresh', init=1.0)\n"
+            "dense_risk(s, 2.0, 0.5)\n"
+            "from asymptotics.moments import isotropic_risk; isotropic_risk(2.0, 0.5, 1.0, 0.1)\n"
+            "assert 'sympy' not in sys.modules, 'sympy was imported'\n")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def test_scalar_and_array_code_agree():
+    """The math-module scalar code (compiled by Numba into the kernels) equals the numpy code."""
+    rng = np.random.default_rng(1)
+    for a, c, U, Lm in rng.normal(size=(20, 4)) * [1, 1, 3, 3]:
+        c = abs(c) + 0.1
+        assert_allclose(generated.truncated_moments(a, c, U, Lm), generated.truncated_moments_array(a, c, U, Lm),
+                        rtol=1e-15, atol=0)

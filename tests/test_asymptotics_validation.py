@@ -46,10 +46,13 @@ SPEC = Spectrum(**GOOD)
     (dict(keep=[0.5, np.nan]), r"keep\[1\] == nan, must be in \(0, 1\]"),
     (dict(keep=[]), r"keep is empty"),
     (dict(criterion="largest"), r"criterion == 'largest', must be one of 'magnitude', 'hessian', 'oracle', 'random'"),
-    (dict(retrain="same"), r"retrain == 'same', must be one of None, 'fresh'"),
+    (dict(retrain="same"), r"retrain == 'same', must be one of 'none', 'fresh' \(None is an alias of 'none'\)"),
+    (dict(init=-1.0), r"init == -1.0, must be >= 0"),
+    (dict(noise=1e155), r"noise == 1e\+155, must be <= 1e\+150"),
+    (dict(init=1e200), r"init == 1e\+200, must be <= 1e\+150"),
 ])
 def test_pruned_risk_rejects(kwargs, match):
-    args = dict(kappa=2.0, noise=0.5, keep=0.5, criterion="magnitude", ridge=0.0, retrain=None)
+    args = dict(kappa=2.0, noise=0.5, keep=0.5, criterion="magnitude", ridge=0.0, retrain="none")
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         pruned_risk(SPEC, **args)
@@ -62,6 +65,32 @@ def test_type_errors_name_the_parameter():
         dense_risk([1.0], 2.0, 0.5)
     with pytest.raises(TypeError, match="keep must be a number"):
         pruned_risk(SPEC, 2.0, 0.5, keep="half")
+
+
+@pytest.mark.parametrize("keep,match", [
+    (1, r"keep == 1 is an integer \(a count\); pass kept fractions as floats, e.g. 1.0"),
+    (np.int64(1), r"keep == np.int64\(1\) is an integer \(a count\)"),
+    ([1, 1], r"keep == 1 is an integer \(a count\)"),
+    (np.array([1, 2]), r"is an integer \(a count\)"),
+    (True, r"keep == True is a bool"),
+    (np.array([True]), r"is a bool"),
+    (0.5 + 0j, r"keep == \(0.5\+0j\) is complex"),
+    (np.array([0.5 + 0j]), r"is complex"),
+])
+def test_keep_must_be_a_float_fraction(keep, match):
+    """issue 10: keep=True and complex keep were accepted silently, and keep=1 meant 'all' here but
+    'one weight' in linear_models.prune; a count has no meaning in the limit, so it is refused."""
+    with pytest.raises(TypeError, match=match):
+        pruned_risk(SPEC, 2.0, 0.5, keep=keep)
+
+
+def test_retrain_none_alias_and_keyword_only_signature():
+    a = pruned_risk(SPEC, 2.0, 0.5, keep=0.5, retrain=None)
+    assert a == pruned_risk(SPEC, 2.0, 0.5, keep=0.5, retrain="none")
+    with pytest.raises(TypeError):
+        pruned_risk(SPEC, 2.0, 0.5, 0.5)          # keep and everything after it are keyword-only
+    with pytest.raises(TypeError):
+        dense_risk(SPEC, 2.0, 0.5, 0.1)           # ridge is keyword-only
 
 
 def test_spectrum_is_immutable():
