@@ -223,24 +223,27 @@ def _check_int(value, name, low):
 def _check_keep_grid(keep):
     """Kept fractions as floats in (0, 1], non-decreasing. TODO(pruning_checks): move to the shared module.
 
-    An integer (or bool, or complex) entry is refused: in ``linear_models.prune`` an integer keep is a
-    count, so ``keep == 1`` would mean one weight there and everything here.
+    An integer (or bool, or complex) entry is refused with a ``TypeError`` (as ``pruning_checks.check_fraction``
+    does): in ``linear_models.prune`` an integer keep is a count, so ``keep == 1`` would mean one weight there
+    and everything here.
     """
     if isinstance(keep, np.ndarray):
         if keep.dtype.kind in "biuc":
-            raise ValueError(f"keep has dtype {keep.dtype}, must hold floats in (0, 1] (an integer keep is a "
-                             "count; pass kept fractions as floats, e.g. 1.0).")
+            raise TypeError(f"keep has dtype {keep.dtype}: monte_carlo takes kept fractions, floats in (0, 1] "
+                            "(an integer keep is a count elsewhere in the toolkit; pass e.g. 1.0).")
     else:
         try:
             entries = np.ravel(np.array(keep, dtype=object))
         except (TypeError, ValueError):
             entries = ()
         for v in entries:
-            if isinstance(v, (bool, np.bool_, numbers.Integral, np.integer)):
-                raise ValueError(f"keep == {v!r} is an integer (a count); pass kept fractions as floats, "
-                                 f"e.g. {float(v)!r}.")
+            if isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"keep == {v!r} is a bool; pass kept fractions as floats in (0, 1].")
+            if isinstance(v, (numbers.Integral, np.integer)):
+                raise TypeError(f"keep == {v!r} is an integer (a count); monte_carlo takes kept fractions: "
+                                f"pass {float(v)!r}.")
             if isinstance(v, (complex, np.complexfloating)):
-                raise ValueError(f"keep == {v!r} is complex, must be a real fraction in (0, 1].")
+                raise TypeError(f"keep == {v!r} is complex; pass kept fractions as floats in (0, 1].")
     arr = check_keep(keep)[0].ravel()
     if np.any(np.diff(arr) < 0):
         raise ValueError(f"keep must be non-decreasing (sort keep increasingly), got {arr.tolist()}.")

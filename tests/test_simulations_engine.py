@@ -81,7 +81,7 @@ def test_ties_are_broken_by_a_random_permutation():
     score = np.array([0.0, 2.0, 1.0, 2.0, 2.0, 1.0, 2.0])         # four tied maxima: 1, 3, 4, 6
     firsts = []
     for t in range(200):
-        order = kernels.rank(score, kernels.stream(0, t, 0))
+        order = kernels.rank(score, kernels.tie_order(kernels.stream(0, t, kernels.TIES_STREAM), score.size))
         assert set(order[:4]) == {1, 3, 4, 6} and set(order[4:6]) == {2, 5} and order[6] == 0
         firsts.append(order[0])
     counts = np.bincount(firsts, minlength=7)[[1, 3, 4, 6]]
@@ -179,7 +179,8 @@ def test_trial_steps_agree_with_linear_models(n, p, ridge):
         assert_allclose(0.25 + err.sum(), prob.risk(ref), rtol=1e-10)
         sqrt_h = np.sqrt(sample.gram_diag / n)
         for c in CRITERIA:
-            order = kernels.rank(kernels.scores(c, bh, sqrt_h, drop, kernels.stream(1, 0, 13)), kernels.stream(1, 0, 13))
+            ties = kernels.tie_order(kernels.stream(1, 0, kernels.TIES_STREAM), p)
+            order = kernels.rank(kernels.scores(c, bh, sqrt_h, drop, kernels.stream(1, 0, 13)), ties)
             risks = kernels.pruned_risks(order, err, drop, counts, 0.25)
             for k, r in zip(counts, risks):
                 lm = linear_models.prune(ref, int(k), c, hessian=X.T @ X / n, importance=prob.importance(),
@@ -217,6 +218,11 @@ def test_fits_from_an_initialization_agree_with_plain_numpy():
     assert_array_equal(kernels.refit(sample, small, 0.0, b0), kernels.refit(sample, small, 0.0))
     _close(kernels.refit(sample, small, 0.0), np.linalg.lstsq(X[:, small], y, rcond=None)[0])
     assert_array_equal(kernels.fit(sample, 0.2, b0), kernels.fit(sample, 0.2))
+    if "init" in inspect.signature(linear_models.fit).parameters:          # linear_models with init= (issue 7A)
+        _close(kernels.fit(sample, 0.0, b0), linear_models.fit(X, y, 0.0, init=b0))
+        mask = np.zeros(p, dtype=bool)
+        mask[support] = True
+        _close(kernels.refit(sample, support, 0.0, b0), linear_models.refit(X, y, mask, 0.0, init=b0)[mask])
 
 
 # ------------------------------------------------------------------------------------ theory
@@ -276,10 +282,6 @@ def test_bartlett_sampler_matches_explicit_design(ridge, retrain, record_z):
     (dict(noise=1e155), "noise == 1e\\+155, too large"),
     (dict(keep=[0.5, 0.2]), "keep must be non-decreasing"),
     (dict(keep=[0.0]), r"keep\[0\] == 0.0, must be in \(0, 1\]"),
-    (dict(keep=[0.5, 1]), "keep == 1 is an integer \\(a count\\); pass kept fractions as floats, e.g. 1.0"),
-    (dict(keep=True), "keep == True is an integer"),
-    (dict(keep=np.array([1, 2])), "keep has dtype int64"),
-    (dict(keep=0.5j), "keep == 0.5j is complex"),
     (dict(criteria=("magnitude", "l1")), "criteria == 'l1'"),
     (dict(criteria=("magnitude", "magnitude")), "names a criterion twice"),
     (dict(retrain="sometimes"), "retrain == 'sometimes'"),
@@ -299,6 +301,17 @@ def test_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         monte_carlo(SPEC, args.pop("p"), args.pop("kappa"), args.pop("noise"), **args)
+
+
+@pytest.mark.parametrize("keep,match", [
+    ([0.5, 1], "keep == 1 is an integer \\(a count\\); monte_carlo takes kept fractions: pass 1.0"),
+    (True, "keep == True is a bool"),
+    (np.array([1, 2]), "keep has dtype int64: monte_carlo takes kept fractions"),
+    (0.5j, "keep == 0.5j is complex"),
+])
+def test_integer_bool_and_complex_keep_are_refused(keep, match):
+    with pytest.raises(TypeError, match=match):
+        monte_carlo(SPEC, 20, 2.0, 0.5, keep=keep, trials=2)
 
 
 def test_bad_client_type_and_positional_options_are_refused():
@@ -342,7 +355,7 @@ def test_streams_are_children_of_the_trial_seed_sequence():
     expected = np.random.Generator(np.random.PCG64(child)).random(4)
     assert_array_equal(kernels.stream(5, 3, 11).random(4), expected)
     assert len(set(kernels.CRITERION_STREAM.values()) | {kernels.DATA_STREAM, kernels.FRESH_STREAM,
-                                                         kernels.INIT_STREAM}) == 7
+                                                         kernels.INIT_STREAM, kernels.TIES_STREAM}) == 8
     assert set(kernels.CRITERION_STREAM) == set(CRITERIA)
     for a, b in itertools.combinations(range(3), 2):
         assert not np.array_equal(kernels.stream(0, a, 0).random(3), kernels.stream(0, b, 0).random(3))
