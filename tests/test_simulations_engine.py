@@ -127,6 +127,31 @@ def test_init_moves_min_norm_fits_only():
         assert not np.array_equal(a.samples[c][:, 1], b.samples[c][:, 1])   # keep 1: underdetermined refit
 
 
+def test_init_exact_finite_sample_risk_isotropic(record_z):
+    """Isotropic design, fixed signal r, b0 ~ N(0, s0^2/p I), n < p. Min-norm from b0 has error
+    (I - P)(b0 - beta*) + X^+ z with P the projection on the row space of X, so exactly
+    E risk = sigma^2 + (1 - n/p)(s0^2 + r^2) + sigma^2 n/(p - n - 1)  (E tr (XX')^-1 = n/(p - n - 1)).
+    A mask S of k > n weights chosen independently of the data (random; oracle, whose scores all tie here),
+    refit on fresh data from b0_S: the dropped signal is noise, sigma_S^2 = sigma^2 + (1 - k/p) r^2, and
+    E risk = sigma^2 + (1 - k/p) r^2 + (1 - n/k)(k/p)(s0^2 + r^2) + sigma_S^2 n/(k - n - 1)."""
+    p, n, r, sigma, trials = 100, 40, 1.0, 0.5, 400
+    keep = np.array([0.6, 1.0])
+    zs = []
+    for s0 in (0.0, 2.0):
+        res = monte_carlo(Spectrum.isotropic(signal=r), p, n / p, sigma, keep=tuple(keep), criteria=("oracle", "random"),
+                          retrain="fresh", init=s0, trials=trials, seed=31)
+        dense = sigma**2 + (1 - n / p) * (s0**2 + r**2) + sigma**2 * n / (p - n - 1)
+        zs.append((res.mean["dense"] - dense) / res.sem["dense"])
+        k = keep * p
+        sig_s = sigma**2 + (1 - k / p) * r**2
+        refit = sigma**2 + (1 - k / p) * r**2 + (1 - n / k) * (k / p) * (s0**2 + r**2) + sig_s * n / (k - n - 1)
+        for c in ("oracle", "random"):
+            zs.extend((res.mean[c] - refit) / res.sem[c])
+    z = np.array(zs)
+    record_z("engine init exact isotropic (dense, fresh refit from b0)", z)
+    assert np.max(np.abs(z)) < _bound(z.size)       # 10 z-values: bound 3.29, a correct engine passes w.p. >= 0.99
+
+
 def test_refit_ridge_acts_on_the_refit_only():
     args = dict(ridge=0.5, keep=(0.3, 0.7, 1.0), trials=3, seed=9)
     base = monte_carlo(SPEC, 30, 0.6, 0.5, retrain="fresh", **args)
@@ -200,6 +225,41 @@ def test_trial_steps_agree_with_linear_models(n, p, ridge):
                                     rtol=1e-10)
 
 
+def _min_norm_from(X, y, b0):
+    return b0 + np.linalg.lstsq(X, y - X @ b0, rcond=None)[0]
+
+
+@pytest.mark.parametrize("retrain", ["fresh", "same"])
+def test_a_whole_trial_equals_linear_models_on_the_same_draws(retrain):
+    """kernels.trial against a reference assembled from linear_models (fit at ridge, prune, refit at
+    refit_ridge from b0) on the same streams: mask at ridge 0.3, refits at 0 started from b0 (k = 24 > n = 18
+    underdetermined, k = 9 determined), gaussian signal (no ties)."""
+    spec = Spectrum([1.0, 25.0], [1.0, 0.3], [0.5, 0.5], "gaussian")
+    job = make_job(spec, 30, 0.6, 0.5, ridge=0.3, refit_ridge=0.0, keep=(0.3, 0.8, 1.0), retrain=retrain,
+                   init=2.0, seed=8)[0]
+    for t in range(3):
+        out = np.empty((len(CRITERIA), 3))
+        dense = kernels.trial(job, t, out)
+        rng = kernels.stream(8, t, kernels.DATA_STREAM)
+        beta = kernels.sample_signal(rng, job.b_scale, True)
+        train = kernels.sample_design(rng, np.sqrt(job.lam), beta, 18, 0.5)
+        b0 = kernels.sample_init(kernels.stream(8, t, kernels.INIT_STREAM), 30, 2.0)
+        refit_on = train if retrain == "same" else kernels.sample_design(
+            kernels.stream(8, t, kernels.FRESH_STREAM), np.sqrt(job.lam), beta, 18, 0.5)
+        prob = LinearProblem.diagonal(job.lam, beta, 0.5)
+        X, y, Xr, yr = train.X, train.y, refit_on.X, refit_on.y
+        bh = _ridge_call(linear_models.fit, X, y, ridge=0.3)
+        assert_allclose(dense, prob.risk(bh), rtol=1e-10)
+        for c, name in enumerate(CRITERIA):
+            for j, k in enumerate(job.keep_counts):
+                mask = linear_models.prune(bh, int(k), name, hessian=X.T @ X / 18, importance=prob.importance(),
+                                           rng=kernels.stream(8, t, kernels.CRITERION_STREAM["random"])).mask
+                b = np.zeros(30)
+                b[mask] = (_min_norm_from(Xr[:, mask], yr, b0[mask]) if k > 18
+                           else _ridge_call(linear_models.fit, Xr[:, mask], yr, ridge=0.0))
+                assert_allclose(out[c, j], prob.risk(b), rtol=1e-10)
+
+
 def test_fits_from_an_initialization_agree_with_plain_numpy():
     """Min-norm from b0 is b0 + X^+ (y - X b0) (NumPy's lstsq gives X^+); refits on k > n columns start from
     b0 restricted to the support; strictly convex fits ignore b0."""
@@ -209,11 +269,10 @@ def test_fits_from_an_initialization_agree_with_plain_numpy():
     y = rng.standard_normal(n)
     b0 = rng.standard_normal(p)
     sample = kernels.Sample(n, X=X, y=y)
-    _close(kernels.fit(sample, 0.0, b0), b0 + np.linalg.lstsq(X, y - X @ b0, rcond=None)[0])
+    _close(kernels.fit(sample, 0.0, b0), _min_norm_from(X, y, b0))
     support = np.sort(rng.choice(p, 40, replace=False))
     Xs = X[:, support]
-    _close(kernels.refit(sample, support, 0.0, b0),
-           b0[support] + np.linalg.lstsq(Xs, y - Xs @ b0[support], rcond=None)[0])
+    _close(kernels.refit(sample, support, 0.0, b0), _min_norm_from(Xs, y, b0[support]))
     small = support[:20]                                  # k = 20 < n: least squares, b0 irrelevant
     assert_array_equal(kernels.refit(sample, small, 0.0, b0), kernels.refit(sample, small, 0.0))
     _close(kernels.refit(sample, small, 0.0), np.linalg.lstsq(X[:, small], y, rcond=None)[0])
