@@ -178,12 +178,18 @@ def sample_bartlett(rng, sqrt_lam, beta, n, noise):
 
 # -------------------------------------------------------------------------------------------- fit
 
-def _cholesky_solve(A, rhs):
-    """Solve ``A x = rhs`` for symmetric positive definite ``A`` (overwritten) by LAPACK potrf/potrs."""
+def _cholesky(A):
+    """Lower Cholesky factor of the symmetric positive definite ``A`` (overwritten; LAPACK potrf, upper
+    triangle left as is: only the lower one is read afterwards)."""
     c, info = lapack.dpotrf(A.T, lower=1, clean=0, overwrite_a=1)   # A.T: the same matrix, Fortran order
     if info != 0:
         raise np.linalg.LinAlgError("Gram matrix is not positive definite (rank-deficient sample)")
-    x, info = lapack.dpotrs(c, rhs, lower=1)
+    return c
+
+
+def _cholesky_solve(A, rhs):
+    """Solve ``A x = rhs`` for symmetric positive definite ``A`` (overwritten) by LAPACK potrf/potrs."""
+    x, info = lapack.dpotrs(_cholesky(A), rhs, lower=1)
     return x
 
 
@@ -240,6 +246,42 @@ def refit(sample, support, ridge, b0=None):
         return fit_gram(sample.G[np.ix_(support, support)], sample.Xty[support], sample.n, ridge)
     start = b0[support] if (b0 is not None and ridge == 0.0) else None
     return fit_dual(sample.X[:, support], sample.y, ridge, start)
+
+
+def refit_nested(sample, order, keep_counts, ridge, b0=None):
+    """:func:`refit` on the nested supports ``order[:k]``, ``k`` in ``keep_counts`` (non-decreasing).
+
+    Returns one weight vector per level, on ``order[:k]`` in that order. The primal levels (``k <= n``) share
+    one Cholesky factor ``L`` of the Gram block of the largest of them: the factor of a leading block is the
+    leading block of the factor, and forward substitution is prefix-consistent, so each level costs one
+    back substitution with ``L[:k, :k]``. Levels with ``k > n`` are dual solves on ``X_S X_S'``, accumulated
+    level by level from the Gram of the newly kept columns.
+    """
+    n = sample.n
+    out = []
+    primal = keep_counts[keep_counts <= n]
+    if primal.size:
+        top = order[: primal[-1]]
+        A = sample.G[np.ix_(top, top)] / n
+        A.flat[:: A.shape[0] + 1] += ridge
+        L = _cholesky(A)
+        z = solve_triangular(L, sample.Xty[top] / n, lower=True, check_finite=False)
+        for k in primal:
+            out.append(solve_triangular(L[:k, :k], z[:k], lower=True, trans="T", check_finite=False))
+    K, done = np.zeros((n, n)), 0
+    for k in keep_counts[keep_counts > n]:
+        if k > done:                                   # X_S X_S' grows by the Gram of the new columns
+            new = sample.X[:, order[done:k]]
+            K += new @ new.T
+            done = k
+        Xs = sample.X[:, order[:k]]
+        A = K / n
+        A.flat[:: n + 1] += ridge
+        start = b0[order[:k]] if (b0 is not None and ridge == 0.0) else None
+        r = sample.y if start is None else sample.y - Xs @ start
+        b = Xs.T @ _cholesky_solve(A, r / n)
+        out.append(b if start is None else b + start)
+    return out
 
 
 # ------------------------------------------------------------------------------ score and prune
@@ -321,8 +363,7 @@ def trial(job, t, out_risk):
         if refit_on is None:
             out_risk[c] = pruned_risks(order, err, drop, job.keep_counts, noise2)
             continue
-        for j, k in enumerate(job.keep_counts):
-            support = np.sort(order[:k])
-            bs = refit(refit_on, support, job.refit_ridge, b0)
-            out_risk[c, j] = support_risk(bs, support, beta, job.lam, drop, noise2)
+        fits = refit_nested(refit_on, order, job.keep_counts, job.refit_ridge, b0)
+        for j, (k, bs) in enumerate(zip(job.keep_counts, fits)):
+            out_risk[c, j] = support_risk(bs, order[:k], beta, job.lam, drop, noise2)
     return dense
