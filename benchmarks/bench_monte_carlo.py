@@ -13,7 +13,6 @@ Numba compile time (first call in a fresh cache) is reported separately; medians
     .venv/bin/python benchmarks/bench_monte_carlo.py
 """
 
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 

@@ -334,7 +334,10 @@ def _warn_collisions(keep, counts, p):
 def summarize(risk, dense, criteria, keep, keep_counts, config):
     """Means and standard errors from per-trial arrays (reduced in trial order)."""
     trials = dense.size
-    sem = (lambda x: x.std(axis=0, ddof=1) / np.sqrt(trials)) if trials > 1 else (lambda x: np.full(x.shape[1:], np.nan))
+
+    def sem(x):
+        return x.std(axis=0, ddof=1) / np.sqrt(trials) if trials > 1 else np.full(x.shape[1:], np.nan)
+
     mean = {c: risk[:, i].mean(axis=0) for i, c in enumerate(criteria)}
     err = {c: sem(risk[:, i]) for i, c in enumerate(criteria)}
     mean["dense"] = float(dense.mean())

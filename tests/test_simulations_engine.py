@@ -138,8 +138,8 @@ def test_init_exact_finite_sample_risk_isotropic(record_z):
     keep = np.array([0.6, 1.0])
     zs = []
     for s0 in (0.0, 2.0):
-        res = monte_carlo(Spectrum.isotropic(signal=r), p, n / p, sigma, keep=tuple(keep), criteria=("oracle", "random"),
-                          retrain="fresh", init=s0, trials=trials, seed=31)
+        res = monte_carlo(Spectrum.isotropic(signal=r), p, n / p, sigma, keep=tuple(keep),
+                          criteria=("oracle", "random"), retrain="fresh", init=s0, trials=trials, seed=31)
         dense = sigma**2 + (1 - n / p) * (s0**2 + r**2) + sigma**2 * n / (p - n - 1)
         zs.append((res.mean["dense"] - dense) / res.sem["dense"])
         k = keep * p
