@@ -18,7 +18,10 @@ numbers do not depend on which other criteria run beside it or in which order.
 Kept counts: keep level ``a`` keeps ``round(a p)`` weights (at least one), so the
 level actually simulated is ``keep_effective = count / p``; compare with theory
 there. Levels whose counts coincide are simulated identically (a
-:class:`KeepCollisionWarning` says so).
+:class:`KeepCollisionWarning` says so). Keep levels draw nothing of their own: the
+masks of a criterion are prefixes of one ranking, so a level's numbers do not
+depend on which other levels run (bitwise without refit, to rounding with refits,
+whose levels share one Cholesky factor).
 
 BLAS: each worker (and the serial path) runs BLAS single-threaded; on small and
 medium matrices multithreaded OpenBLAS was measured ~100x slower on this kind of
