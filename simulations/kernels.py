@@ -321,13 +321,13 @@ def pruned_risks(order, err, drop, keep_counts, noise2):
     idx = keep_counts - 1
     kept_err = np.cumsum(err[order])[idx]
     kept_drop = np.cumsum(drop[order])[idx]
-    return noise2 + kept_err + (drop.sum() - kept_drop)
+    return noise2 + kept_err + np.maximum(drop.sum() - kept_drop, 0.0)     # no negative rounding residue
 
 
 def support_risk(bs, support, beta, lam, drop, noise2):
     """Population risk of the vector equal to ``bs`` on ``support`` and zero elsewhere."""
     d = bs - beta[support]
-    return noise2 + (drop.sum() - drop[support].sum()) + float(np.dot(lam[support] * d, d))
+    return noise2 + max(drop.sum() - drop[support].sum(), 0.0) + float(np.dot(lam[support] * d, d))
 
 
 # ---------------------------------------------------------------------------------------- trial
