@@ -9,8 +9,10 @@ the exact population risk ``sigma^2 + (b - beta*)' Sigma (b - beta*)``.
 Reproducibility: trial ``t`` draws from children of
 ``SeedSequence(seed, spawn_key=(t,))`` (the ``t``-th child of ``SeedSequence(seed)``):
 child 0 the signal and the training sample, child 1 the fresh refit sample, child 2
-the initialization ``b0``, and one child per criterion, keyed by the criterion's
-name (``kernels.CRITERION_STREAM``). The per-trial results are reduced in trial
+the initialization ``b0``, child 3 the permutation that breaks ties (one per trial,
+shared by all criteria), and one child per criterion that draws random numbers,
+keyed by the criterion's name (``kernels.CRITERION_STREAM``; today ``random``'s
+scores). The per-trial results are reduced in trial
 order, so the same ``seed`` gives bitwise-identical results serially, with any
 number of local worker processes, or on a Dask cluster, and a criterion's
 numbers do not depend on which other criteria run beside it or in which order.
