@@ -2,7 +2,7 @@
 
 Workload: p = 400, kappa in {0.5, 2}, ridge 0, ten keep levels, four criteria, 200 trials.
 Side by side in this script:
-  engine      simulations.monte_carlo(n_jobs=2): numba trials, 2 worker processes, BLAS 1 thread each;
+  engine      simulations.monte_carlo(n_jobs=2): the engine's trials, 2 worker processes, BLAS 1 thread each;
   numpy-tuned the same trials written in plain NumPy, 2 worker processes, BLAS 1 thread each;
   numpy-naive the same NumPy code run the way a new user would: one process, default BLAS threading;
   floor       drawing the design plus the Gram matrix and its Cholesky factor, 2 workers; for p <= n
@@ -13,7 +13,6 @@ Numba compile time (first call in a fresh cache) is reported separately; medians
     .venv/bin/python benchmarks/bench_monte_carlo.py
 """
 
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -22,8 +21,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from _timing import median_time
 
-from asymptotics import CRITERIA, Spectrum
-from simulations.engine import execute, make_job, monte_carlo, run_floor
+from asymptotics import Spectrum
+from _floors import run_floor
+from simulations.engine import execute, make_job, monte_carlo
 
 KEEP = tuple(np.round(np.linspace(0.1, 1.0, 10), 2))
 TRIALS, P, REPEATS = 200, 400, 7
@@ -76,22 +76,22 @@ def median(fn):
 
 def main():
     t0 = time.perf_counter()
-    monte_carlo(SPEC, p=20, kappa=2.0, noise=0.5, keep=KEEP, trials=2, seed=0)
-    monte_carlo(SPEC, p=20, kappa=0.5, noise=0.5, keep=KEEP, trials=2, seed=0)
-    print(f"numba compile or cache load (first calls): {time.perf_counter() - t0:.2f} s")
+    monte_carlo(SPEC, 20, 2.0, 0.5, keep=KEEP, trials=2, seed=0)
+    monte_carlo(SPEC, 20, 0.5, 0.5, keep=KEEP, trials=2, seed=0)
+    print(f"first calls (numba compile or cache load, BLAS set-up): {time.perf_counter() - t0:.2f} s")
     blas = [(i["internal_api"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
     print(f"BLAS libraries and default threads in this process: {blas}")
     for kappa in (0.5, 2.0):
-        job, _, _ = make_job(SPEC, P, kappa, 0.5, 0.0, KEEP, CRITERIA, None, 0)
+        job, _, _ = make_job(SPEC, P, kappa, 0.5, keep=KEEP)
         chunks = np.linspace(0, TRIALS, 9).astype(int)
         args = [(job.lam, job.b_scale, job.n, 0.5, job.keep_counts, 0, a, b) for a, b in zip(chunks[:-1], chunks[1:])]
         execute(job, 4, n_jobs=2)                               # warm the worker pools
         numpy_parallel(args[:2])
-        t_engine = median(lambda: monte_carlo(SPEC, P, kappa, 0.5, 0.0, KEEP, CRITERIA, None, TRIALS, 0, n_jobs=2))
-        t_serial = median(lambda: monte_carlo(SPEC, P, kappa, 0.5, 0.0, KEEP, CRITERIA, None, TRIALS, 0))
+        t_engine = median(lambda: monte_carlo(SPEC, P, kappa, 0.5, keep=KEEP, trials=TRIALS, n_jobs=2))
+        t_serial = median(lambda: monte_carlo(SPEC, P, kappa, 0.5, keep=KEEP, trials=TRIALS))
         t_tuned = median(lambda: numpy_parallel(args))
         t_naive = median(lambda: numpy_trials((job.lam, job.b_scale, job.n, 0.5, job.keep_counts, 0, 0, TRIALS)))
-        design_job = make_job(SPEC, P, kappa, 0.5, 0.0, KEEP, CRITERIA, None, 0, sampler="design")[0]
+        design_job = make_job(SPEC, P, kappa, 0.5, keep=KEEP, sampler="design")[0]
         t_floor = median(lambda: execute(design_job, TRIALS, n_jobs=2, fn=run_floor))
         line = (f"kappa={kappa}: engine {t_engine:.3f} s (serial {t_serial:.3f} s) | numpy-tuned {t_tuned:.3f} s "
                 f"-> {t_tuned / t_engine:.2f}x | numpy-naive {t_naive:.3f} s -> {t_naive / t_engine:.2f}x | "

@@ -2,15 +2,28 @@
 
 :func:`monte_carlo` instantiates an ``asymptotics.Spectrum`` at finite ``p``
 (THEORY.md Section 2: ``floor(weights * p)`` coordinates per atom, largest
-remainders first; the true weights are redrawn every trial), runs the Numba
-trial kernel of :mod:`simulations.kernels`, and reports the mean and standard
-error of the exact population risk ``sigma^2 + (b - beta*)' Sigma (b - beta*)``.
+remainders first; the true weights are redrawn every trial), runs the trial
+steps of :mod:`simulations.kernels`, and reports the mean and standard error of
+the exact population risk ``sigma^2 + (b - beta*)' Sigma (b - beta*)``.
 
-Reproducibility: trial ``t`` draws everything from
-``Generator(PCG64(SeedSequence(seed, spawn_key=(t,))))`` (the ``t``-th child of
-``SeedSequence(seed)``), and the per-trial results are reduced in trial order,
-so the same ``seed`` gives bitwise-identical results serially, with any number
-of local worker processes, or on a Dask cluster.
+Reproducibility: trial ``t`` draws from children of
+``SeedSequence(seed, spawn_key=(t,))`` (the ``t``-th child of ``SeedSequence(seed)``):
+child 0 the signal and the training sample, child 1 the fresh refit sample, child 2
+the initialization ``b0``, child 3 the permutation that breaks ties (one per trial,
+shared by all criteria), and one child per criterion that draws random numbers,
+keyed by the criterion's name (``kernels.CRITERION_STREAM``; today ``random``'s
+scores). The per-trial results are reduced in trial
+order, so the same ``seed`` gives bitwise-identical results serially, with any
+number of local worker processes, or on a Dask cluster, and a criterion's
+numbers do not depend on which other criteria run beside it or in which order.
+
+Kept counts: keep level ``a`` keeps ``round(a p)`` weights (at least one), so the
+level actually simulated is ``keep_effective = count / p``; compare with theory
+there. Levels whose counts coincide are simulated identically (a
+:class:`KeepCollisionWarning` says so). Keep levels draw nothing of their own: the
+masks of a criterion are prefixes of one ranking, so a level's numbers do not
+depend on which other levels run (bitwise without refit, to rounding with refits,
+whose levels share one Cholesky factor).
 
 BLAS: each worker (and the serial path) runs BLAS single-threaded; on small and
 medium matrices multithreaded OpenBLAS was measured ~100x slower on this kind of
@@ -20,15 +33,17 @@ Example
 -------
 >>> from asymptotics import Spectrum
 >>> from simulations import monte_carlo
->>> res = monte_carlo(Spectrum.isotropic(), p=50, kappa=2.0, noise=0.5, keep=[0.5, 1.0], trials=20, seed=0)
->>> sorted(res.mean), res.mean["magnitude"].shape
-(['dense', 'hessian', 'magnitude', 'oracle', 'random'], (2,))
+>>> res = monte_carlo(Spectrum.isotropic(), 50, 2.0, 0.5, keep=[0.5, 1.0], trials=20, seed=0)
+>>> sorted(res.mean), res.mean["magnitude"].shape, res.keep_effective.tolist()
+(['dense', 'hessian', 'magnitude', 'oracle', 'random'], (2,), [0.5, 1.0])
 """
 
 from __future__ import annotations
 
 import atexit
+import numbers
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -36,19 +51,24 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from asymptotics import CRITERIA, Spectrum
+from asymptotics import Spectrum
 from asymptotics._validation import check_choice, check_keep, check_scalar
 from linear_models import atom_counts
 
 from . import kernels
 
-RETRAIN = (None, "fresh", "same")
-HESSIAN_SCALES = ("empirical", "population")
+CRITERIA = kernels.CRITERIA
+RETRAIN = kernels.RETRAIN
+HESSIAN_SCORES = ("empirical", "population")
 SAMPLERS = ("auto", "design", "bartlett")
-_CRIT_CODE = {"magnitude": kernels.MAGNITUDE, "hessian": kernels.HESSIAN, "oracle": kernels.ORACLE,
-              "random": kernels.RANDOM}
-_RETRAIN_CODE = {None: kernels.RETRAIN_NONE, "fresh": kernels.RETRAIN_FRESH, "same": kernels.RETRAIN_SAME}
+DEFAULT_KEEP = (0.1, 0.25, 0.5, 1.0)
 CHUNKS_PER_WORKER = 4
+#: Largest array (entries) a trial may allocate: the ``n x p`` design (``p x p`` for Bartlett), 2 GiB.
+MAX_ENTRIES = 2**28
+
+
+class KeepCollisionWarning(UserWarning):
+    """Several keep levels round to the same kept count at this ``p``."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +81,11 @@ class MonteCarloResult:
         Per criterion an array over ``keep`` (mean test risk, standard error of the mean);
         ``"dense"`` maps to floats.
     keep : ndarray
-        Kept fractions; ``keep_counts`` the integer counts actually kept (``round(keep * p)``).
+        The kept fractions asked for.
+    keep_counts : ndarray
+        The integer counts actually kept, ``max(1, round(keep * p))``.
+    keep_effective : ndarray
+        ``keep_counts / p``: the kept fractions actually simulated (compare with theory here).
     samples : dict
         Per-trial risks: arrays ``(trials, len(keep))`` and ``(trials,)`` for ``"dense"``.
     config : dict
@@ -72,26 +96,9 @@ class MonteCarloResult:
     sem: dict
     keep: np.ndarray
     keep_counts: np.ndarray
+    keep_effective: np.ndarray
     samples: dict = field(repr=False)
     config: dict = field(repr=False)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """Everything a worker needs for a range of trials (picklable, no Spectrum object)."""
-
-    lam: np.ndarray
-    b_scale: np.ndarray
-    gaussian: bool
-    n: int
-    noise: float
-    ridge: float
-    keep_counts: np.ndarray
-    criteria: np.ndarray
-    retrain: int
-    empirical_hessian: bool
-    seed: int
-    bartlett: bool = False
 
 
 _WORKER_LIMITS = []
@@ -113,26 +120,12 @@ def _one_blas_thread():
 def run_trials(job, start, stop):
     """Trials ``start <= t < stop``: returns ``(risk (m, C, K), dense (m,))``."""
     m = stop - start
-    risk = np.empty((m, job.criteria.size, job.keep_counts.size))
+    risk = np.empty((m, len(job.criteria), job.keep_counts.size))
     dense = np.empty(m)
     with _one_blas_thread():
         for i, t in enumerate(range(start, stop)):
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(job.seed, spawn_key=(t,))))
-            kernels.trial(rng, job.lam, job.b_scale, job.gaussian, job.n, job.noise, job.ridge, job.keep_counts,
-                          job.criteria, job.retrain, job.empirical_hessian, risk[i], dense[i:i + 1], job.bartlett)
+            dense[i] = kernels.trial(job, t, risk[i])
     return risk, dense
-
-
-def run_floor(job, start, stop):
-    """The floor of trials ``start <= t < stop``: draw the design, form the Gram matrix, factor it
-    (with ``job.bartlett``: draw the Bartlett factor, which is that Cholesky factor)."""
-    out = np.empty(stop - start)
-    floor = kernels.floor_bartlett if job.bartlett else kernels.floor_trial
-    with _one_blas_thread():
-        for i, t in enumerate(range(start, stop)):
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(job.seed, spawn_key=(t,))))
-            out[i] = floor(rng, job.lam, job.n)
-    return out, out
 
 
 def _chunks(trials, n_workers):
@@ -142,11 +135,15 @@ def _chunks(trials, n_workers):
 
 
 def _workers(n_jobs):
-    if n_jobs is None or n_jobs == 1:
+    if n_jobs is None or (_is_int(n_jobs) and n_jobs == 1):
         return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
+    if not _is_int(n_jobs) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
     return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
+
+
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 _POOLS = {}
@@ -169,23 +166,45 @@ def _shutdown_pools():
     _POOLS.clear()
 
 
-def _dask_client(client):
-    if isinstance(client, str):
-        try:
-            from distributed import Client
-        except ImportError:  # pragma: no cover - depends on the optional extra
-            raise ImportError("a Dask scheduler address needs the 'dask' extra: pip install -e '.[dask]'") from None
-        return Client(client)
+def _check_client(client):
+    """``client`` is None, a scheduler address or an object with the ``Client`` interface."""
+    if client is None or isinstance(client, str):
+        if isinstance(client, str) and not client.strip():
+            raise ValueError("client == '', must be a Dask scheduler address or a Client.")
+        return client
+    if not all(hasattr(client, a) for a in ("submit", "gather", "scheduler_info")):
+        raise TypeError(f"client must be a dask.distributed.Client or a scheduler address, "
+                        f"got {type(client).__name__}.")
     return client
 
 
+def _open_client(address):
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - depends on the optional extra
+        raise ImportError("a Dask scheduler address needs the 'dask' extra: pip install -e '.[dask]'") from None
+    return Client(address)
+
+
+def _run_on_dask(client, job, trials, fn):
+    workers = len(client.scheduler_info().get("workers", {})) or 1
+    futures = [client.submit(fn, job, a, b, pure=False) for a, b in _chunks(trials, workers)]
+    return client.gather(futures)
+
+
 def execute(job, trials, n_jobs=None, client=None, fn=run_trials):
-    """Run ``trials`` trials of ``job`` serially, in local processes or on Dask; results in trial order."""
+    """Run ``trials`` trials of ``job`` serially, in local processes or on Dask; results in trial order.
+
+    ``client``: a ``dask.distributed.Client`` is used as is and left open (open one per sweep and pass
+    it to every call); a scheduler address opens one client for this call and closes it at the end.
+    """
+    client = _check_client(client)
     if client is not None:
-        client = _dask_client(client)
-        chunks = _chunks(trials, max(1, len(client.scheduler_info().get("workers", {})) or 1))
-        futures = [client.submit(fn, job, a, b, pure=False) for a, b in chunks]
-        parts = client.gather(futures)
+        if isinstance(client, str):
+            with _open_client(client) as own:
+                parts = _run_on_dask(own, job, trials, fn)
+        else:
+            parts = _run_on_dask(client, job, trials, fn)
     else:
         workers = _workers(n_jobs)
         if workers == 1:
@@ -200,69 +219,142 @@ def execute(job, trials, n_jobs=None, client=None, fn=run_trials):
     return np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts])
 
 
-def make_job(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), criteria=CRITERIA, retrain=None,
-             seed=0, hessian="empirical", sampler="auto"):
-    """Validate the arguments of :func:`monte_carlo` and return ``(job, keep array, config)``."""
-    if not isinstance(spectrum, Spectrum):
-        raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
-        raise ValueError(f"p == {p!r}, must be an integer >= 1.")
-    kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
-    noise = check_scalar(noise, "noise", low=0)
-    ridge = check_scalar(ridge, "ridge", low=0)
-    n = int(round(kappa * p))
-    if n < 1:
-        raise ValueError(f"kappa * p == {kappa * p}, must round to at least one sample.")
-    if ridge == 0 and n == p:
-        raise ValueError(f"n == p == {p} with ridge 0 is the interpolation threshold (infinite risk); "
-                         "change kappa or use ridge > 0.")
-    keep_arr, _ = check_keep(keep)
-    keep_arr = keep_arr.ravel()
+def _check_int(value, name, low):
+    if not _is_int(value) or value < low:
+        raise ValueError(f"{name} == {value!r}, must be an integer >= {low}.")
+    return int(value)
+
+
+def _check_keep_grid(keep):
+    """Kept fractions as floats in (0, 1], non-decreasing. TODO(pruning_checks): move to the shared module.
+
+    An integer (or bool, or complex) entry is refused with a ``TypeError`` (as ``pruning_checks.check_fraction``
+    does): in ``linear_models.prune`` an integer keep is a count, so ``keep == 1`` would mean one weight there
+    and everything here.
+    """
+    if isinstance(keep, np.ndarray):
+        if keep.dtype.kind in "biuc":
+            raise TypeError(f"keep has dtype {keep.dtype}: monte_carlo takes kept fractions, floats in (0, 1] "
+                            "(an integer keep is a count elsewhere in the toolkit; pass e.g. 1.0).")
+    else:
+        try:
+            entries = np.ravel(np.array(keep, dtype=object))
+        except (TypeError, ValueError):
+            entries = ()
+        for v in entries:
+            if isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"keep == {v!r} is a bool; pass kept fractions as floats in (0, 1].")
+            if isinstance(v, (numbers.Integral, np.integer)):
+                raise TypeError(f"keep == {v!r} is an integer (a count); monte_carlo takes kept fractions: "
+                                f"pass {float(v)!r}.")
+            if isinstance(v, (complex, np.complexfloating)):
+                raise TypeError(f"keep == {v!r} is complex; pass kept fractions as floats in (0, 1].")
+    arr = check_keep(keep)[0].ravel()
+    if np.any(np.diff(arr) < 0):
+        raise ValueError(f"keep must be non-decreasing (sort keep increasingly), got {arr.tolist()}.")
+    return arr
+
+
+def _check_criteria(criteria):
     if isinstance(criteria, str):
         criteria = (criteria,)
-    criteria = tuple(criteria)
+    try:
+        criteria = tuple(criteria)
+    except TypeError:
+        raise TypeError(f"criteria must be a name or a sequence of names, got {criteria!r}.") from None
     if not criteria:
         raise ValueError("criteria is empty, must name at least one of " + ", ".join(CRITERIA) + ".")
     for c in criteria:
         check_choice(c, "criteria", CRITERIA)
+    if len(set(criteria)) < len(criteria):
+        raise ValueError(f"criteria == {list(criteria)!r} names a criterion twice.")
+    return criteria
+
+
+def _check_squared(value, name):
+    if not np.isfinite(value * value):
+        raise ValueError(f"{name} == {value}, too large (its square overflows).")
+    return value
+
+
+def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteria=CRITERIA, retrain="none",
+             seed=0, hessian_scores="empirical", sampler="auto", init=0.0, refit_ridge=None):
+    """Validate the arguments of :func:`monte_carlo` (no work is done) and return ``(job, keep array, config)``."""
+    if not isinstance(spectrum, Spectrum):
+        raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
+    p = _check_int(p, "p", 1)
+    kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
+    noise = _check_squared(check_scalar(noise, "noise", low=0), "noise")
+    ridge = check_scalar(ridge, "ridge", low=0)
+    refit_ridge = ridge if refit_ridge is None else check_scalar(refit_ridge, "refit_ridge", low=0)
+    init = _check_squared(check_scalar(init, "init", low=0), "init")
+    if kappa * p > MAX_ENTRIES:
+        raise ValueError(f"kappa * p == {kappa * p:g} samples, must be at most {MAX_ENTRIES}.")
+    n = int(round(kappa * p))
+    if n < 1:
+        raise ValueError(f"kappa * p == {kappa * p:g}, must round to at least one sample.")
+    keep_arr = _check_keep_grid(keep)
+    criteria = _check_criteria(criteria)
+    retrain = "none" if retrain is None else retrain
     check_choice(retrain, "retrain", RETRAIN)
-    check_choice(hessian, "hessian", HESSIAN_SCALES)
+    check_choice(hessian_scores, "hessian_scores", HESSIAN_SCORES)
     check_choice(sampler, "sampler", SAMPLERS)
+    seed = _check_int(seed, "seed", 0)
+    if ridge == 0 and n == p:
+        raise ValueError(f"n == p == {p} with ridge 0 is the interpolation threshold (infinite risk); "
+                         "change kappa or use ridge > 0.")
     if sampler == "bartlett" and p > n:
         raise ValueError(f"sampler == 'bartlett' needs p <= n, got p == {p} and n == {n}.")
     bartlett = sampler == "bartlett" or (sampler == "auto" and p <= n)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed == {seed!r}, must be a non-negative integer.")
-    counts = atom_counts(spectrum.weights, p)
+    if (p * p if bartlett else n * p) > MAX_ENTRIES:
+        raise ValueError(f"p == {p} and n == {n} need {(p * p if bartlett else n * p):g} entries per sample, "
+                         f"more than {MAX_ENTRIES}; reduce p or kappa.")
     keep_counts = np.maximum(1, np.round(keep_arr * p).astype(np.int64))
-    if np.any(np.diff(keep_counts) < 0):
-        raise ValueError(f"keep must be non-decreasing (sort keep increasingly), got {keep_arr.tolist()}.")
-    job = _Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
-               spectrum.signal_dist == "gaussian", n, noise, ridge, keep_counts,
-               np.array([_CRIT_CODE[c] for c in criteria], dtype=np.int64), _RETRAIN_CODE[retrain],
-               hessian == "empirical", int(seed), bartlett)
+    if retrain != "none" and refit_ridge == 0 and np.any(keep_counts == n):
+        a = keep_arr[np.flatnonzero(keep_counts == n)[0]]
+        raise ValueError(f"keep == {a} keeps n == {n} weights: with refit_ridge 0 the refit sits at the "
+                         "interpolation threshold (infinite risk); change keep or use refit_ridge > 0.")
+    _warn_collisions(keep_arr, keep_counts, p)
+    counts = atom_counts(spectrum.weights, p)
+    job = kernels.Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
+                      spectrum.signal_dist == "gaussian", n, noise, ridge, refit_ridge, keep_counts, criteria,
+                      retrain, hessian_scores == "empirical", seed, bartlett, init)
     config = dict(variances=spectrum.variances.tolist(), signal=spectrum.signal.tolist(),
-                  weights=spectrum.weights.tolist(), signal_dist=spectrum.signal_dist, p=int(p), kappa=kappa,
-                  noise=noise, ridge=ridge, keep=keep_arr.tolist(), criteria=list(criteria), retrain=retrain,
-                  seed=int(seed), hessian=hessian, sampler="bartlett" if bartlett else "design")
+                  weights=spectrum.weights.tolist(), signal_dist=spectrum.signal_dist, p=p, kappa=kappa,
+                  noise=noise, ridge=ridge, refit_ridge=refit_ridge, init=init, keep=keep_arr.tolist(),
+                  keep_counts=keep_counts.tolist(), criteria=list(criteria), retrain=retrain, seed=seed,
+                  hessian_scores=hessian_scores, sampler="bartlett" if bartlett else "design")
     return job, keep_arr, config
+
+
+def _warn_collisions(keep, counts, p):
+    same = np.flatnonzero(np.diff(counts) == 0)
+    if same.size:
+        pairs = "; ".join(f"keep {keep[i]:g} and {keep[i + 1]:g} both keep {counts[i]}" for i in same)
+        warnings.warn(f"at p == {p}, {pairs} weights: these levels are simulated identically; compare them "
+                      "with theory at keep_effective = count / p, not at the nominal keep.",
+                      KeepCollisionWarning, stacklevel=3)
 
 
 def summarize(risk, dense, criteria, keep, keep_counts, config):
     """Means and standard errors from per-trial arrays (reduced in trial order)."""
     trials = dense.size
-    sem = (lambda x: x.std(axis=0, ddof=1) / np.sqrt(trials)) if trials > 1 else (lambda x: np.full(x.shape[1:], np.nan))
+
+    def sem(x):
+        return x.std(axis=0, ddof=1) / np.sqrt(trials) if trials > 1 else np.full(x.shape[1:], np.nan)
+
     mean = {c: risk[:, i].mean(axis=0) for i, c in enumerate(criteria)}
     err = {c: sem(risk[:, i]) for i, c in enumerate(criteria)}
     mean["dense"] = float(dense.mean())
     err["dense"] = float(dense.std(ddof=1) / np.sqrt(trials)) if trials > 1 else float("nan")
     samples = {c: risk[:, i] for i, c in enumerate(criteria)}
     samples["dense"] = dense
-    return MonteCarloResult(mean, err, keep, keep_counts, samples, config)
+    return MonteCarloResult(mean, err, keep, keep_counts, keep_counts / config["p"], samples, config)
 
 
-def monte_carlo(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), criteria=CRITERIA,
-                retrain=None, trials=200, seed=0, n_jobs=None, client=None, hessian="empirical", sampler="auto"):
+def monte_carlo(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteria=CRITERIA, retrain="none",
+                trials=200, seed=0, n_jobs=None, client=None, hessian_scores="empirical", sampler="auto",
+                init=0.0, refit_ridge=None):
     """Average test risk of pruned estimators over ``trials`` independent finite-``p`` problems.
 
     Parameters
@@ -270,38 +362,53 @@ def monte_carlo(spectrum, p, kappa, noise, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0)
     spectrum : asymptotics.Spectrum
     p : int
         Number of features; ``n = round(kappa * p)`` samples.
-    kappa, noise, ridge : float
-        As in :func:`asymptotics.pruned_risk` (``ridge = 0``: OLS or min-norm).
+    kappa, noise : float
+        As in :func:`asymptotics.pruned_risk`.
+    ridge : float
+        Ridge ``mu`` of the dense fit the mask is chosen from (``0``: OLS or min-norm).
     keep : sequence of float
-        Non-decreasing kept fractions in (0, 1]; ``round(keep * p)`` weights are kept.
+        Non-decreasing kept fractions in (0, 1]; ``max(1, round(keep * p))`` weights are kept
+        (``keep_effective`` of the result). Integers are refused (a count is not a fraction).
     criteria : sequence of str
-        Subset of ``("magnitude", "hessian", "oracle", "random")``.
-    retrain : {None, "fresh", "same"}
-        Refit on the kept support with a fresh sample or the same sample.
+        Subset of ``("magnitude", "hessian", "oracle", "random")``, no repeats.
+    retrain : {"none", "fresh", "same"}
+        No refit, or refit on the kept support with a fresh sample or the same sample
+        (``None`` is accepted for ``"none"``).
     trials : int
         Independent trials (>= 2 for standard errors).
     seed : int
-        Master seed; trial ``t`` uses child ``t`` of ``SeedSequence(seed)``.
+        Master seed; trial ``t`` uses child ``t`` of ``SeedSequence(seed)`` (module docstring).
     n_jobs : int, optional
         ``None``/1: serial; ``k``: ``k`` local worker processes; ``-1``: one per core.
     client : dask.distributed.Client or str, optional
-        Run the trials on a Dask cluster (a client or a scheduler address).
-    hessian : {"empirical", "population"}
+        Run the trials on a Dask cluster: a client (reused, left open) or a scheduler address
+        (a client opened and closed within this call). Takes precedence over ``n_jobs``.
+    hessian_scores : {"empirical", "population"}
         Hessian scores use ``sqrt(diag(X'X/n))`` (THEORY.md Section 3) or the true ``sqrt(lam)``.
     sampler : {"auto", "design", "bartlett"}
         ``"design"`` draws the ``n x p`` Gaussian design. ``"bartlett"`` (``p <= n`` only) draws the
         sufficient statistics ``(X'X, X'y)`` exactly through the Bartlett decomposition of the
         Wishart matrix, ``O(p^2)`` random numbers instead of ``O(n p)`` and, for OLS, no
         ``O(n p^2)`` Gram product. ``"auto"`` uses Bartlett when ``p <= n``.
+    init : float
+        Initialization scale ``s0`` (THEORY.md Section 8): every trial draws ``b0 ~ N(0, s0^2/p I)`` and
+        the fits are gradient descent from ``b0`` run to convergence. Only min-norm fits (ridge 0,
+        fewer samples than weights) depend on it: ``b0 + X^+ (y - X b0)``; refits start from ``b0``
+        restricted to the support.
+    refit_ridge : float, optional
+        Ridge of the refit on the support (default: ``ridge``). The mask always comes from the fit at
+        ``ridge`` (THEORY.md Section 9: temperature acts through the mask only).
 
     Returns
     -------
     MonteCarloResult
     """
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise ValueError(f"trials == {trials!r}, must be an integer >= 1.")
-    job, keep_arr, config = make_job(spectrum, p, kappa, noise, ridge, keep, criteria, retrain, seed, hessian,
-                                     sampler)
-    risk, dense = execute(job, int(trials), n_jobs, client)
-    config["trials"] = int(trials)
+    trials = _check_int(trials, "trials", 1)
+    _workers(n_jobs)
+    client = _check_client(client)
+    job, keep_arr, config = make_job(spectrum, p, kappa, noise, ridge=ridge, keep=keep, criteria=criteria,
+                                     retrain=retrain, seed=seed, hessian_scores=hessian_scores, sampler=sampler,
+                                     init=init, refit_ridge=refit_ridge)
+    risk, dense = execute(job, trials, n_jobs, client)
+    config["trials"] = trials
     return summarize(risk, dense, config["criteria"], keep_arr, job.keep_counts, config)

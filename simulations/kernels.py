@@ -1,242 +1,372 @@
-"""Numba kernels of one Monte Carlo trial (THEORY.md Sections 2-4 at finite ``p``).
+"""The steps of one Monte Carlo trial (THEORY.md Sections 2-4 and 8 at finite ``p``).
 
-Everything a trial does (draw the signal and the Gaussian design, fit ridge /
-OLS / min-norm by Cholesky, score, prune at every keep level, refit on the
-support, compute exact population risks) runs here, driven by the trial's own
-``numpy.random.Generator`` so that results do not depend on threads or processes.
-Kernels take only arrays and scalars and write into preallocated outputs.
+A trial is a short pipeline of small functions, each with one job:
+
+======== ==================================================================================
+sample   the signal ``beta*``, the initialization ``b0``, a training sample (the Gaussian
+         design ``(X, y)``, or for ``p <= n`` its Bartlett sufficient statistics)
+fit      ridge / OLS / min-norm by Cholesky on the smaller Gram side; min-norm from ``b0``
+         is ``b0 + X^+ (y - X b0)`` (gradient descent from ``b0`` run to convergence)
+score    magnitude, hessian (``sqrt(diag(X'X/n)) |b|`` or ``sqrt(lam) |b|``), oracle, random
+prune    the coordinates by decreasing score, ties broken by a random permutation; risks of
+         the pruned estimator at every keep level from cumulative sums
+refit    the estimator on a support, with fresh or the same data, at its own ridge, from
+         ``b0`` restricted to the support (nested supports share one Cholesky factor)
+risk     the exact population risk ``noise^2 + sum_i lam_i (b_i - beta*_i)^2``
+======== ==================================================================================
+
+Random numbers come from ``numpy.random.Generator`` objects handed in by the caller (one
+stream per purpose, see :func:`stream`), so results do not depend on threads, processes or
+on which other criteria run in the same trial. Dense linear algebra goes to BLAS/LAPACK;
+the two bulk draws (the design, the Bartlett factor) are small Numba loops (``_named``,
+``cache=True``, compiled on first use; their normals were measured ~3x faster than NumPy's
+here). The rest is NumPy, so a fresh checkout compiles two small kernels (~2-4 s), not a
+whole trial.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
 from numba import njit
+from scipy.linalg import lapack, solve_triangular
 
-MAGNITUDE, HESSIAN, ORACLE, RANDOM = 0, 1, 2, 3
-RETRAIN_NONE, RETRAIN_FRESH, RETRAIN_SAME = 0, 1, 2
+CRITERIA = ("magnitude", "hessian", "oracle", "random")
+RETRAIN = ("none", "fresh", "same")
+
+#: Child ``k`` of the trial's ``SeedSequence`` feeds one purpose (fixed forever): the training sample,
+#: the fresh refit sample, the initialization, the tie-breaking permutation (shared by all criteria,
+#: drawn whether or not ties occur), and each criterion that draws random numbers, keyed by its name
+#: (today only ``random``; the keys of the others are reserved).
+DATA_STREAM, FRESH_STREAM, INIT_STREAM, TIES_STREAM = 0, 1, 2, 3
+CRITERION_STREAM = {"magnitude": 10, "hessian": 11, "oracle": 12, "random": 13}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to run trials (picklable, arrays and scalars only).
+
+    ``lam``, ``b_scale``: per-coordinate variances and signal sizes (``sqrt(p) |beta*_i|`` or its
+    standard deviation when ``gaussian``); ``n`` samples; ``keep_counts`` non-decreasing kept
+    counts; ``criteria`` names; ``retrain`` in :data:`RETRAIN`; ``refit_ridge`` the ridge of the
+    refit; ``init`` the initialization scale ``s0``; ``bartlett`` draws ``(X'X, X'y)`` (``p <= n``).
+    """
+
+    lam: np.ndarray
+    b_scale: np.ndarray
+    gaussian: bool
+    n: int
+    noise: float
+    ridge: float
+    refit_ridge: float
+    keep_counts: np.ndarray
+    criteria: tuple
+    retrain: str
+    empirical_hessian: bool
+    seed: int
+    bartlett: bool = False
+    init: float = 0.0
+
+
+def stream(seed, t, key):
+    """The generator of child ``key`` of trial ``t``'s ``SeedSequence(seed, spawn_key=(t,))``."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(t, key))))
+
+
+# ----------------------------------------------------------------------------------------- sample
+
+def sample_signal(rng, b_scale, gaussian):
+    """``beta*_i = s_i b_i / sqrt(p)`` with random signs (fixed signal) or ``s_i ~ N(0, 1)``."""
+    p = b_scale.size
+    s = rng.standard_normal(p) if gaussian else np.where(rng.random(p) < 0.5, -1.0, 1.0)
+    return s * b_scale / np.sqrt(p)
+
+
+def sample_init(rng, p, init):
+    """``b0 ~ N(0, init^2 / p I)``: isotropic in weight space (THEORY.md Section 8)."""
+    return (init / np.sqrt(p)) * rng.standard_normal(p)
 
 
 @njit(cache=True)
-def _upper_solve(M, xi):
-    """Solve ``M' x = xi`` for lower-triangular ``M`` (back substitution on the upper-triangular ``M'``)."""
-    p = xi.size
-    x = np.empty(p)
-    for i in range(p - 1, -1, -1):
-        s = xi[i]
-        for j in range(i + 1, p):
-            s -= M[j, i] * x[j]
-        x[i] = s / M[i, i]
+def _bartlett_factor(rng, chi2, sqrt_lam):
+    """``M = Lambda^1/2 T`` (``T`` lower triangular, ``T_ii = sqrt(chi2_i)``, ``T_ij ~ N(0, 1)`` row by row)
+    and ``diag(M M')``."""
+    p = sqrt_lam.size
+    M = np.zeros((p, p))
+    diag = np.empty(p)
+    for i in range(p):
+        s = 0.0
+        for j in range(i):
+            x = sqrt_lam[i] * rng.standard_normal()
+            M[i, j] = x
+            s += x * x
+        x = sqrt_lam[i] * np.sqrt(chi2[i])
+        M[i, i] = x
+        diag[i] = s + x * x
+    return M, diag
+
+
+@njit(cache=True)
+def _design(rng, sqrt_lam, beta, n, noise):
+    """``X`` with rows ``N(0, diag(lam))`` drawn row by row, ``y = X beta + noise z`` and ``diag(X'X)``."""
+    p = sqrt_lam.size
+    X = np.empty((n, p))
+    y = np.empty(n)
+    diag = np.zeros(p)
+    for i in range(n):
+        s = 0.0
+        for j in range(p):
+            x = sqrt_lam[j] * rng.standard_normal()
+            X[i, j] = x
+            s += x * beta[j]
+            diag[j] += x * x
+        y[i] = s
+    for i in range(n):
+        y[i] += noise * rng.standard_normal()
+    return X, y, diag
+
+
+class Sample:
+    """A training sample of ``n`` rows: the design ``(X, y)``, or (Bartlett, ``p <= n``) the factor ``M``
+    with ``X'X = M M'`` and ``X'y = M M' beta* + noise M xi``. Gram quantities are formed on demand."""
+
+    def __init__(self, n, X=None, y=None, M=None, xi=None, beta=None, noise=0.0, gram_diag=None):
+        self.n, self.X, self.y, self.M, self.xi, self.beta, self.noise = n, X, y, M, xi, beta, noise
+        if gram_diag is not None:
+            self.gram_diag = gram_diag
+
+    @property
+    def bartlett(self):
+        return self.M is not None
+
+    @cached_property
+    def G(self):
+        return self.M @ self.M.T if self.bartlett else self.X.T @ self.X
+
+    @cached_property
+    def Xty(self):
+        if self.bartlett:
+            return self.G @ self.beta + self.noise * (self.M @ self.xi)
+        return self.X.T @ self.y
+
+    @cached_property
+    def gram_diag(self):
+        """``diag(X'X)`` (the empirical Hessian diagonal times ``n``)."""
+        A = self.M if self.bartlett else self.X.T
+        return np.einsum("ij,ij->i", A, A)
+
+
+def sample_design(rng, sqrt_lam, beta, n, noise):
+    """``n`` Gaussian rows ``x ~ N(0, diag(lam))`` and ``y = X beta* + noise z`` (a Numba loop: its normals
+    were measured about 3x faster than NumPy's ``standard_normal`` here)."""
+    X, y, diag = _design(rng, sqrt_lam, beta, n, noise)
+    return Sample(n, X=X, y=y, gram_diag=diag)
+
+
+def sample_bartlett(rng, sqrt_lam, beta, n, noise):
+    """The sufficient statistics of :func:`sample_design` for ``p <= n`` through the Bartlett decomposition.
+
+    For ``X = Z Lambda^1/2``, ``Z'Z = T T'`` with ``T`` the Bartlett factor of ``Wishart_p(n, I)``
+    (``T_ii^2 ~ chi2(n - i)``, ``i = 0..p-1``, ``T_ij ~ N(0, 1)`` below the diagonal) and
+    ``(X'X, X'z)`` has the law of ``(M M', M xi)``, ``M = Lambda^1/2 T``, ``xi ~ N(0, I_p)``
+    independent of ``T``: ``O(p^2)`` random numbers instead of ``O(n p)``.
+    """
+    p = sqrt_lam.size
+    chi2 = rng.chisquare(n - np.arange(p))
+    M, diag = _bartlett_factor(rng, chi2, sqrt_lam)
+    return Sample(n, M=M, xi=rng.standard_normal(p), beta=beta, noise=noise, gram_diag=diag)
+
+
+# -------------------------------------------------------------------------------------------- fit
+
+def _cholesky(A):
+    """Lower Cholesky factor of the symmetric positive definite ``A`` (overwritten; LAPACK potrf, upper
+    triangle left as is: only the lower one is read afterwards)."""
+    c, info = lapack.dpotrf(A.T, lower=1, clean=0, overwrite_a=1)   # A.T: the same matrix, Fortran order
+    if info != 0:
+        raise np.linalg.LinAlgError("Gram matrix is not positive definite (rank-deficient sample)")
+    return c
+
+
+def _cholesky_solve(A, rhs):
+    """Solve ``A x = rhs`` for symmetric positive definite ``A`` (overwritten) by LAPACK potrf/potrs."""
+    x, info = lapack.dpotrs(_cholesky(A), rhs, lower=1)
     return x
 
 
-@njit(cache=True)
-def _chol_solve(G, rhs):
-    """Solve ``G x = rhs`` for symmetric positive definite ``G`` (Cholesky, two substitutions)."""
-    L = np.linalg.cholesky(G)
-    m = rhs.size
-    z = np.empty(m)
-    for i in range(m):
-        s = rhs[i]
-        for j in range(i):
-            s -= L[i, j] * z[j]
-        z[i] = s / L[i, i]
-    return _upper_solve(L, z)
-
-
-@njit(cache=True)
-def _fit_primal(G, Xty, n, ridge):
-    """Ridge / OLS from the Gram matrix ``G = X'X`` and ``X'y`` (``p <= n`` or ``ridge > 0``)."""
-    k = G.shape[0]
+def fit_gram(G, Xty, n, ridge):
+    """Ridge / OLS from ``X'X`` and ``X'y``: ``(X'X/n + ridge I)^-1 X'y/n`` (``p <= n`` or ``ridge > 0``)."""
     A = G / n
-    for i in range(k):
-        A[i, i] += ridge
-    return _chol_solve(A, Xty / n)
+    A.flat[:: A.shape[0] + 1] += ridge
+    return _cholesky_solve(A, Xty / n)
 
 
-@njit(cache=True)
-def _fit_dual(X, y, ridge):
-    """Min-norm (``ridge = 0``) or ridge on the ``n x n`` side: ``X' (X X'/n + ridge I)^-1 y/n``."""
+def fit_dual(X, y, ridge, b0=None):
+    """On the ``n x n`` side: ``X' (X X'/n + ridge I)^-1 r/n`` with ``r = y`` (ridge, min-norm) or, from an
+    initialization ``b0`` (``ridge = 0`` only), ``b0 + X^+ (y - X b0)``: the interpolator closest to ``b0``."""
     n = X.shape[0]
-    K = X @ X.T / n
-    for i in range(n):
-        K[i, i] += ridge
-    return X.T @ _chol_solve(K, y / n)
+    K = X @ X.T
+    K /= n
+    K.flat[:: n + 1] += ridge
+    r = y if b0 is None else y - X @ b0
+    b = X.T @ _cholesky_solve(K, r / n)
+    if b0 is not None:
+        b += b0
+    return b
 
 
-@njit(cache=True)
-def _fit(X, y, G, ridge):
-    """Fit on all columns; ``G`` is ``X'X`` (used when ``p <= n``)."""
-    n, p = X.shape
+def fit_ols_bartlett(M, xi, beta, noise):
+    """OLS from a Bartlett sample: ``(M M')^-1 (M M' beta* + noise M xi) = beta* + noise M'^-1 xi``."""
+    return beta + noise * solve_triangular(M, xi, lower=True, trans="T", check_finite=False)
+
+
+def fit(sample, ridge, b0=None):
+    """The dense fit: gradient descent from ``b0`` run to convergence on ``(1/n)||y - X b||^2 + ridge ||b||^2``.
+
+    Strictly convex (``ridge > 0`` or ``p <= n``): the unique minimiser, whatever ``b0``. Otherwise the
+    interpolator closest to ``b0`` (``b0 = None``: the min-norm interpolator).
+    """
+    if sample.bartlett:
+        if ridge == 0.0:
+            return fit_ols_bartlett(sample.M, sample.xi, sample.beta, sample.noise)
+        return fit_gram(sample.G, sample.Xty, sample.n, ridge)
+    n, p = sample.X.shape
     if p <= n:
-        return _fit_primal(G, X.T @ y, n, ridge)          # G / n inside makes a new array
-    return _fit_dual(X, y, ridge)
+        return fit_gram(sample.G, sample.Xty, n, ridge)
+    return fit_dual(sample.X, sample.y, ridge, b0 if ridge == 0.0 else None)
 
 
-@njit(cache=True)
-def _refit(X, y, G, Xty, support, ridge, n):
-    """Refit on the columns ``support``: primal from the Gram block if ``k <= n``, else dual (needs ``X``)."""
+def refit(sample, support, ridge, b0=None):
+    """The same estimator on the columns ``support`` (sorted indices), started from ``b0[support]``.
+
+    ``k <= n`` kept columns: primal solve on the Gram block (``b0`` does not matter); ``k > n``: the dual,
+    from ``b0`` restricted to the support when ``ridge = 0`` (underdetermined refits fit ``y - X_S b0_S``).
+    """
     k = support.size
-    if k <= n:
-        Gs = np.empty((k, k))
-        for a in range(k):
-            for b in range(k):
-                Gs[a, b] = G[support[a], support[b]]
-        rhs = np.empty(k)
-        for a in range(k):
-            rhs[a] = Xty[support[a]]
-        return _fit_primal(Gs, rhs, n, ridge)
-    Xs = np.empty((n, k))
-    for a in range(k):
-        Xs[:, a] = X[:, support[a]]
-    return _fit_dual(Xs, y, ridge)
+    if k <= sample.n:
+        return fit_gram(sample.G[np.ix_(support, support)], sample.Xty[support], sample.n, ridge)
+    start = b0[support] if (b0 is not None and ridge == 0.0) else None
+    return fit_dual(sample.X[:, support], sample.y, ridge, start)
 
 
-@njit(cache=True)
-def _draw(rng, sqrt_lam, beta, n, noise):
-    p = sqrt_lam.size
-    X = rng.standard_normal((n, p))
-    for i in range(n):                     # row by row: contiguous in C order
-        for j in range(p):
-            X[i, j] *= sqrt_lam[j]
-    y = X @ beta + noise * rng.standard_normal(n)
-    return X, y
+def refit_nested(sample, order, keep_counts, ridge, b0=None):
+    """:func:`refit` on the nested supports ``order[:k]``, ``k`` in ``keep_counts`` (non-decreasing).
 
-
-@njit(cache=True)
-def _bartlett(rng, sqrt_lam, n):
-    """``M = Lambda^1/2 T`` with ``T`` the Bartlett factor of a ``Wishart_p(n, I)`` matrix (``p <= n``).
-
-    ``T`` is lower triangular, ``T_ii = sqrt(chi2(n - i))`` (``i = 0..p-1``), ``T_ij ~ N(0, 1)`` below the
-    diagonal. For ``X = Z Lambda^1/2`` with ``n`` Gaussian rows, ``(X'X, X'z)`` has the law of
-    ``(M M', M xi)`` with ``xi ~ N(0, I_p)`` independent of ``T`` (``Z = Q T'`` with ``Q`` Haar and
-    independent of ``T``, and ``Q'z ~ N(0, I_p)``).
+    Returns one weight vector per level, on ``order[:k]`` in that order. The primal levels (``k <= n``) share
+    one Cholesky factor ``L`` of the Gram block of the largest of them: the factor of a leading block is the
+    leading block of the factor, and forward substitution is prefix-consistent, so each level costs one
+    back substitution with ``L[:k, :k]``. Levels with ``k > n`` are dual solves on ``X_S X_S'``, accumulated
+    level by level from the Gram of the newly kept columns.
     """
-    p = sqrt_lam.size
-    M = np.zeros((p, p))
-    for i in range(p):
-        for j in range(i):
-            M[i, j] = sqrt_lam[i] * rng.standard_normal()
-        M[i, i] = sqrt_lam[i] * np.sqrt(rng.chisquare(n - i))
-    return M
+    n = sample.n
+    out = []
+    primal = keep_counts[keep_counts <= n]
+    if primal.size:
+        top = order[: primal[-1]]
+        A = sample.G[np.ix_(top, top)] / n
+        A.flat[:: A.shape[0] + 1] += ridge
+        L = _cholesky(A)
+        z = solve_triangular(L, sample.Xty[top] / n, lower=True, check_finite=False)
+        for k in primal:
+            out.append(solve_triangular(L[:k, :k], z[:k], lower=True, trans="T", check_finite=False))
+    K, done = np.zeros((n, n)), 0
+    for k in keep_counts[keep_counts > n]:
+        if k > done:                                   # X_S X_S' grows by the Gram of the new columns
+            new = sample.X[:, order[done:k]]
+            K += new @ new.T
+            done = k
+        Xs = sample.X[:, order[:k]]
+        A = K / n
+        A.flat[:: n + 1] += ridge
+        start = b0[order[:k]] if (b0 is not None and ridge == 0.0) else None
+        r = sample.y if start is None else sample.y - Xs @ start
+        b = Xs.T @ _cholesky_solve(A, r / n)
+        out.append(b if start is None else b + start)
+    return out
 
 
-@njit(cache=True)
-def _draw_gram(rng, sqrt_lam, beta, n, noise):
-    """``(M, X'X, X'y)`` of a Gaussian sample of ``n`` rows drawn via the Bartlett decomposition."""
-    p = sqrt_lam.size
-    M = _bartlett(rng, sqrt_lam, n)
-    G = M @ M.T
-    xty = G @ beta + noise * (M @ rng.standard_normal(p))
-    return M, G, xty
+# ------------------------------------------------------------------------------ score and prune
+
+def scores(criterion, bh, sqrt_h, importance, rng=None):
+    """Scores of one criterion (the largest are kept). ``sqrt_h`` is the Hessian scale of ``hessian``
+    (``sqrt(diag(X'X/n))`` or ``sqrt(lam)``), ``importance`` the true ``lam beta*^2`` of ``oracle``,
+    ``rng`` the criterion's own stream (``random``)."""
+    if criterion == "magnitude":
+        return np.abs(bh)
+    if criterion == "hessian":
+        return sqrt_h * np.abs(bh)
+    if criterion == "oracle":
+        return importance
+    return rng.random(bh.size)
 
 
-@njit(cache=True)
-def trial(rng, lam, b_scale, gaussian, n, noise, ridge, keep_counts, criteria, retrain, empirical_hessian,
-          out_risk, out_dense, bartlett=False):
-    """One trial: writes ``out_risk[c, j]`` (criterion c, keep level j) and returns nothing.
+def tie_order(rng, p):
+    """A uniformly random permutation of ``range(p)``: the order in which tied scores are kept."""
+    return np.argsort(rng.random(p))
 
-    ``out_dense[0]`` receives the unpruned risk. Random numbers are drawn in a fixed order:
-    signal, design, noise, (fresh design, noise), then per criterion a tie-breaking permutation
-    (and uniform scores for random pruning).
+
+def rank(score, ties):
+    """Indices by decreasing score; tied scores in the order of the permutation ``ties``."""
+    return ties[np.argsort(-score[ties], kind="stable")]
+
+
+def pruned_risks(order, err, drop, keep_counts, noise2):
+    """Risks without refit of keeping ``order[:k]`` for every ``k`` in ``keep_counts``.
+
+    ``err_i = lam_i (b_i - beta*_i)^2`` is paid on kept coordinates, ``drop_i = lam_i beta*_i^2`` on
+    pruned ones: ``noise^2 + sum_kept err + sum_pruned drop``.
     """
-    p = lam.size
-    sqrt_lam = np.sqrt(lam)
-    if gaussian:
-        s = rng.standard_normal(p)
+    idx = keep_counts - 1
+    kept_err = np.cumsum(err[order])[idx]
+    kept_drop = np.cumsum(drop[order])[idx]
+    return noise2 + kept_err + np.maximum(drop.sum() - kept_drop, 0.0)     # no negative rounding residue
+
+
+def support_risk(bs, support, beta, lam, drop, noise2):
+    """Population risk of the vector equal to ``bs`` on ``support`` and zero elsewhere."""
+    d = bs - beta[support]
+    return noise2 + max(drop.sum() - drop[support].sum(), 0.0) + float(np.dot(lam[support] * d, d))
+
+
+# ---------------------------------------------------------------------------------------- trial
+
+def trial(job, t, out_risk):
+    """Trial ``t`` of ``job``: writes ``out_risk[c, j]`` (criterion ``c``, keep level ``j``), returns the dense risk.
+
+    Streams (children of ``SeedSequence(job.seed, spawn_key=(t,))``): :data:`DATA_STREAM` the signal and the
+    training sample, :data:`FRESH_STREAM` the refit sample, :data:`INIT_STREAM` ``b0``, :data:`TIES_STREAM`
+    the tie-breaking permutation, and :data:`CRITERION_STREAM` one per criterion name (random scores). A
+    criterion's numbers therefore do not depend on which other criteria run beside it, nor in which order.
+    """
+    p = job.lam.size
+    sqrt_lam = np.sqrt(job.lam)
+    draw = sample_bartlett if job.bartlett else sample_design
+    rng = stream(job.seed, t, DATA_STREAM)
+    beta = sample_signal(rng, job.b_scale, job.gaussian)
+    train = draw(rng, sqrt_lam, beta, job.n, job.noise)
+    b0 = sample_init(stream(job.seed, t, INIT_STREAM), p, job.init) if job.init > 0 else None
+    bh = fit(train, job.ridge, b0)
+    noise2 = job.noise**2
+    err = job.lam * (bh - beta) ** 2
+    drop = job.lam * beta**2
+    dense = noise2 + err.sum()
+    if job.retrain == "fresh":
+        refit_on = draw(stream(job.seed, t, FRESH_STREAM), sqrt_lam, beta, job.n, job.noise)
     else:
-        s = np.where(rng.random(p) < 0.5, -1.0, 1.0)
-    beta = s * b_scale / np.sqrt(p)
-    if bartlett:                       # p <= n: draw the sufficient statistics (M M', M xi), not X
-        M = _bartlett(rng, sqrt_lam, n)
-        xi = rng.standard_normal(p)
-        X, y = np.empty((0, p)), np.empty(0)
-        if ridge == 0.0 and retrain != RETRAIN_SAME:
-            # OLS: b_hat = W^-1 X'y = beta + noise (M M')^-1 M xi = beta + noise M'^-1 xi
-            bh = beta + noise * _upper_solve(M, xi)
-            G, Xty = np.empty((0, 0)), np.empty(0)
-        else:
-            G = M @ M.T
-            Xty = G @ beta + noise * (M @ xi)
-            bh = _fit_primal(G, Xty, n, ridge)
-        diag_g = np.empty(p)
-        for j in range(p):
-            diag_g[j] = np.sum(M[j, : j + 1] ** 2)
-    else:
-        X, y = _draw(rng, sqrt_lam, beta, n, noise)
-        need_gram = p <= n or (retrain == RETRAIN_SAME)
-        G = X.T @ X if need_gram else np.empty((0, 0))
-        bh = _fit(X, y, G, ridge)
-        Xty = np.empty(0)
-        diag_g = np.zeros(p)
-        for i in range(n):
-            for j in range(p):
-                diag_g[j] += X[i, j] * X[i, j]
-    err = lam * (bh - beta) ** 2
-    drop = lam * beta**2
-    out_dense[0] = noise**2 + err.sum()
-    if retrain == RETRAIN_FRESH:
-        if bartlett:
-            _, G2, Xty2 = _draw_gram(rng, sqrt_lam, beta, n, noise)
-            X2, y2 = X, y
-        else:
-            X2, y2 = _draw(rng, sqrt_lam, beta, n, noise)
-            G2 = X2.T @ X2
-            Xty2 = X2.T @ y2
-    elif retrain == RETRAIN_SAME:
-        X2, y2, G2 = X, y, G
-        Xty2 = Xty if bartlett else X.T @ y
-    else:
-        X2, y2, G2, Xty2 = X, y, G, np.empty(0)
-    for c in range(criteria.size):
-        crit = criteria[c]
-        if crit == MAGNITUDE:
-            score = np.abs(bh)
-        elif crit == HESSIAN:
-            if empirical_hessian:
-                h = np.sqrt(diag_g / n)
-            else:
-                h = sqrt_lam
-            score = h * np.abs(bh)
-        elif crit == ORACLE:
-            score = drop.copy()
-        else:
-            score = rng.random(p)
-        perm = rng.permutation(p)                          # ties are broken at random
-        order = perm[np.argsort(-score[perm], kind="mergesort")]
-        if retrain == RETRAIN_NONE:
-            cum_err = 0.0
-            cum_drop = 0.0
-            total_drop = drop.sum()
-            j = 0
-            for kk in range(keep_counts.size):
-                while j < keep_counts[kk]:
-                    cum_err += err[order[j]]
-                    cum_drop += drop[order[j]]
-                    j += 1
-                out_risk[c, kk] = noise**2 + cum_err + (total_drop - cum_drop)
-        else:
-            for kk in range(keep_counts.size):
-                k = keep_counts[kk]
-                support = np.sort(order[:k])
-                bs = _refit(X2, y2, G2, Xty2, support, ridge, n)
-                r = noise**2 + drop.sum()
-                for a in range(k):
-                    i = support[a]
-                    r += lam[i] * (bs[a] - beta[i]) ** 2 - drop[i]
-                out_risk[c, kk] = r
-
-
-@njit(cache=True)
-def floor_bartlett(rng, lam, n):
-    """The floor of the Bartlett path: draw the factor ``M`` (it is the Cholesky factor of ``X'X``)."""
-    return _bartlett(rng, np.sqrt(lam), n)[0, 0]
-
-
-@njit(cache=True)
-def floor_trial(rng, lam, n):
-    """The floor of a trial: draw the Gaussian design, form the Gram matrix, factor it."""
-    X, _ = _draw(rng, np.sqrt(lam), np.zeros(lam.size), n, 0.0)
-    p = lam.size
-    if p <= n:
-        return np.linalg.cholesky(X.T @ X / n)[0, 0]
-    return np.linalg.cholesky(X @ X.T / n)[0, 0]
+        refit_on = train if job.retrain == "same" else None
+    sqrt_h = None
+    if "hessian" in job.criteria:
+        sqrt_h = np.sqrt(train.gram_diag / job.n) if job.empirical_hessian else sqrt_lam
+    ties = tie_order(stream(job.seed, t, TIES_STREAM), p)
+    for c, name in enumerate(job.criteria):
+        crng = stream(job.seed, t, CRITERION_STREAM[name]) if name == "random" else None
+        order = rank(scores(name, bh, sqrt_h, drop, crng), ties)
+        if refit_on is None:
+            out_risk[c] = pruned_risks(order, err, drop, job.keep_counts, noise2)
+            continue
+        fits = refit_nested(refit_on, order, job.keep_counts, job.refit_ridge, b0)
+        for j, (k, bs) in enumerate(zip(job.keep_counts, fits)):
+            out_risk[c, j] = support_risk(bs, order[:k], beta, job.lam, drop, noise2)
+    return dense
