@@ -52,7 +52,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from asymptotics import Spectrum
-from asymptotics._validation import check_choice, check_keep, check_scalar
+from pruning_checks import check_choice, check_int, check_keep, check_scalar
 from linear_models import atom_counts
 
 from . import kernels
@@ -219,37 +219,11 @@ def execute(job, trials, n_jobs=None, client=None, fn=run_trials):
     return np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts])
 
 
-def _check_int(value, name, low):
-    if not _is_int(value) or value < low:
-        raise ValueError(f"{name} == {value!r}, must be an integer >= {low}.")
-    return int(value)
-
-
 def _check_keep_grid(keep):
-    """Kept fractions as floats in (0, 1], non-decreasing. TODO(pruning_checks): move to the shared module.
-
-    An integer (or bool, or complex) entry is refused with a ``TypeError`` (as ``pruning_checks.check_fraction``
-    does): in ``linear_models.prune`` an integer keep is a count, so ``keep == 1`` would mean one weight there
-    and everything here.
-    """
-    if isinstance(keep, np.ndarray):
-        if keep.dtype.kind in "biuc":
-            raise TypeError(f"keep has dtype {keep.dtype}: monte_carlo takes kept fractions, floats in (0, 1] "
-                            "(an integer keep is a count elsewhere in the toolkit; pass e.g. 1.0).")
-    else:
-        try:
-            entries = np.ravel(np.array(keep, dtype=object))
-        except (TypeError, ValueError):
-            entries = ()
-        for v in entries:
-            if isinstance(v, (bool, np.bool_)):
-                raise TypeError(f"keep == {v!r} is a bool; pass kept fractions as floats in (0, 1].")
-            if isinstance(v, (numbers.Integral, np.integer)):
-                raise TypeError(f"keep == {v!r} is an integer (a count); monte_carlo takes kept fractions: "
-                                f"pass {float(v)!r}.")
-            if isinstance(v, (complex, np.complexfloating)):
-                raise TypeError(f"keep == {v!r} is complex; pass kept fractions as floats in (0, 1].")
-    arr = check_keep(keep)[0].ravel()
+    """Kept fractions as floats in (0, 1], non-decreasing. An integer (or bool, or complex) entry is refused with
+    a ``TypeError``: in ``linear_models.prune`` an integer keep is a count, so ``keep == 1`` would mean one weight
+    there and everything here."""
+    arr = check_keep(keep, where="monte_carlo")[0].ravel()
     if np.any(np.diff(arr) < 0):
         raise ValueError(f"keep must be non-decreasing (sort keep increasingly), got {arr.tolist()}.")
     return arr
@@ -282,7 +256,7 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
     """Validate the arguments of :func:`monte_carlo` (no work is done) and return ``(job, keep array, config)``."""
     if not isinstance(spectrum, Spectrum):
         raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
-    p = _check_int(p, "p", 1)
+    p = check_int(p, "p", low=1)
     kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
     noise = _check_squared(check_scalar(noise, "noise", low=0), "noise")
     ridge = check_scalar(ridge, "ridge", low=0)
@@ -299,7 +273,7 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
     check_choice(retrain, "retrain", RETRAIN)
     check_choice(hessian_scores, "hessian_scores", HESSIAN_SCORES)
     check_choice(sampler, "sampler", SAMPLERS)
-    seed = _check_int(seed, "seed", 0)
+    seed = check_int(seed, "seed", low=0)
     if ridge == 0 and n == p:
         raise ValueError(f"n == p == {p} with ridge 0 is the interpolation threshold (infinite risk); "
                          "change kappa or use ridge > 0.")
@@ -403,7 +377,7 @@ def monte_carlo(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, crit
     -------
     MonteCarloResult
     """
-    trials = _check_int(trials, "trials", 1)
+    trials = check_int(trials, "trials", low=1)
     _workers(n_jobs)
     client = _check_client(client)
     job, keep_arr, config = make_job(spectrum, p, kappa, noise, ridge=ridge, keep=keep, criteria=criteria,

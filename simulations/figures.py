@@ -28,13 +28,13 @@ CSV_COLUMNS = ("figure", "x_name", "x", "kappa", "ridge", "retrain", "criterion"
                "z", "trials", "p")
 
 
-def _sizes(quick):
+def sizes(quick):
     """(p, trials) of the simulations: quick mode for tests, full mode for the committed figures."""
     return (200, 100) if quick else (400, 200)   # 100: a standard error from fewer trials is itself too noisy
 
 
-class _Rows(list):
-    """Tidy rows with z-scores, accumulated by the figure functions."""
+class TidyRows(list):
+    """Tidy rows with z-scores (``(simulation - theory) / sem``), accumulated by figures and notebooks."""
 
     def add(self, figure, x_name, x, kappa, ridge, retrain, criterion, keep, theory, mean=None, sem=None, trials="",
             p="", theory_row=True):
@@ -45,6 +45,10 @@ class _Rows(list):
         if mean is not None:
             z = (mean - theory) / sem if theory is not None and np.isfinite(theory) and sem > 0 else ""
             self.append(dict(common, source="simulation", risk=mean, sem=sem, z=z))
+
+    def write(self, path):
+        """Write the rows as the figure's tidy CSV; returns the path."""
+        return write_tidy_csv(path, self, CSV_COLUMNS)
 
     def max_abs_z(self):
         zs = [abs(r["z"]) for r in self if r["z"] != ""]
@@ -59,25 +63,25 @@ def _finish(fig, rows, out_dir, stem):
 
 def dense_risk_figure(out_dir, quick=False, n_jobs=None):
     """Figure 1: dense risk vs kappa (double descent), min-norm/OLS and ridge, theory vs simulation."""
-    p, trials = _sizes(quick)
+    p, trials = sizes(quick)
     spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
     kappas = np.concatenate([np.linspace(0.15, 0.93, 60), np.linspace(1.07, 3.0, 60)])
     # simulated kappas stay away from the threshold, where the finite-p correction (e.g. OLS:
     # p/(n - p - 1) against 1/(kappa - 1)) exceeds the standard error of the full run
     sim_k = [0.3, 0.5, 0.7, 1.4, 2.0, 3.0] if quick else [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.5, 1.75, 2.0, 2.5, 3.0]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = _Rows()
+    rows = TidyRows()
     for ridge, name in ((0.0, "min-norm / OLS"), (0.1, "ridge 0.1")):
-        theory = [dense_risk(spec, k, noise, ridge) for k in kappas]
+        theory = [dense_risk(spec, k, noise, ridge=ridge) for k in kappas]
         col = color("dense") if ridge == 0 else color("hessian")
         ax.plot(kappas, theory, color=col, lw=1.8, label=f"{name} (theory)")
         mean, sem = [], []
         for i, k in enumerate(sim_k):
-            res = monte_carlo(spec, p, k, noise, ridge, keep=[1.0], criteria=("magnitude",), trials=trials,
+            res = monte_carlo(spec, p, k, noise, ridge=ridge, keep=[1.0], criteria=("magnitude",), trials=trials,
                               seed=1000 + i, n_jobs=n_jobs)
             mean.append(res.mean["dense"])
             sem.append(res.sem["dense"])
-            rows.add("dense-risk", "kappa", k, k, ridge, None, "dense", 1.0, dense_risk(spec, k, noise, ridge),
+            rows.add("dense-risk", "kappa", k, k, ridge, None, "dense", 1.0, dense_risk(spec, k, noise, ridge=ridge),
                      res.mean["dense"], res.sem["dense"], trials, p)
         plot_points(ax, sim_k, mean, sem, col, f"{name} (simulation, p={p})")
     ax.set_yscale("log")
@@ -92,20 +96,21 @@ def dense_risk_figure(out_dir, quick=False, n_jobs=None):
 
 def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
     """Figure 2: pruned risk vs kept fraction, four criteria, kappa < 1 and kappa > 1, theory vs simulation."""
-    p, trials = _sizes(quick)
+    p, trials = sizes(quick)
     spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
     keep = np.linspace(0.02, 1.0, 99)
     sim_keep = [0.1, 0.3, 0.5, 0.7, 0.9] if quick else [round(0.1 * i, 1) for i in range(1, 11)]
     fig, axes = new_figure(len(HEADLINE_KAPPAS))
-    rows = _Rows()
+    rows = TidyRows()
     for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
-        theory = {c: pruned_risk(spec, kappa, noise, keep, c) for c in CRITERIA}
-        res = monte_carlo(spec, p, kappa, noise, 0.0, sim_keep, CRITERIA, None, trials, seed=2000 + j, n_jobs=n_jobs)
+        theory = {c: pruned_risk(spec, kappa, noise, keep=keep, criterion=c) for c in CRITERIA}
+        res = monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=CRITERIA, trials=trials, seed=2000 + j,
+                          n_jobs=n_jobs)
         plot_curves(ax, keep, theory, sim_keep, {c: res.mean[c] for c in CRITERIA}, {c: res.sem[c] for c in CRITERIA},
                     title=f"kappa = n/p = {kappa:g}", legend=j == 0)
         ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1)
         for c in CRITERIA:
-            th = pruned_risk(spec, kappa, noise, np.array(sim_keep), c)
+            th = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c)
             for a, r in zip(keep, theory[c]):
                 rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, r)
             for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
@@ -116,25 +121,25 @@ def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
 
 def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
     """Figure 3: scale a group of features by c (importance kept): magnitude vs hessian pruned risk vs c."""
-    p, trials = _sizes(quick)
+    p, trials = sizes(quick)
     noise, keep = HEADLINE_NOISE, 0.5
     cs = np.geomspace(0.1, 10, 81)
     sim_c = [0.2, 1.0, 5.0] if quick else [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
     base = Spectrum([1.0, 1.0], [1.0, 0.7], [0.5, 0.5])
     fig, axes = new_figure(len(HEADLINE_KAPPAS))
-    rows = _Rows()
+    rows = TidyRows()
     for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
         for c in ("magnitude", "hessian"):
-            th = [pruned_risk(base.scaled([1.0, s]), kappa, noise, keep, c) for s in cs]
+            th = [pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c) for s in cs]
             ax.plot(cs, th, color=color(c), lw=1.8, label=f"{c} (theory)")
             mean, sem = [], []
             for i, s in enumerate(sim_c):
-                res = monte_carlo(base.scaled([1.0, s]), p, kappa, noise, 0.0, [keep], (c,), None, trials,
+                res = monte_carlo(base.scaled([1.0, s]), p, kappa, noise, keep=[keep], criteria=(c,), trials=trials,
                                   seed=3000 + 100 * j + i, n_jobs=n_jobs)
                 mean.append(res.mean[c][0])
                 sem.append(res.sem[c][0])
                 rows.add("covariance-scaling", "c", s, kappa, 0.0, None, c, keep,
-                         pruned_risk(base.scaled([1.0, s]), kappa, noise, keep, c), mean[-1], sem[-1], trials, p)
+                         pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p)
             plot_points(ax, sim_c, mean, sem, color(c), f"{c} (simulation)")
         ax.set_xscale("log")
         ax.set_xlabel("scale c of the second group (importance unchanged)")
@@ -148,7 +153,7 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
 
 def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
     """Figure 4: the magnitude-minus-hessian gap vs kappa for min-norm and for ridge (paired simulation)."""
-    p, trials = _sizes(quick)
+    p, trials = sizes(quick)
     if not quick:
         p = 1000   # the paired difference has a small standard error: p = 400 showed its O(1/p) bias (z = 3.5)
     spec, noise, keep = HEADLINE_SPECTRUM, HEADLINE_NOISE, 0.3
@@ -156,16 +161,16 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
     # away from kappa = 1 (as in figure 1): at kappa = 1.3, p = 1000 the paired gap showed z = 3.07
     sim_k = [0.3, 0.6, 2.0] if quick else [0.2, 0.4, 0.6, 1.6, 2.0, 3.0]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = _Rows()
+    rows = TidyRows()
     for ridge, col in ((0.0, color("dense")), (0.1, color("hessian"))):
-        gap = lambda k: pruned_risk(spec, k, noise, keep, "magnitude", ridge) - pruned_risk(spec, k, noise, keep,
-                                                                                              "hessian", ridge)
+        gap = lambda k: pruned_risk(spec, k, noise, keep=keep, criterion="magnitude", ridge=ridge) - pruned_risk(
+            spec, k, noise, keep=keep, criterion="hessian", ridge=ridge)
         ks = kappas if ridge > 0 else kappas[np.abs(kappas - 1) > 0.04]
         ax.plot(ks, [gap(k) for k in ks], color=col, lw=1.8, label=f"ridge {ridge:g} (theory)")
         mean, sem = [], []
         for i, k in enumerate(sim_k):
-            res = monte_carlo(spec, p, k, noise, ridge, [keep], ("magnitude", "hessian"), None, trials,
-                              seed=4000 + i + (50 if ridge else 0), n_jobs=n_jobs)
+            res = monte_carlo(spec, p, k, noise, ridge=ridge, keep=[keep], criteria=("magnitude", "hessian"),
+                              trials=trials, seed=4000 + i + (50 if ridge else 0), n_jobs=n_jobs)
             d = res.samples["magnitude"][:, 0] - res.samples["hessian"][:, 0]       # paired per trial
             mean.append(d.mean())
             sem.append(d.std(ddof=1) / np.sqrt(d.size))
@@ -183,27 +188,27 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
 
 def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
     """Figure 5: fixed n and number of kept weights, growing p; pruning vs training on the oracle support."""
-    _, trials = _sizes(quick)
+    _, trials = sizes(quick)
     # n = 400: with n = 100 the finite-p bias at p = 60 reached 3.5 standard errors of 100 trials
     n, k, noise = 400, 80, HEADLINE_NOISE
     spec = HEADLINE_SPECTRUM
     ps = [160, 200, 240, 300, 340, 360, 440, 480, 520, 640, 800, 1040, 1360, 1600]
     sim_ps = [240, 640, 1600] if quick else [160, 240, 320, 520, 800, 1040, 1600]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = _Rows()
+    rows = TidyRows()
     curves = (("magnitude", None, "magnitude-pruned"), ("hessian", None, "hessian-pruned"),
               ("oracle", "fresh", "trained on the oracle support"))
     for c, retrain, label in curves:
-        th = [pruned_risk(spec, n / pp, noise, k / pp, c, 0.0, retrain) for pp in ps]
+        th = [pruned_risk(spec, n / pp, noise, keep=k / pp, criterion=c, retrain=retrain) for pp in ps]
         ax.plot(ps, th, color=color(c), lw=1.8, label=f"{label} (theory)")
         mean, sem = [], []
         for i, pp in enumerate(sim_ps):
-            res = monte_carlo(spec, pp, n / pp, noise, 0.0, [k / pp], (c,), "same" if retrain else None, trials,
-                              seed=5000 + i, n_jobs=n_jobs)
+            res = monte_carlo(spec, pp, n / pp, noise, keep=[k / pp], criteria=(c,), retrain="same" if retrain else "none",
+                              trials=trials, seed=5000 + i, n_jobs=n_jobs)
             mean.append(res.mean[c][0])
             sem.append(res.sem[c][0])
             rows.add("sparse-double-descent", "p", pp, n / pp, 0.0, "same" if retrain else None, c, k / pp,
-                     pruned_risk(spec, n / pp, noise, k / pp, c, 0.0, retrain), mean[-1], sem[-1], trials, pp)
+                     pruned_risk(spec, n / pp, noise, keep=k / pp, criterion=c, retrain=retrain), mean[-1], sem[-1], trials, pp)
         plot_points(ax, sim_ps, mean, sem, color(c), f"{label} (simulation)")
     ax.set_yscale("log")
     ax.axvline(n, color="k", lw=0.8, ls=":")
@@ -217,22 +222,23 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
 
 def retraining_figure(out_dir, quick=False, n_jobs=None):
     """Figure 6: no refit, fresh-data refit and same-data refit; where same-data departs from the fresh formula."""
-    p, trials = _sizes(quick)
+    p, trials = sizes(quick)
     spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, 2.0
     keep = np.linspace(0.02, 1.0, 99)
     sim_keep = [0.1, 0.3, 0.6] if quick else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
     fig, axes = new_figure(2)
-    rows = _Rows()
+    rows = TidyRows()
     for j, (ax, c) in enumerate(zip(axes, ("magnitude", "hessian"))):
         for retrain, ls in ((None, "-"), ("fresh", "--")):
-            ax.plot(keep, pruned_risk(spec, kappa, noise, keep, c, 0.0, retrain), color=color(c), ls=ls, lw=1.6,
+            ax.plot(keep, pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain), color=color(c), ls=ls, lw=1.6,
                     label=f"{'no refit' if retrain is None else 'fresh-data refit'} (theory)")
         for retrain, fmt in ((None, "o"), ("fresh", "s"), ("same", "^")):
-            res = monte_carlo(spec, p, kappa, noise, 0.0, sim_keep, (c,), retrain, trials, seed=6000 + 10 * j,
-                              n_jobs=n_jobs)
+            res = monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=(c,), retrain=retrain or "none", trials=trials,
+                              seed=6000 + 10 * j, n_jobs=n_jobs)
             plot_points(ax, sim_keep, res.mean[c], res.sem[c], "k" if retrain == "same" else color(c),
                         f"{retrain or 'no'} refit (simulation)", fmt)
-            th = pruned_risk(spec, kappa, noise, np.array(sim_keep), c, 0.0, "fresh" if retrain == "same" else retrain)
+            th = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c,
+                             retrain="fresh" if retrain == "same" else retrain)
             for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
                 # same-data refits are compared with the fresh-data formula: their z-score measures the departure
                 rows.add("retraining", "keep", a, kappa, 0.0, retrain, c, a, t, m, s, trials, p)
@@ -244,6 +250,39 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
     return _finish(fig, rows, out_dir, "retraining")
 
 
+def initialization_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 7: pruned min-norm risk vs initialization scale s0 (gradient descent from b0), four criteria."""
+    p, trials = sizes(quick)
+    spec, noise, kappa, keep = HEADLINE_SPECTRUM, HEADLINE_NOISE, 0.6, 0.3
+    s0s = np.geomspace(1e-2, 1e1, 61)
+    sim_s0 = [0.1, 1.0, 3.0] if quick else [0.01, 0.1, 0.3, 1.0, 3.0, 10.0]
+    fig, axes = new_figure(2)
+    rows = TidyRows()
+    for j, (ax, retrain) in enumerate(zip(axes, ("none", "fresh"))):
+        theory = {c: [pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain, init=s)
+                      for s in s0s] for c in CRITERIA}
+        dense = [dense_risk(spec, kappa, noise, init=s) for s in s0s]
+        mean = {c: [] for c in CRITERIA}
+        sem = {c: [] for c in CRITERIA}
+        for i, s in enumerate(sim_s0):
+            res = monte_carlo(spec, p, kappa, noise, keep=[keep], criteria=CRITERIA, retrain=retrain, trials=trials,
+                              seed=7000 + 100 * j + i, n_jobs=n_jobs, init=s)
+            for c in CRITERIA:
+                th = pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain, init=s)
+                mean[c].append(res.mean[c][0])
+                sem[c].append(res.sem[c][0])
+                rows.add("initialization", "init", s, kappa, 0.0, retrain, c, keep, th, mean[c][-1], sem[c][-1],
+                         trials, p)
+        plot_curves(ax, s0s, theory, sim_s0, mean, sem, xlabel="initialization scale s0", logy=True,
+                    title=f"{'no refit' if retrain == 'none' else 'fresh-data refit'}, keep {keep:g}",
+                    legend=j == 0)
+        ax.plot(s0s, dense, color=color("dense"), ls=":", lw=1.2, label="dense (theory)")
+        ax.set_xscale("log")
+    fig.suptitle(f"Min-norm from a random start b0 ~ N(0, s0^2/p I), kappa = {kappa:g} (p = {p}, {trials} trials)",
+                 fontsize=10)
+    return _finish(fig, rows, out_dir, "initialization")
+
+
 FIGURES = {
     "dense-risk": dense_risk_figure,
     "pruned-risk": pruned_risk_figure,
@@ -251,4 +290,5 @@ FIGURES = {
     "hessian-bias": hessian_bias_figure,
     "sparse-double-descent": sparse_double_descent_figure,
     "retraining": retraining_figure,
+    "initialization": initialization_figure,
 }

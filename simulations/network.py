@@ -53,7 +53,7 @@ import numpy as np
 from scipy.linalg import blas, lapack
 from scipy.stats import spearmanr
 
-from pruning_checks import check_choice, check_scalar
+from pruning_checks import as_generator, check_choice, check_int, check_scalar
 from linear_models import PruneResult, prune
 
 from . import _nn_kernels as K
@@ -71,15 +71,11 @@ STREAM_DATA, STREAM_INIT, STREAM_ORDER, STREAM_IMPORTANCE, STREAM_CHECKPOINT, ST
 
 
 # --------------------------------------------------------------------------------------------------
-# local checks  # TODO(pruning_checks): move to the shared validation package once merged
+# checks (the shared ones live in pruning_checks)
 # --------------------------------------------------------------------------------------------------
 
 def _int(value, name, low=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r}).")
-    if value < low:
-        raise ValueError(f"{name} == {value}, must be >= {low}.")
-    return int(value)
+    return check_int(value, name, low=low)
 
 
 def _matrix(X, name, cols):
@@ -92,14 +88,6 @@ def _matrix(X, name, cols):
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} has non-finite entries.")
     return X
-
-
-def _generator(rng, name="rng"):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (numbers.Integral, np.random.SeedSequence)) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
-    raise TypeError(f"{name} must be a numpy.random.Generator or an integer seed, got {type(rng).__name__}.")
 
 
 def _stream(seed, t, j):
@@ -203,7 +191,7 @@ class Network:
     def init(self, init, rng):
         """Parameters with matrix ``l`` i.i.d. ``N(0, init^2 / n_l)``, drawn layer by layer from ``rng``."""
         init = check_scalar(init, "init", low=0)
-        rng = _generator(rng)
+        rng = as_generator(rng)
         parts = [init / np.sqrt(a) * rng.standard_normal((a, b)).ravel()
                  for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         return np.concatenate(parts)
@@ -355,9 +343,9 @@ class Network:
         if batch < n:
             if rng is None:
                 raise ValueError("rng is required for minibatch training (batch_size < n): a seed or a Generator.")
-            rng = _generator(rng)
+            rng = as_generator(rng)
         else:
-            rng = np.random.default_rng(0) if rng is None else _generator(rng)      # unused in the kernel
+            rng = np.random.default_rng(0) if rng is None else as_generator(rng)      # unused in the kernel
         gmask = np.ones(self.n_params)
         for arr, name in ((mask, "mask"), (trainable, "trainable")):
             if arr is not None:

@@ -105,7 +105,6 @@ import contextlib
 import fcntl
 import hashlib
 import importlib
-import inspect
 import itertools
 import json
 import os
@@ -120,7 +119,7 @@ from typing import Callable
 import numpy as np
 
 from asymptotics import CRITERIA, Spectrum, pruned_risk
-from pruning_checks import check_scalar
+from pruning_checks import check_int, check_scalar
 
 from . import engine
 from .plotting import write_tidy_csv
@@ -190,12 +189,11 @@ def register_kind(kind):
 
 
 # ---------------------------------------------------------------- field checks
-# TODO(pruning_checks): the integer check belongs in pruning_checks once it is merged.
-
 def _integer(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} == {value!r}, must be an integer >= {low}.")
-    return value
+    try:
+        return check_int(value, name, low=low)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _real(value, name, **bounds):
@@ -310,29 +308,11 @@ def _linear_grid(cfg):
                                                                                cfg["retrain"])]
 
 
-def _engine_call(fn, *args, **kwargs):
-    """Call an engine function by keyword, whichever name its Hessian-score argument has.
-
-    TODO(engine merge): drop the fallback once ``monte_carlo``/``make_job`` take ``hessian_scores=``.
-    """
-    if "hessian_scores" not in inspect.signature(fn).parameters:
-        kwargs["hessian"] = kwargs.pop("hessian_scores")
-    return fn(*args, **kwargs)
-
-
-def _retrain_arg(name):
-    return None if name == "none" else name      # None: accepted by the engine and the theory before and after
-
-
 def _linear_check_point(cfg, point):
-    make_job = getattr(engine, "make_job", None)
-    if make_job is None:                          # pragma: no cover - depends on the engine version
-        return
     try:
-        _engine_call(make_job, Spectrum(**cfg["spectrum"]), cfg["p"], point["kappa"], cfg["noise"],
-                     ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(cfg["criteria"]),
-                     retrain=_retrain_arg(point["retrain"]), seed=cfg["seed"],
-                     hessian_scores=cfg["hessian_scores"])
+        engine.make_job(Spectrum(**cfg["spectrum"]), cfg["p"], point["kappa"], cfg["noise"],
+                        ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(cfg["criteria"]),
+                        retrain=point["retrain"], seed=cfg["seed"], hessian_scores=cfg["hessian_scores"])
     except (TypeError, ValueError) as exc:
         where = f"kappa == {point['kappa']}, ridge == {point['ridge']}, retrain == {point['retrain']!r}"
         raise ConfigError(f"{exc} (grid point {where})") from None
@@ -348,7 +328,7 @@ def _linear_theory_at(cfg, point, keep_eff):
         return np.full((len(cfg["criteria"]), len(keep_eff)), np.nan)
     spec = Spectrum(**cfg["spectrum"])
     return np.array([np.asarray(pruned_risk(spec, point["kappa"], cfg["noise"], keep=np.asarray(keep_eff), criterion=c,
-                                            ridge=point["ridge"], retrain=_retrain_arg(point["retrain"])), dtype=float)
+                                            ridge=point["ridge"], retrain=point["retrain"]), dtype=float)
                      for c in cfg["criteria"]]).reshape(len(cfg["criteria"]), len(keep_eff))
 
 
@@ -358,12 +338,11 @@ def _linear_theory(cfg, point):
 
 def _linear_simulate(cfg, point, seed, n_jobs, client):
     crit = cfg["criteria"]
-    res = _engine_call(engine.monte_carlo, Spectrum(**cfg["spectrum"]), cfg["p"], point["kappa"], cfg["noise"],
-                       ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(crit),
-                       retrain=_retrain_arg(point["retrain"]), trials=cfg["trials"], seed=seed, n_jobs=n_jobs,
-                       client=client, hessian_scores=cfg["hessian_scores"])
-    keep_eff = getattr(res, "keep_effective", None)          # TODO(engine merge): always there afterwards
-    keep_eff = np.asarray(np.asarray(res.keep_counts) / cfg["p"] if keep_eff is None else keep_eff, dtype=float)
+    res = engine.monte_carlo(Spectrum(**cfg["spectrum"]), cfg["p"], point["kappa"], cfg["noise"],
+                             ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(crit), retrain=point["retrain"],
+                             trials=cfg["trials"], seed=seed, n_jobs=n_jobs, client=client,
+                             hessian_scores=cfg["hessian_scores"])
+    keep_eff = np.asarray(res.keep_effective, dtype=float)
     out = dict(mean=np.array([res.mean[c] for c in crit]), sem=np.array([res.sem[c] for c in crit]),
                dense=np.array([res.mean["dense"], res.sem["dense"]]), keep_effective=keep_eff)
     if not np.array_equal(keep_eff, keep_effective(cfg["keep"], cfg["p"])):

@@ -27,7 +27,7 @@ def test_pruned_risk_figure_writes_png_pdf_and_csv(tmp_path):
     theory = [r for r in rows if r["source"] == "theory" and r["criterion"] == "hessian" and r["kappa"] == "2.0"]
     keep = np.array([float(r["keep"]) for r in theory])
     assert_allclose([float(r["risk"]) for r in theory],
-                    pruned_risk(HEADLINE_SPECTRUM, 2.0, HEADLINE_NOISE, keep, "hessian"), rtol=1e-12)
+                    pruned_risk(HEADLINE_SPECTRUM, 2.0, HEADLINE_NOISE, keep=keep, criterion="hessian"), rtol=1e-12)
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -388,9 +388,9 @@ def test_bad_input(kwargs, match):
 
 
 @pytest.mark.parametrize("keep,match", [
-    ([0.5, 1], "keep == 1 is an integer \\(a count\\); monte_carlo takes kept fractions: pass 1.0"),
+    (1, "keep == 1 is an integer \\(a count\\); monte_carlo takes kept fractions: pass 1.0"),
     (True, "keep == True is a bool"),
-    (np.array([1, 2]), "keep has dtype int64: monte_carlo takes kept fractions"),
+    (np.array([1, 2]), "keep == \\[1, 2\\] holds integers \\(counts\\); monte_carlo takes kept fractions"),
     (0.5j, "keep == 0.5j is complex"),
 ])
 def test_integer_bool_and_complex_keep_are_refused(keep, match):

@@ -434,31 +434,3 @@ def test_sweep_on_a_real_dask_cluster_is_identical(tmp_path):
             run_sweep(SMALL, tmp_path / "dask2", client=client, progress=False)
             assert client.status == "running"
     same_results(on_dask, run_sweep(SMALL, tmp_path / "serial", progress=False))
-
-
-def test_sweep_calls_the_engine_by_keyword_with_hessian_scores(tmp_path, monkeypatch):
-    """The engine's coming signature (keyword-only after noise, ``hessian_scores=``, ``keep_effective``)."""
-    from dataclasses import dataclass
-
-    real = engine.monte_carlo
-    calls = []
-
-    @dataclass(frozen=True)
-    class Result:
-        mean: dict
-        sem: dict
-        keep_effective: np.ndarray
-
-    def keyword_only(spectrum, p, kappa, noise, *, ridge, keep, criteria, retrain, trials, seed, n_jobs, client,
-                     hessian_scores, sampler="auto", init=0.0, refit_ridge=None):
-        calls.append(hessian_scores)
-        res = sweep._engine_call(real, spectrum, p, kappa, noise, ridge=ridge, keep=keep, criteria=criteria,
-                                 retrain=retrain, trials=trials, seed=seed, n_jobs=n_jobs, client=client,
-                                 hessian_scores=hessian_scores)
-        return Result(res.mean, res.sem, res.keep_counts / p)
-
-    monkeypatch.setattr(engine, "monte_carlo", keyword_only)
-    cfg = dict(SMALL, hessian_scores="population")
-    same_results(run_sweep(cfg, tmp_path / "new", progress=False),
-                 (monkeypatch.undo(), run_sweep(cfg, tmp_path / "old", progress=False))[1])
-    assert calls == ["population", "population"]
