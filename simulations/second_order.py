@@ -200,6 +200,11 @@ def _mask(mask, d):
     return m
 
 
+def keep_count_of(keep, d):
+    """Kept count of a fraction in ``(0, 1]`` or an integer count (``round(keep d)``, at least 1)."""
+    return keep_count(keep, d)
+
+
 def top_mask(scores, k):
     """Mask of the ``k`` largest scores (ties go to the lower index, as in ``linear_models.prune``)."""
     mask = np.zeros(scores.size, dtype=bool)
