@@ -79,22 +79,39 @@ MC_REL = 0.1
 #: Learning-rate decays (factor 0.1 each) at these fractions of a schedule.
 DECAYS = (0.5, 0.75)
 
-TASK = dict(d=20, teacher_width=4, width=32, n_train=400, n_test=2000, noise=0.3, init=1.0, lr=0.015,
-            momentum=0.9, steps=2000, batch=32, retrain_batch=4)
+TASKS = ("teacher", "digits")
+TASK = dict(task="teacher", d=20, teacher_width=4, width=32, n_train=400, n_test=2000, noise=0.3, init=1.0,
+            lr=0.015, momentum=0.9, steps=2000, batch=32, retrain_batch=4)
 QUICK_TASK = dict(TASK, d=10, width=12, n_train=160, n_test=500, steps=200)
+#: The 64-40-20-10 ReLU MLP on scikit-learn's digits (fixed split of :func:`simulations.datasets.digits`).
+DIGITS_TASK = dict(task="digits", hidden=(40, 20), init=1.0, lr=0.02, momentum=0.9, steps=3000, batch=32,
+                   retrain_batch=8)
+QUICK_DIGITS_TASK = dict(DIGITS_TASK, steps=300)
+_TEACHER_KEYS = ("d", "teacher_width", "width", "n_train", "n_test", "noise")
 
 
-def grid_config(quick=False, *, seed=0, **overrides):
+def _task(task, quick):
+    if task not in TASKS:
+        raise ValueError(f"task == {task!r}, must be one of {', '.join(map(repr, TASKS))}.")
+    if task == "teacher":
+        return dict(QUICK_TASK if quick else TASK)
+    return dict(QUICK_DIGITS_TASK if quick else DIGITS_TASK)
+
+
+def grid_config(quick=False, *, task="teacher", seed=0, **overrides):
     """The phase-diagram configuration (a plain, JSON-serialisable dict).
 
-    Keys: the task (``d``, ``teacher_width``, ``width``, ``n_train``, ``n_test``, ``noise``, ``init``,
-    ``lr``, ``momentum``, ``steps``, ``batch``, ``retrain_batch``), ``knobs``, ``batches`` (temperatures
-    of the batch knob, coldest first), ``lengths`` (checkpoint fractions, coldest first), ``densities``,
-    ``seeds`` (dense seeds) and ``seed``.
+    Keys: the task (``task``; for ``"teacher"`` ``d``, ``teacher_width``, ``width``, ``n_train``,
+    ``n_test``, ``noise``; for ``"digits"`` the ``hidden`` widths; both ``init``, ``lr``, ``momentum``,
+    ``steps``, ``batch``, ``retrain_batch``), ``knobs``, ``batches`` (temperatures of the batch knob,
+    coldest first), ``lengths`` (checkpoint fractions, coldest first), ``densities``, ``seeds`` (dense
+    seeds) and ``seed``.
     """
-    cfg = dict(QUICK_TASK if quick else TASK)
+    cfg = _task(task, quick)
     cfg.update(knobs=KNOBS, batches=(128, 64, 32, 16, 8), lengths=(1.0, 0.75, 0.5, 0.25, 0.1),
                densities=(0.05, 0.1, 0.2, 0.3, 0.5, 0.8), seeds=8, seed=seed)
+    if task == "digits":
+        cfg.update(batches=(256, 128, 64, 32, 8), seeds=5)
     if quick:
         cfg.update(batches=(64, 32, 16, 8, 4), seeds=3)
     unknown = sorted(set(overrides) - set(cfg))
@@ -120,11 +137,18 @@ def _posfloat(v, name, low=0.0, high=None, open_low=True):
 
 def _check_config(cfg):
     out = dict(cfg)
-    for k in ("d", "teacher_width", "width", "n_train", "n_test", "steps", "batch", "retrain_batch", "seeds"):
+    if cfg.get("task") not in TASKS:
+        raise ValueError(f"task == {cfg.get('task')!r}, must be one of {', '.join(map(repr, TASKS))}.")
+    ints = ("steps", "batch", "retrain_batch", "seeds")
+    if cfg["task"] == "teacher":
+        ints += ("d", "teacher_width", "width", "n_train", "n_test")
+        out["noise"] = _posfloat(cfg["noise"], "noise", open_low=False)
+    else:
+        out["hidden"] = tuple(_posint(h, "hidden") for h in cfg["hidden"])
+    for k in ints:
         out[k] = _posint(cfg[k], k, low=2 if k in ("n_train", "n_test", "steps") else 1)
     out["seed"] = _posint(cfg["seed"], "seed", low=0)
-    for k in ("noise", "init"):
-        out[k] = _posfloat(cfg[k], k, open_low=False)
+    out["init"] = _posfloat(cfg["init"], "init", open_low=False)
     out["lr"] = _posfloat(cfg["lr"], "lr")
     out["momentum"] = _posfloat(cfg["momentum"], "momentum", open_low=False, high=0.999)
     knobs = (cfg["knobs"],) if isinstance(cfg["knobs"], str) else tuple(cfg["knobs"])
@@ -185,6 +209,14 @@ def make_problem(cfg, j):
     """
     root = np.random.SeedSequence(cfg["seed"], spawn_key=(DENSE_KEY + j,))
     s_teacher, s_data, s_init, s_dense = children(root, 4)
+    if cfg["task"] == "digits":                 # the split is fixed; seeds differ in init and minibatch order
+        from .datasets import digits
+
+        data = digits()
+        net = Network((data.n_features, *cfg["hidden"], data.n_classes), "relu", "cross_entropy")
+        y_tr, y_te = data.y_train.astype(float), data.y_test.astype(float)
+        return (net, net.init(cfg["init"], _gen(s_init)), (np.ascontiguousarray(data.X_train), y_tr),
+                (np.ascontiguousarray(data.X_test), y_te), s_dense)
     d, k = cfg["d"], cfg["teacher_width"]
     r = _gen(s_teacher)
     teacher = Network((d, k, 1), "relu", "squared")
@@ -228,18 +260,33 @@ def train_schedule(net, theta, X, y, *, lr, steps, batch, momentum, seq, mask=No
 
 
 def rel_error(net, theta, X, y):
-    """Mean squared error relative to ``Var(y)`` of the same sample."""
-    return float(np.mean((net.predict(theta, X) - y) ** 2) / np.var(y))
+    """The task's error: squared loss, mean squared error relative to ``Var(y)`` of the same sample;
+    cross-entropy, the classification error (fraction misclassified)."""
+    out = net.predict(theta, X)
+    if net.loss == "cross_entropy":
+        return float(np.mean(np.argmax(out, axis=1) != y))
+    return float(np.mean((out - y) ** 2) / np.var(y))
+
+
+def outputs(net, theta, X):
+    """What CKA compares: regression outputs, or softmax probabilities (as Zhou et al.)."""
+    out = net.predict(theta, X)
+    if net.loss == "cross_entropy":
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return out
 
 
 def magnitude_mask(net, theta, density):
-    """Keep the ``round(density * d * m)`` largest-magnitude first-layer weights; the second layer stays."""
-    a, b = net.layer_block(0)
-    k = max(1, int(round(density * (b - a))))
+    """One-shot magnitude pruning, the same density in every layer but the last (which stays dense, like the
+    final layer in Zhou et al.): in each, keep the ``round(density * size)`` largest ``|w|``."""
     mask = np.ones(theta.size, dtype=bool)
-    order = np.argsort(-np.abs(theta[a:b]), kind="stable")
-    mask[a:b] = False
-    mask[a + order[:k]] = True
+    for layer in range(len(net.sizes) - 2):
+        a, b = net.layer_block(layer)
+        k = max(1, int(round(density * (b - a))))
+        order = np.argsort(-np.abs(theta[a:b]), kind="stable")
+        mask[a:b] = False
+        mask[a + order[:k]] = True
     return mask
 
 
@@ -284,7 +331,10 @@ def compute_cell(cfg, i):
             rows["train_error"].append(float(0.5 * (mc.errors[0] + mc.errors[-1])))
             rows["mc"].append(mc.mc)
             rows["barrier"].append(mc.barrier)
-            rows["cka"].append(linear_cka(net.predict(ends[0], X), net.predict(ends[1], X)))
+            try:
+                rows["cka"].append(linear_cka(outputs(net, ends[0], X), outputs(net, ends[1], X)))
+            except ValueError:                  # a retraining collapsed to a constant output: CKA undefined
+                rows["cka"].append(float("nan"))
             rows["pruned_test_error"].append(rel_error(net, pruned, Xt, yt))
             rows["path"].append(mc.errors.tolist())
         dense_test = rel_error(net, theta, Xt, yt)
@@ -515,24 +565,28 @@ def _draw_boundaries(ax, regime):
                 ax.plot([di - 0.5, di + 0.5], [ti + 0.5, ti + 0.5], color="k", lw=2.2)
 
 
-def regimes_figure(out_dir, quick=False, n_jobs=None, *, store=None, client=None, progress=True):
+def regimes_figure(out_dir, quick=False, n_jobs=None, *, task="teacher", store=None, client=None, progress=True):
     """Three maps (test error, mc, CKA) per temperature knob with the regime boundaries.
 
     Writes ``regimes.png``, ``regimes.pdf``, ``regimes.csv`` (tidy: one row per knob, temperature,
     density and metric, with the standard error over dense seeds and the regime) and
     ``regimes.txt`` (the computed sentences on the temperature effect); returns the PNG, PDF and CSV
-    paths. ``store`` defaults to ``out_dir/regimes_store[_quick]`` so an interrupted run resumes.
+    paths. ``task="digits"`` writes ``regimes_digits.*`` (the 64-40-20-10 MLP). ``store`` defaults to
+    ``out_dir/<stem>_store[_quick]`` so an interrupted run resumes.
     """
     out = Path(out_dir)
-    store = out / ("regimes_store_quick" if quick else "regimes_store") if store is None else store
-    result = run_grid(grid_config(quick), store, n_jobs=n_jobs, client=client, progress=progress)
+    stem = "regimes" if task == "teacher" else f"regimes_{task}"
+    store = out / (f"{stem}_store_quick" if quick else f"{stem}_store") if store is None else store
+    result = run_grid(grid_config(quick, task=task), store, n_jobs=n_jobs, client=client, progress=progress)
+    err_name = "test error (MSE / Var y)" if task == "teacher" else "test error (classification)"
+    title = "Shallow teacher-student" if task == "teacher" else "Digits, 64-40-20-10 MLP"
     summary = summarize(result)
     knobs = list(summary)
     fig, axes = new_figure(3, len(knobs), width=4.3, height=3.3)
     sentences = []
     for r, knob in enumerate(knobs):
         s = summary[knob]
-        for c, (metric, cmap, title) in enumerate((("test_error", "viridis", "test error (MSE / Var y)"),
+        for c, (metric, cmap, title) in enumerate((("test_error", "viridis", err_name),
                                                    ("mc", "RdBu", "mode connectivity mc (train, 11 points)"),
                                                    ("cka", "cividis", "CKA of the two retrainings"))):
             ax = axes[3 * r + c]
@@ -555,13 +609,13 @@ def regimes_figure(out_dir, quick=False, n_jobs=None, *, store=None, client=None
             ax.set_title(title, fontsize=9)
         sentences.append(temperature_sentence(knob, s))
     cfg = result["config"]
-    fig.suptitle(f"Shallow teacher-student, means over {cfg['seeds']} dense seeds. Black lines: regime boundaries "
+    fig.suptitle(f"{title}, means over {cfg['seeds']} dense seeds. Black lines: regime boundaries "
                  f"(I: mean mc below -{MC_REL:g} x mean train error and 2 s.e. below 0; connected cells split at the "
                  f"midpoint of their CKA range into II-A (lower) and II-B)", fontsize=8)
     out.mkdir(parents=True, exist_ok=True)
-    png, pdf = save_figure(fig, out / "regimes")
-    csv = write_tidy_csv(out / "regimes.csv", _tidy_rows(summary), CSV_COLUMNS)
-    (out / "regimes.txt").write_text("\n".join(sentences) + "\n")
+    png, pdf = save_figure(fig, out / stem)
+    csv = write_tidy_csv(out / f"{stem}.csv", _tidy_rows(summary), CSV_COLUMNS)
+    (out / f"{stem}.txt").write_text("\n".join(sentences) + "\n")
     return png, pdf, csv
 
 
@@ -577,10 +631,10 @@ PUBLISHED = (("VGG-16", 0.3, 73.68, 72.75, 74.02), ("VGG-16", 0.6, 73.63, 71.50,
              ("ResNet-50", 0.3, 76.06, 74.77, 75.60), ("ResNet-50", 0.6, 76.09, 73.69, 74.90))
 
 
-def scratch_config(quick=False, *, seed=0, **overrides):
+def scratch_config(quick=False, *, task="teacher", seed=0, **overrides):
     """Configuration of :func:`scratch_table`: the task of :func:`grid_config` (dense training at ``batch``),
     ``densities`` and ``seeds`` (dense seeds)."""
-    cfg = dict(QUICK_TASK if quick else TASK)
+    cfg = _task(task, quick)
     cfg.update(knobs=("batch",), batches=(cfg["batch"],), lengths=(1.0,),
                densities=(0.1, 0.3) if quick else SCRATCH_DENSITIES, seeds=3 if quick else 5, seed=seed)
     unknown = sorted(set(overrides) - set(cfg))
@@ -641,9 +695,9 @@ def compute_scratch_cell(cfg, j):
                 seconds=time.perf_counter() - t0, **out)
 
 
-def run_scratch(cfg=None, *, quick=False, n_jobs=None, client=None, progress=True):
+def run_scratch(cfg=None, *, quick=False, task="teacher", n_jobs=None, client=None, progress=True):
     """Per dense seed records of :func:`compute_scratch_cell` (in seed order)."""
-    cfg = scratch_config(quick) if cfg is None else _check_config(cfg)
+    cfg = scratch_config(quick, task=task) if cfg is None else _check_config(cfg)
     records = {}
     bar = None
     if progress:
@@ -667,7 +721,7 @@ def run_scratch(cfg=None, *, quick=False, n_jobs=None, client=None, progress=Tru
 SCRATCH_COLUMNS = ("source", "model", "density", "arm", "value", "sem", "unit", "seeds", "steps")
 
 
-def scratch_table(out_dir, quick=False, n_jobs=None, *, client=None, progress=True):
+def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=None, progress=True):
     """Fine-tune vs Scratch-E vs Scratch-B on the shallow teacher-student task, beside the published numbers.
 
     Writes ``scratch.csv`` (tidy: our test errors with standard errors over dense seeds, the paired
@@ -678,16 +732,20 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, client=None, progress=Tr
 
     from .scratch_linear import ARMS as LIN_ARMS, scratch_risk
 
-    res = run_scratch(quick=quick, n_jobs=n_jobs, client=client, progress=progress)
+    res = run_scratch(quick=quick, task=task, n_jobs=n_jobs, client=client, progress=progress)
+    stem = "scratch" if task == "teacher" else f"scratch_{task}"
+    model = "shallow net" if task == "teacher" else "digits MLP"
+    unit = "test MSE / Var(y)" if task == "teacher" else "test classification error"
     cfg, recs = res["config"], res["records"]
     dens = cfg["densities"]
     S = len(recs)
     arr = {a: np.array([r[a] for r in recs]) for a in SCRATCH_ARMS}          # (seeds, densities)
     dense_m, dense_s = _mean_sem(np.array([r["dense"] for r in recs]), axis=0)
     steps_b = recs[0]["steps_b"]
-    rows = [dict(source="ours", model="shallow net", density=1.0, arm="dense", value=dense_m, sem=dense_s,
-                 unit="test MSE / Var(y)", seeds=S, steps=cfg["steps"])]
-    md = [f"### Shallow teacher-student (test MSE / Var(y), mean +- s.e. over {S} dense seeds; "
+    rows = [dict(source="ours", model=model, density=1.0, arm="dense", value=dense_m, sem=dense_s,
+                 unit=unit, seeds=S, steps=cfg["steps"])]
+    md = [f"### {'Shallow teacher-student' if task == 'teacher' else 'Digits, 64-40-20-10 MLP'} ({unit}, "
+          f"mean +- s.e. over {S} dense seeds; "
           f"{cfg['steps']} dense steps, fine-tune {max(1, cfg['steps'] // 4)} steps at lr/100)", "",
           "| density | pruned, no retraining | fine-tune | Scratch-E | Scratch-B (steps) | E - FT | B - FT |",
           "|---|---|---|---|---|---|---|"]
@@ -697,13 +755,13 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, client=None, progress=Tr
         dE = _mean_sem(arr["scratch-E"][:, di] - arr["fine-tune"][:, di], axis=0)
         dB = _mean_sem(arr["scratch-B"][:, di] - arr["fine-tune"][:, di], axis=0)
         for a in SCRATCH_ARMS:
-            rows.append(dict(source="ours", model="shallow net", density=x, arm=a, value=ms[a][0], sem=ms[a][1],
-                             unit="test MSE / Var(y)", seeds=S,
+            rows.append(dict(source="ours", model=model, density=x, arm=a, value=ms[a][0], sem=ms[a][1],
+                             unit=unit, seeds=S,
                              steps={"fine-tune": max(1, cfg["steps"] // 4), "scratch-E": cfg["steps"],
                                     "scratch-B": steps_b[di]}[a]))
         for a, d in (("scratch-E - fine-tune", dE), ("scratch-B - fine-tune", dB)):
-            rows.append(dict(source="ours", model="shallow net", density=x, arm=a, value=d[0], sem=d[1],
-                             unit="test MSE / Var(y)", seeds=S, steps=""))
+            rows.append(dict(source="ours", model=model, density=x, arm=a, value=d[0], sem=d[1],
+                             unit=unit, seeds=S, steps=""))
         f = lambda m: f"{m[0]:.4f} +- {m[1]:.4f}"                     # noqa: E731
         md.append(f"| {x:g} | {f((pr_m[di], pr_s[di]))} | {f(ms['fine-tune'])} | {f(ms['scratch-E'])} | "
                   f"{f(ms['scratch-B'])} ({steps_b[di]}) | {dE[0]:+.4f} +- {dE[1]:.4f} | {dB[0]:+.4f} +- {dB[1]:.4f} |")
@@ -726,6 +784,6 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, client=None, progress=Tr
                              unit="top-1 %", seeds=1, steps=""))
         md.append(f"| {model} | {frac:.0%} | {ft} | {se} | {sb} |")
     out = Path(out_dir)
-    csv = write_tidy_csv(out / "scratch.csv", rows, SCRATCH_COLUMNS)
-    (out / "scratch.md").write_text("\n".join(md) + "\n")
-    return csv, out / "scratch.md"
+    csv = write_tidy_csv(out / f"{stem}.csv", rows, SCRATCH_COLUMNS)
+    (out / f"{stem}.md").write_text("\n".join(md) + "\n")
+    return csv, out / f"{stem}.md"

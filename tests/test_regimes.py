@@ -179,3 +179,22 @@ def test_quick_figure_and_table(tmp_path):
     assert text.count("Knob") == 2
     csv2, md = R.scratch_table(tmp_path, quick=True, n_jobs=2, progress=False)
     assert "Liu et al. 2019" in csv2.read_text() and "Scratch-B" in md.read_text()
+
+
+def test_digits_task_pieces():
+    """The digits MLP: classification error, softmax outputs, the same density in every layer but the last."""
+    pytest.importorskip("sklearn")
+    cfg = R.grid_config(quick=True, task="digits")
+    net, theta, (X, y), (Xt, yt), _ = R.make_problem(cfg, 0)
+    assert net.sizes == (64, 40, 20, 10) and net.loss == "cross_entropy"
+    logits = net.predict(theta, Xt)
+    assert R.rel_error(net, theta, Xt, yt) == pytest.approx(np.mean(np.argmax(logits, 1) != yt))
+    p = R.outputs(net, theta, Xt)
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.log(p[:, 3] / p[:, 7]), logits[:, 3] - logits[:, 7], rtol=1e-9, atol=1e-9)
+    mask = R.magnitude_mask(net, theta, 0.2)
+    for layer, want in ((0, round(0.2 * 64 * 40)), (1, round(0.2 * 40 * 20)), (2, 20 * 10)):
+        a, b = net.layer_block(layer)
+        assert mask[a:b].sum() == want
+    with pytest.raises(ValueError, match="task == 'cifar'"):
+        R.grid_config(task="cifar")
