@@ -145,6 +145,12 @@ def test_regime_labels():
     assert list(s["regime"][1]) == ["II-A", "II-B", "II-B"]
 
 
+def test_no_cka_split_when_the_range_is_narrow(monkeypatch):
+    monkeypatch.setattr(R, "CKA_MIN_SPREAD", 0.2)         # the synthetic CKA spans 0.09 < 0.2
+    s = _synthetic([0.0, 0.0, 0.0])
+    assert np.isnan(s["cka_split"]) and set(s["regime"].ravel()) == {"II"}
+
+
 def test_sparse_init_scale_and_zeros():
     from simulations.network import Network
 
