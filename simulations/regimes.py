@@ -35,8 +35,8 @@ noise is close to its stability limit, and then at *high* density and cold dense
 training, the opposite corner from the paper's Regime I.
 
 Regimes: a cell is **I** (poorly connected) when its mean ``mc`` is below
-``-MC_REL`` times the endpoints' mean training error and more than two standard
-errors below 0; otherwise connected, **II-B** when its mean CKA is at least the
+``-MC_REL`` times the endpoints' mean training error, below ``-MC_ABS``, and more
+than two standard errors below 0; otherwise connected, **II-B** when its mean CKA is at least the
 midpoint of the connected cells' CKA range (similar outputs) and **II-A** below
 (just **II** when that range is narrower than ``CKA_MIN_SPREAD``).
 
@@ -88,6 +88,8 @@ KNOBS = ("batch", "length")
 DENSE_KEY = 1 << 32
 #: Relative size of a barrier: mc below -MC_REL x (mean endpoint training error) counts as one.
 MC_REL = 0.1
+#: ... and below -MC_ABS in absolute terms (error units), so that paths with ~0 error everywhere are not barriers.
+MC_ABS = 0.005
 #: Connected cells are split into II-A / II-B only if their mean CKA spans at least this much (otherwise "II").
 CKA_MIN_SPREAD = 0.02
 #: Learning-rate decays (factor 0.1 each) at these fractions of a schedule.
@@ -507,7 +509,7 @@ def summarize(result):
             dense[ti, j] = rec["dense_test_error"]
         stats = {k: _mean_sem(v) for k, v in arr.items()}
         mc_m, mc_s = stats["mc"]
-        barrier = (mc_m < -MC_REL * stats["train_error"][0]) & (mc_m < -2 * mc_s)
+        barrier = (mc_m < -np.maximum(MC_REL * stats["train_error"][0], MC_ABS)) & (mc_m < -2 * mc_s)
         cka_m = stats["cka"][0]
         conn = cka_m[~barrier & np.isfinite(cka_m)]
         split = 0.5 * (conn.min() + conn.max()) if conn.size and np.ptp(conn) >= CKA_MIN_SPREAD else np.nan
@@ -600,7 +602,7 @@ def regimes_figure(out_dir, quick=False, n_jobs=None, *, task="teacher", store=N
     sentences = []
     for r, knob in enumerate(knobs):
         s = summary[knob]
-        for c, (metric, cmap, title) in enumerate((("test_error", "viridis", err_name),
+        for c, (metric, cmap, panel) in enumerate((("test_error", "viridis", err_name),
                                                    ("mc", "RdBu", "mode connectivity mc (train, 11 points)"),
                                                    ("cka", "cividis", "CKA of the two retrainings"))):
             ax = axes[3 * r + c]
@@ -620,12 +622,13 @@ def regimes_figure(out_dir, quick=False, n_jobs=None, *, task="teacher", store=N
             ax.set_yticks(range(len(s["temperatures"])), [f"{x:g}" for x in s["temperatures"]], fontsize=7)
             ax.set_xlabel("density after pruning (load)")
             ax.set_ylabel(KNOB_LABEL[knob], fontsize=7)
-            ax.set_title(title, fontsize=9)
+            ax.set_title(panel, fontsize=9)
         sentences.append(temperature_sentence(knob, s))
     cfg = result["config"]
-    fig.suptitle(f"{title}, means over {cfg['seeds']} dense seeds. Black lines: regime boundaries "
-                 f"(I: mean mc below -{MC_REL:g} x mean train error and 2 s.e. below 0; connected cells split at the "
-                 f"midpoint of their CKA range into II-A (lower) and II-B)", fontsize=8)
+    fig.suptitle(f"{title}, means over {cfg['seeds']} dense seeds. Black lines: regime boundaries.\n"
+                 f"I: mean mc below -max({MC_REL:g} x mean train error, {MC_ABS:g}) and 2 s.e. below 0; connected cells "
+                 f"split at the midpoint of their CKA range into II-A (lower CKA) and II-B (II if the range < "
+                 f"{CKA_MIN_SPREAD:g})", fontsize=8)
     out.mkdir(parents=True, exist_ok=True)
     png, pdf = save_figure(fig, out / stem)
     csv = write_tidy_csv(out / f"{stem}.csv", _tidy_rows(summary), CSV_COLUMNS)
