@@ -204,3 +204,13 @@ def test_digits_task_pieces():
         assert mask[a:b].sum() == want
     with pytest.raises(ValueError, match="task == 'cifar'"):
         R.grid_config(task="cifar")
+
+
+def test_dask_client_gives_the_serial_results():
+    distributed = pytest.importorskip("distributed")
+    cfg = tiny(knobs=("batch",), seeds=1)
+    serial = R.run_grid(cfg, None, progress=False)["records"]
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        on_dask = R.run_grid(cfg, None, client=client, progress=False)["records"]
+    strip = lambda recs: [{k: v for k, v in r.items() if k != "seconds"} for r in recs]   # noqa: E731
+    assert strip(on_dask) == strip(serial)
