@@ -110,3 +110,13 @@ def test_scratch_theory_against_monte_carlo(record_z):
     record_z("scratch_linear fresh-data arms (62 z)", zs)
     assert zs.size == 62
     assert np.max(np.abs(zs)) < Z_BOUND, np.round(zs, 2)
+
+
+@pytest.mark.slow
+def test_linear_scratch_table_writes_theory_and_simulation(tmp_path):
+    from simulations.scratch_linear import linear_scratch_table
+
+    csv, md = linear_scratch_table(tmp_path, quick=True, n_jobs=2)
+    text = csv.read_text()
+    assert text.count("theory") == 2 * 2 * 3 * len(ARMS) and "same" in text
+    assert md.read_text().count("| magnitude |") == 6
