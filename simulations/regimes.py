@@ -323,11 +323,18 @@ def compute_cell(cfg, i):
 
     knob, ti, j = cells(cfg)[i]
     t0 = time.perf_counter()
+    keys = ("test_error", "test_error_sd", "train_error", "mc", "barrier", "cka", "pruned_test_error", "path")
     with threadpool_limits(limits=1):
-        net, theta, (X, y), (Xt, yt) = _dense_theta(cfg, knob, ti, j)
+        try:
+            net, theta, (X, y), (Xt, yt) = _dense_theta(cfg, knob, ti, j)
+        except FloatingPointError:              # the dense run diverged: the whole cell is missing
+            D = len(cfg["densities"])
+            return dict(index=i, knob=knob, temperature_index=ti, seed_index=j, dense_test_error=float("nan"),
+                        seconds=time.perf_counter() - t0, diverged="dense",
+                        **{k: [[] if k == "path" else float("nan")] * D for k in keys})
         streams = children(np.random.SeedSequence(cfg["seed"], spawn_key=(i,)), len(cfg["densities"]))
-        rows = {k: [] for k in ("test_error", "test_error_sd", "train_error", "mc", "barrier", "cka",
-                                "pruned_test_error", "path")}
+        rows = {k: [] for k in keys}
+        diverged = []
         for di, dens in enumerate(cfg["densities"]):
             mask = magnitude_mask(net, theta, dens)
             pruned = np.where(mask, theta, 0.0)
@@ -339,6 +346,7 @@ def compute_cell(cfg, i):
                 for k in rows:
                     rows[k].append(float("nan") if k != "path" else [])
                 rows["pruned_test_error"][-1] = rel_error(net, pruned, Xt, yt)
+                diverged.append(dens)
                 continue
             tests = [rel_error(net, e, Xt, yt) for e in ends]
             mc = mode_connectivity(ends[0], ends[1], lambda th: rel_error(net, th, X, y), points=PATH_POINTS)
@@ -355,7 +363,7 @@ def compute_cell(cfg, i):
             rows["path"].append(mc.errors.tolist())
         dense_test = rel_error(net, theta, Xt, yt)
     return dict(index=i, knob=knob, temperature_index=ti, seed_index=j, dense_test_error=dense_test,
-                seconds=time.perf_counter() - t0, **rows)
+                seconds=time.perf_counter() - t0, diverged=diverged, **rows)
 
 
 # ------------------------------------------------------------------ store and execution
@@ -514,11 +522,13 @@ def summarize(result):
         conn = cka_m[~barrier & np.isfinite(cka_m)]
         split = 0.5 * (conn.min() + conn.max()) if conn.size and np.ptp(conn) >= CKA_MIN_SPREAD else np.nan
         regime = np.where(barrier, "I", "II" if np.isnan(split) else np.where(cka_m >= split, "II-B", "II-A"))
+        regime = regime.astype("<U4")
         regime[~np.isfinite(mc_m) | ~np.isfinite(cka_m)] = "n/a"
         # temperature effect: per dense seed the least-squares slope of test error on the temperature rank
         # (0 = coldest), then mean and standard error over seeds (paired: seeds share data and init)
         x = np.arange(T) - (T - 1) / 2
-        slopes = np.tensordot(x, arr["test_error"], axes=(0, 0)) / np.sum(x**2)      # (D, S)
+        slopes = (np.tensordot(x, arr["test_error"], axes=(0, 0)) / np.sum(x**2) if T > 1
+                  else np.full(arr["test_error"].shape[1:], np.nan))                   # (D, S)
         sl_m, sl_s = _mean_sem(slopes)
         out[knob] = dict(temperatures=np.asarray(temps), densities=np.asarray(cfg["densities"]), arrays=arr,
                          mean={k: v[0] for k, v in stats.items()}, sem={k: v[1] for k, v in stats.items()},

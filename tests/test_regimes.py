@@ -214,3 +214,11 @@ def test_dask_client_gives_the_serial_results():
         on_dask = R.run_grid(cfg, None, client=client, progress=False)["records"]
     strip = lambda recs: [{k: v for k, v in r.items() if k != "seconds"} for r in recs]   # noqa: E731
     assert strip(on_dask) == strip(serial)
+
+
+def test_diverged_training_is_recorded_as_missing():
+    cfg = tiny(lr=50.0, knobs=("batch",), batches=(4,))
+    rec = R.compute_cell(cfg, 0)
+    assert rec["diverged"] == "dense" and np.isnan(rec["dense_test_error"]) and np.all(np.isnan(rec["mc"]))
+    s = R.summarize(R.run_grid(cfg, None, progress=False))["batch"]
+    assert set(s["regime"].ravel()) == {"n/a"}
