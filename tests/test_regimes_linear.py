@@ -24,7 +24,7 @@ def test_converged_gd_is_the_closest_interpolator_on_the_support():
     closed[mask] = c[mask] + fit(X[:, mask], y - X[:, mask] @ c[mask])
     gd = gradient_descent(X, y, 20000, init=c, mask=mask)
     np.testing.assert_allclose(gd, closed, atol=1e-8)
-    out = fine_tune_vs_scratch(X, y, c, mask, 20000, 20000, rng=1)
+    out = fine_tune_vs_scratch(X, y, c, mask, steps=20000, dense_steps=20000, rng=1)
     np.testing.assert_allclose(out["fine-tune"], closed, atol=1e-8)
 
 
