@@ -54,7 +54,9 @@ surviving weights (a quarter of the dense steps at the schedule's final learning
 rate, as the paper's 40 epochs at lr 0.001 after 160), Scratch-E (same mask,
 fresh initialization with the kept fan-in, the dense schedule) and Scratch-B
 (the dense schedule stretched by the ratio of dense to pruned nonzero weights,
-decays at 50% / 75%).
+decays at 50% / 75%). A fourth arm, ``retrain``, runs the full dense schedule from the
+surviving weights (the retraining of the phase diagram): it separates "inherited
+weights" from "the small fine-tuning learning rate".
 
 Reproducibility: the problem instance of dense seed ``j`` (data, teacher,
 initialization and the dense run's minibatch order) comes from
@@ -660,6 +662,8 @@ def regimes_figure(out_dir, quick=False, n_jobs=None, *, task="teacher", store=N
 SCRATCH_KEY = 2 << 32
 SCRATCH_DENSITIES = (0.05, 0.1, 0.2, 0.3, 0.5)
 SCRATCH_ARMS = ("fine-tune", "scratch-E", "scratch-B")
+#: Also measured: the pruned weights retrained with the full dense schedule (Zhou et al.'s retraining).
+RETRAIN_ARM = "retrain"
 #: Published top-1 accuracies (%) of unstructured (weight-level) pruning on ImageNet, Liu et al. 2019
 #: (repository README, shared/NEIGHBOURS.md B): (model, pruned fraction, fine-tune, Scratch-E, Scratch-B).
 PUBLISHED = (("VGG-16", 0.3, 73.68, 72.75, 74.02), ("VGG-16", 0.6, 73.63, 71.50, 73.42),
@@ -706,7 +710,7 @@ def compute_scratch_cell(cfg, j):
         dense = train_schedule(net, theta0, X, y, lr=lr, steps=T, batch=batch, momentum=mom, seq=seq)
         full = np.ones(dense.size, dtype=bool)
         streams = children(np.random.SeedSequence(cfg["seed"], spawn_key=(SCRATCH_KEY + j,)), len(cfg["densities"]))
-        out = {a: [] for a in SCRATCH_ARMS}
+        out = {a: [] for a in SCRATCH_ARMS + (RETRAIN_ARM,)}
         steps_b, pruned_err = [], []
         for di, dens in enumerate(cfg["densities"]):
             mask = magnitude_mask(net, dense, dens)
@@ -721,7 +725,9 @@ def compute_scratch_cell(cfg, j):
                     "scratch-E": train_schedule(net, fresh, X, y, lr=lr, steps=T, batch=batch, momentum=mom,
                                                 seq=s_e, mask=mask),
                     "scratch-B": train_schedule(net, fresh, X, y, lr=lr, steps=nb, batch=batch, momentum=mom,
-                                                seq=s_b, mask=mask)}
+                                                seq=s_b, mask=mask),
+                    RETRAIN_ARM: train_schedule(net, np.where(mask, dense, 0.0), X, y, lr=lr, steps=T, batch=batch,
+                                                momentum=mom, seq=child(streams[di], 4), mask=mask)}
             for a, th in arms.items():
                 out[a].append(rel_error(net, th, Xt, yt))
             steps_b.append(nb)
@@ -774,32 +780,35 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=N
     cfg, recs = res["config"], res["records"]
     dens = cfg["densities"]
     S = len(recs)
-    arr = {a: np.array([r[a] for r in recs]) for a in SCRATCH_ARMS}          # (seeds, densities)
+    arms = SCRATCH_ARMS + (RETRAIN_ARM,)
+    arr = {a: np.array([r[a] for r in recs]) for a in arms}                   # (seeds, densities)
     dense_m, dense_s = _mean_sem(np.array([r["dense"] for r in recs]), axis=0)
     steps_b = recs[0]["steps_b"]
     rows = [dict(source="ours", model=model, density=1.0, arm="dense", value=dense_m, sem=dense_s,
                  unit=unit, seeds=S, steps=cfg["steps"])]
     md = [f"### {'Shallow teacher-student' if task == 'teacher' else 'Digits, 64-40-20-10 MLP'} ({unit}, "
           f"mean +- s.e. over {S} dense seeds; "
-          f"{cfg['steps']} dense steps, fine-tune {max(1, cfg['steps'] // 4)} steps at lr/100)", "",
-          "| density | pruned, no retraining | fine-tune | Scratch-E | Scratch-B (steps) | E - FT | B - FT |",
-          "|---|---|---|---|---|---|---|"]
+          f"{cfg['steps']} dense steps, fine-tune {max(1, cfg['steps'] // 4)} steps at lr/100; retrain: the pruned "
+          f"weights with the full dense schedule)", "",
+          "| density | pruned, no retraining | fine-tune | Scratch-E | Scratch-B (steps) | E - FT | B - FT | retrain |",
+          "|---|---|---|---|---|---|---|---|"]
     pr_m, pr_s = _mean_sem(np.array([r["pruned"] for r in recs]), axis=0)
     for di, x in enumerate(dens):
-        ms = {a: _mean_sem(arr[a][:, di], axis=0) for a in SCRATCH_ARMS}
+        ms = {a: _mean_sem(arr[a][:, di], axis=0) for a in arms}
         dE = _mean_sem(arr["scratch-E"][:, di] - arr["fine-tune"][:, di], axis=0)
         dB = _mean_sem(arr["scratch-B"][:, di] - arr["fine-tune"][:, di], axis=0)
-        for a in SCRATCH_ARMS:
+        for a in arms:
             rows.append(dict(source="ours", model=model, density=x, arm=a, value=ms[a][0], sem=ms[a][1],
                              unit=unit, seeds=S,
                              steps={"fine-tune": max(1, cfg["steps"] // 4), "scratch-E": cfg["steps"],
-                                    "scratch-B": steps_b[di]}[a]))
+                                    "scratch-B": steps_b[di], RETRAIN_ARM: cfg["steps"]}[a]))
         for a, d in (("scratch-E - fine-tune", dE), ("scratch-B - fine-tune", dB)):
             rows.append(dict(source="ours", model=model, density=x, arm=a, value=d[0], sem=d[1],
                              unit=unit, seeds=S, steps=""))
         f = lambda m: f"{m[0]:.4f} +- {m[1]:.4f}"                     # noqa: E731
         md.append(f"| {x:g} | {f((pr_m[di], pr_s[di]))} | {f(ms['fine-tune'])} | {f(ms['scratch-E'])} | "
-                  f"{f(ms['scratch-B'])} ({steps_b[di]}) | {dE[0]:+.4f} +- {dE[1]:.4f} | {dB[0]:+.4f} +- {dB[1]:.4f} |")
+                  f"{f(ms['scratch-B'])} ({steps_b[di]}) | {dE[0]:+.4f} +- {dE[1]:.4f} | {dB[0]:+.4f} +- {dB[1]:.4f} | "
+                  f"{f(ms[RETRAIN_ARM])} |")
     md += ["", f"Dense: {dense_m:.4f} +- {dense_s:.4f}.", "",
            "### Linear limit (THEORY.md Section 8; two atoms lam = (1, 25), b = (1, 0.3), kappa = 0.5, noise 0.5, "
            "init s0 = 1, magnitude masks, retraining to convergence on fresh data; test risk)", "",

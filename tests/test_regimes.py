@@ -174,7 +174,7 @@ def test_scratch_cell_budgets_and_n_jobs():
         assert res["records"][0]["steps_b"][di] == round(cfg["steps"] * net.n_params / kept)
     par = R.run_scratch(cfg, n_jobs=2, progress=False)
     for r1, r2 in zip(res["records"], par["records"]):
-        assert all(r1[k] == r2[k] for k in ("dense", "fine-tune", "scratch-E", "scratch-B"))
+        assert all(r1[k] == r2[k] for k in ("dense", "fine-tune", "scratch-E", "scratch-B", "retrain"))
 
 
 @pytest.mark.slow
