@@ -36,6 +36,7 @@ identical for any ``n_jobs``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -97,10 +98,11 @@ def _stream(data_name, seed, j):
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(BASE_SEED, spawn_key=key)))
 
 
-def network(activation="relu"):
+def network(activation="relu", sizes=SIZES):
+    """The experiments' MLP: ``sizes`` (default :data:`SIZES`), no biases, softmax cross-entropy."""
     from .network import Network
 
-    return Network(SIZES, activation=activation, loss="cross_entropy")
+    return Network(tuple(sizes), activation=activation, loss="cross_entropy")
 
 
 def _steps_per_epoch(n, batch):
@@ -130,7 +132,10 @@ def _map(fn, tasks, n_jobs):
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
     workers = (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+    # spawn, not fork: the parent may already run Numba's OpenMP threads (greedy OBS), and forking
+    # such a process is unsafe
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
         return list(pool.map(_single_threaded, [fn] * len(tasks), tasks))
 
 
@@ -172,6 +177,7 @@ class _TableTask:
     n_starts: int
     activation: str = "relu"
     figure: str = "cbs-table"
+    sizes: tuple = SIZES
 
 
 def _prune_all(task, net, data, theta, fisher, rows):
@@ -219,7 +225,7 @@ def _prune_all(task, net, data, theta, fisher, rows):
 
 def _table_task(task):
     data = load_data(task.data)
-    net = network(task.activation)
+    net = network(task.activation, task.sizes)
     theta = train_dense(net, data, task.seed)
     Xtr, ytr = data.X_train, data.y_train.astype(float)
     rows = []
@@ -312,10 +318,15 @@ def _write(out_dir, stem, fig, rows, markdown):
     return (*paths, csv, md)
 
 
+def table_rows(tasks, n_jobs=None):
+    """Tidy rows of the CBS-table tasks (in task order, whatever ``n_jobs``)."""
+    return [r for part in _map(_table_task, tasks, n_jobs) for r in part]
+
+
 def cbs_table(out_dir, quick=False, n_jobs=None):
     """Experiment 1: one-shot pruning without fine-tuning (CBS Table 1 at small scale); returns the paths."""
     tasks = _table_tasks(quick)
-    rows = [r for part in _map(_table_task, tasks, n_jobs) for r in part]
+    rows = table_rows(tasks, n_jobs)
     present = [d for d in DATASETS if any(r["data"] == d for r in rows)]
     fig, axes = new_figure(len(present) + 1, width=4.0, sharey=True)
     acc = summarize(rows, "cbs-table", "test_accuracy")
@@ -353,6 +364,7 @@ class _LMTask:
     configs: tuple          # (criterion, steps, penalty)
     finetune_epochs: int
     activation: str = "relu"
+    sizes: tuple = SIZES
 
 
 def lm_configs(quick):
@@ -376,7 +388,7 @@ def fine_tune(net, data, theta, mask, epochs, rng, recipe=RECIPE):
 
 def _lm_task(task):
     data = load_data(task.data)
-    net = network(task.activation)
+    net = network(task.activation, task.sizes)
     theta = train_dense(net, data, task.seed)
     Xtr, ytr = data.X_train, data.y_train.astype(float)
 
@@ -399,6 +411,11 @@ def _lm_task(task):
         rows.append(_row("loss-modelling", data.name, crit, task.sparsity, "best_finetune_epoch", float(epoch),
                          **common))
     return rows
+
+
+def lm_rows(tasks, n_jobs=None):
+    """Tidy rows of the loss-modelling tasks (in task order, whatever ``n_jobs``)."""
+    return [r for part in _map(_lm_task, tasks, n_jobs) for r in part]
 
 
 def spearman(a, b):
@@ -463,7 +480,7 @@ def loss_modelling(out_dir, quick=False, n_jobs=None):
     seeds = range(1) if quick else range(5)
     epochs = 3 if quick else FINETUNE_EPOCHS
     tasks = [_LMTask("digits", s, LM_SPARSITY, configs, epochs) for s in seeds]
-    rows = [r for part in _map(_lm_task, tasks, n_jobs) for r in part]
+    rows = lm_rows(tasks, n_jobs)
     md, (rho, lo, hi) = loss_modelling_summary(rows)
     by = ("method", "steps", "penalty")
     loss = summarize(rows, "loss-modelling", "train_loss_after_pruning", by=by)
