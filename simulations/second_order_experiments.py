@@ -128,7 +128,10 @@ def accuracy(net, theta, X, y):
 def _map(fn, tasks, n_jobs):
     """``[fn(t) for t in tasks]`` serially or in ``n_jobs`` processes (results in task order)."""
     if n_jobs is None or n_jobs == 1 or len(tasks) <= 1:
-        return [_single_threaded(fn, t) for t in tasks]
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):          # greedy OBS keeps its Numba threads (row-wise: deterministic)
+            return [fn(t) for t in tasks]
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
     workers = (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
@@ -140,7 +143,7 @@ def _map(fn, tasks, n_jobs):
 
 
 def _single_threaded(fn, task):
-    """Run one task with one BLAS and one Numba thread (results do not depend on thread counts)."""
+    """Run one task in a worker with one BLAS and one Numba thread (results do not depend on either)."""
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -349,7 +352,12 @@ def cbs_table(out_dir, quick=False, n_jobs=None):
     axes[0].set_ylabel("test accuracy (%), no fine-tuning")
     axes[0].legend(fontsize=7, frameon=False)
     axes[-1].legend(fontsize=7, frameon=False)
-    return _write(out_dir, "cbs-table", fig, rows, cbs_markdown(rows, tasks[0].sparsities))
+    main = [r for r in rows if r["figure"] == "cbs-table"]
+    extra = [r for r in rows if r["figure"] != "cbs-table"]
+    paths = _write(out_dir, "cbs-table", fig, main, cbs_markdown(rows, tasks[0].sparsities))
+    if extra:        # the damping study in its own file: cbs-table.csv holds one damping only
+        paths += (write_tidy_csv(Path(out_dir) / "cbs-table-damping.csv", extra, CSV_COLUMNS),)
+    return paths
 
 
 # ----------------------------------------------------------------------------------------------
