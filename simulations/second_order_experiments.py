@@ -45,8 +45,18 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import digits, teacher
-from .plotting import color, new_figure, plot_points, save_figure, write_tidy_csv
+from .plotting import color as _toolkit_color
+from .plotting import new_figure, plot_points, save_figure, write_tidy_csv
 from . import second_order as so
+
+#: Distinct colours for the methods of these figures (the toolkit's palette for the names it knows).
+METHOD_COLORS = {"magnitude+update": "#ff7f0e", "woodfisher": "#e377c2", "obs": "#17becf", "cbs": "#9467bd",
+                 "cbs-exact": "#8c564b", "taylor1": "#ff7f0e", "taylor2": "#2ca02c"}
+
+
+def color(name):
+    return METHOD_COLORS.get(name) or _toolkit_color(name)
+
 
 SIZES = (64, 40, 20, 10)
 #: Dense training: Adam, lr 1e-3, batch 32, 10 epochs from He initialization (N(0, 2 / fan_in)):
