@@ -6,5 +6,6 @@ or the backend (serial, local processes, Dask).
 """
 
 from .engine import MonteCarloResult, monte_carlo
+from .network import Network, NetworkResult, TrainResult, network_experiment
 
-__all__ = ["MonteCarloResult", "monte_carlo"]
+__all__ = ["MonteCarloResult", "Network", "NetworkResult", "TrainResult", "monte_carlo", "network_experiment"]
