@@ -8,10 +8,16 @@
   that are constant on the training set are only centred). scikit-learn is an
   optional extra: ``pip install -e '.[digits]'``.
 * :func:`teacher`: a planted multilayer perceptron ``x -> W3 act(W2 act(W1 x))``
-  without biases, ``x ~ N(0, I_d)``, weights ``N(0, 2 / fan_in)`` (``N(0, 1 / fan_in)``
-  for tanh); the label is the argmax of the teacher's logits after a per-class
-  shift that balances the classes on the drawn sample (or a draw from
-  ``softmax(logits / temperature)`` when ``temperature > 0``). Needs no extra.
+  without biases, weights ``N(0, 2 / fan_in)`` (``N(0, 1 / fan_in)`` for tanh),
+  on inputs ``x = A z / sqrt(k)`` with ``z ~ N(0, I_k)`` and a fixed Gaussian
+  ``k x d`` map ``A`` (``latent_dim = k``; ``None``: ``x ~ N(0, I_d)``). The label
+  is the argmax of the teacher's logits after a per-class shift that balances the
+  classes on the drawn sample (or a draw from ``softmax(logits / temperature)``
+  when ``temperature > 0``); within each class the ``margin_quantile`` fraction of
+  draws with the smallest top-two logit margin is discarded, so the classes are
+  separated and a student of the teacher's shape can learn them from about a
+  thousand samples (with ``latent_dim=None, margin_quantile=0`` a 64-40-20-10
+  student reaches only about 22% test accuracy from 1,078 samples). Needs no extra.
 
 Both return a :class:`Dataset` of float64 features and int64 labels; the same
 seed gives bitwise-identical arrays.
@@ -26,6 +32,7 @@ Example
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -160,7 +167,7 @@ def _balancing_shift(Z):
 
 
 def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 20), n_classes=10,
-            activation="relu", temperature=0.0):
+            activation="relu", temperature=0.0, latent_dim=8, margin_quantile=0.8):
     """A planted-MLP teacher classification problem (no extra dependency).
 
     Parameters
@@ -177,6 +184,10 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
     activation : {"relu", "tanh"}
     temperature : float
         0 gives the argmax label (noise-free); ``> 0`` draws labels from ``softmax(logits / temperature)``.
+    latent_dim : int or None
+        Inputs lie in a random ``latent_dim``-dimensional subspace (None: isotropic in ``d`` dimensions).
+    margin_quantile : float in [0, 1)
+        Fraction of the draws of each class with the smallest top-two logit margin that is discarded.
 
     Returns
     -------
@@ -192,6 +203,12 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not (
             np.isfinite(temperature) and temperature >= 0):
         raise ValueError(f"temperature == {temperature!r}, must be a finite number >= 0.")
+    if latent_dim is not None:
+        latent_dim = _count(latent_dim, "latent_dim", 1)
+    if isinstance(margin_quantile, bool) or not isinstance(margin_quantile, numbers.Real) or not (
+            0 <= margin_quantile < 1):
+        raise ValueError(f"margin_quantile == {margin_quantile!r}, must be in [0, 1).")
+    margin_quantile = float(margin_quantile)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x7EAC,)))
     gain = 2.0 if activation == "relu" else 1.0
     widths = (d, *hidden, n_classes)
@@ -205,16 +222,34 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
         return h @ Ws[-1].T
 
     n = sum(sizes)
-    X = rng.standard_normal((n, d))
+    m = int(math.ceil(n / (1.0 - margin_quantile) * 1.05)) + n_classes   # enough draws after the margin cut
+    if latent_dim is None:
+        X = rng.standard_normal((m, d))
+    else:
+        A = rng.standard_normal((latent_dim, d))
+        X = rng.standard_normal((m, latent_dim)) @ A / np.sqrt(latent_dim)
     Z = logits(X)
     Z = Z + _balancing_shift(Z)             # a per-class shift: rough class balance, as for a real data set
     if temperature > 0:
         P = np.exp((Z - Z.max(axis=1, keepdims=True)) / temperature)
         P /= P.sum(axis=1, keepdims=True)
-        u = rng.random((n, 1))
+        u = rng.random((m, 1))
         y = np.minimum((P.cumsum(axis=1) < u).sum(axis=1), n_classes - 1)
     else:
         y = Z.argmax(axis=1)
     y = y.astype(np.int64)
+    if margin_quantile > 0:
+        top2 = np.sort(Z, axis=1)[:, -2:]
+        margin = top2[:, 1] - top2[:, 0]
+        keep = np.zeros(m, dtype=bool)
+        for c in range(n_classes):
+            idx = np.flatnonzero(y == c)
+            if idx.size:
+                keep[idx[margin[idx] >= np.quantile(margin[idx], margin_quantile)]] = True
+        sel = np.flatnonzero(keep)
+        if sel.size < n:  # pragma: no cover - m leaves a 5% reserve
+            raise RuntimeError("too few teacher draws survived the margin cut.")
+        sel = sel[:n]
+        X, y = X[sel], y[sel]
     a, b = sizes[0], sizes[0] + sizes[1]
     return Dataset("teacher", X[:a], y[:a], X[a:b], y[a:b], X[b:], y[b:], n_classes)

@@ -36,6 +36,7 @@ identical for any ``n_jobs``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -44,8 +45,18 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import digits, teacher
-from .plotting import color, new_figure, plot_points, save_figure, write_tidy_csv
+from .plotting import color as _toolkit_color
+from .plotting import new_figure, plot_points, save_figure, write_tidy_csv
 from . import second_order as so
+
+#: Distinct colours for the methods of these figures (the toolkit's palette for the names it knows).
+METHOD_COLORS = {"magnitude+update": "#ff7f0e", "woodfisher": "#e377c2", "obs": "#17becf", "cbs": "#9467bd",
+                 "cbs-exact": "#8c564b", "taylor1": "#ff7f0e", "taylor2": "#2ca02c"}
+
+
+def color(name):
+    return METHOD_COLORS.get(name) or _toolkit_color(name)
+
 
 SIZES = (64, 40, 20, 10)
 #: Dense training: Adam, lr 1e-3, batch 32, 10 epochs from He initialization (N(0, 2 / fan_in)):
@@ -97,10 +108,11 @@ def _stream(data_name, seed, j):
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(BASE_SEED, spawn_key=key)))
 
 
-def network(activation="relu"):
+def network(activation="relu", sizes=SIZES):
+    """The experiments' MLP: ``sizes`` (default :data:`SIZES`), no biases, softmax cross-entropy."""
     from .network import Network
 
-    return Network(SIZES, activation=activation, loss="cross_entropy")
+    return Network(tuple(sizes), activation=activation, loss="cross_entropy")
 
 
 def _steps_per_epoch(n, batch):
@@ -126,16 +138,22 @@ def accuracy(net, theta, X, y):
 def _map(fn, tasks, n_jobs):
     """``[fn(t) for t in tasks]`` serially or in ``n_jobs`` processes (results in task order)."""
     if n_jobs is None or n_jobs == 1 or len(tasks) <= 1:
-        return [_single_threaded(fn, t) for t in tasks]
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):          # greedy OBS keeps its Numba threads (row-wise: deterministic)
+            return [fn(t) for t in tasks]
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
     workers = (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+    # spawn, not fork: the parent may already run Numba's OpenMP threads (greedy OBS), and forking
+    # such a process is unsafe
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
         return list(pool.map(_single_threaded, [fn] * len(tasks), tasks))
 
 
 def _single_threaded(fn, task):
-    """Run one task with one BLAS and one Numba thread (results do not depend on thread counts)."""
+    """Run one task in a worker with one BLAS and one Numba thread (results do not depend on either)."""
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -172,6 +190,7 @@ class _TableTask:
     n_starts: int
     activation: str = "relu"
     figure: str = "cbs-table"
+    sizes: tuple = SIZES
 
 
 def _prune_all(task, net, data, theta, fisher, rows):
@@ -219,7 +238,7 @@ def _prune_all(task, net, data, theta, fisher, rows):
 
 def _table_task(task):
     data = load_data(task.data)
-    net = network(task.activation)
+    net = network(task.activation, task.sizes)
     theta = train_dense(net, data, task.seed)
     Xtr, ytr = data.X_train, data.y_train.astype(float)
     rows = []
@@ -312,10 +331,15 @@ def _write(out_dir, stem, fig, rows, markdown):
     return (*paths, csv, md)
 
 
+def table_rows(tasks, n_jobs=None):
+    """Tidy rows of the CBS-table tasks (in task order, whatever ``n_jobs``)."""
+    return [r for part in _map(_table_task, tasks, n_jobs) for r in part]
+
+
 def cbs_table(out_dir, quick=False, n_jobs=None):
     """Experiment 1: one-shot pruning without fine-tuning (CBS Table 1 at small scale); returns the paths."""
     tasks = _table_tasks(quick)
-    rows = [r for part in _map(_table_task, tasks, n_jobs) for r in part]
+    rows = table_rows(tasks, n_jobs)
     present = [d for d in DATASETS if any(r["data"] == d for r in rows)]
     fig, axes = new_figure(len(present) + 1, width=4.0, sharey=True)
     acc = summarize(rows, "cbs-table", "test_accuracy")
@@ -338,7 +362,12 @@ def cbs_table(out_dir, quick=False, n_jobs=None):
     axes[0].set_ylabel("test accuracy (%), no fine-tuning")
     axes[0].legend(fontsize=7, frameon=False)
     axes[-1].legend(fontsize=7, frameon=False)
-    return _write(out_dir, "cbs-table", fig, rows, cbs_markdown(rows, tasks[0].sparsities))
+    main = [r for r in rows if r["figure"] == "cbs-table"]
+    extra = [r for r in rows if r["figure"] != "cbs-table"]
+    paths = _write(out_dir, "cbs-table", fig, main, cbs_markdown(rows, tasks[0].sparsities))
+    if extra:        # the damping study in its own file: cbs-table.csv holds one damping only
+        paths += (write_tidy_csv(Path(out_dir) / "cbs-table-damping.csv", extra, CSV_COLUMNS),)
+    return paths
 
 
 # ----------------------------------------------------------------------------------------------
@@ -353,6 +382,7 @@ class _LMTask:
     configs: tuple          # (criterion, steps, penalty)
     finetune_epochs: int
     activation: str = "relu"
+    sizes: tuple = SIZES
 
 
 def lm_configs(quick):
@@ -376,7 +406,7 @@ def fine_tune(net, data, theta, mask, epochs, rng, recipe=RECIPE):
 
 def _lm_task(task):
     data = load_data(task.data)
-    net = network(task.activation)
+    net = network(task.activation, task.sizes)
     theta = train_dense(net, data, task.seed)
     Xtr, ytr = data.X_train, data.y_train.astype(float)
 
@@ -399,6 +429,11 @@ def _lm_task(task):
         rows.append(_row("loss-modelling", data.name, crit, task.sparsity, "best_finetune_epoch", float(epoch),
                          **common))
     return rows
+
+
+def lm_rows(tasks, n_jobs=None):
+    """Tidy rows of the loss-modelling tasks (in task order, whatever ``n_jobs``)."""
+    return [r for part in _map(_lm_task, tasks, n_jobs) for r in part]
 
 
 def spearman(a, b):
@@ -463,7 +498,7 @@ def loss_modelling(out_dir, quick=False, n_jobs=None):
     seeds = range(1) if quick else range(5)
     epochs = 3 if quick else FINETUNE_EPOCHS
     tasks = [_LMTask("digits", s, LM_SPARSITY, configs, epochs) for s in seeds]
-    rows = [r for part in _map(_lm_task, tasks, n_jobs) for r in part]
+    rows = lm_rows(tasks, n_jobs)
     md, (rho, lo, hi) = loss_modelling_summary(rows)
     by = ("method", "steps", "penalty")
     loss = summarize(rows, "loss-modelling", "train_loss_after_pruning", by=by)

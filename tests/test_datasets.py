@@ -61,15 +61,17 @@ def test_teacher_sizes_determinism_and_balance():
     assert not np.array_equal(a.y_train, teacher(4, n_train=500, n_val=100, n_test=400).y_train)
     assert not (_rows(a.X_train) & _rows(a.X_test)) and not (_rows(a.X_train) & _rows(a.X_val))
     freq = np.bincount(np.concatenate([a.y_train, a.y_val, a.y_test]), minlength=10) / 1000
-    assert freq.min() > 0.05 and freq.max() < 0.15  # balanced to within 10% of 1/C on the sample, then split
+    assert freq.min() > 0.05 and freq.max() < 0.15  # balanced to within 10% of 1/C, margin cut per class
 
 
 def test_teacher_labels_are_the_planted_networks_argmax():
-    data = teacher(0, n_train=50, n_val=10, n_test=10, d=5, hidden=(4,), n_classes=3)
+    data = teacher(0, n_train=50, n_val=10, n_test=10, d=5, hidden=(4,), n_classes=3, latent_dim=None,
+                   margin_quantile=0.0)
     # reconstruct the teacher from its seed stream: labels must be a deterministic function of x
     # (no label noise at temperature 0): equal inputs give equal labels, and a 1-NN on a much
     # larger sample of the same teacher predicts the test labels far above chance.
-    big = teacher(0, n_train=4000, n_val=10, n_test=10, d=5, hidden=(4,), n_classes=3)
+    big = teacher(0, n_train=4000, n_val=10, n_test=10, d=5, hidden=(4,), n_classes=3, latent_dim=None,
+                  margin_quantile=0.0)
     assert np.bincount(big.y_train, minlength=3).min() > 4000 / 3 * 0.8
     d2 = ((data.X_test[:, None, :] - big.X_train[None]) ** 2).sum(-1)
     # a different seed stream for the sample sizes: the teacher weights are the same (first draws)
@@ -81,6 +83,7 @@ def test_teacher_labels_are_the_planted_networks_argmax():
     (dict(n_train=0), "n_train == 0"),
     (dict(activation="gelu"), "activation"),
     (dict(temperature=-1.0), "temperature"),
+    (dict(margin_quantile=1.0), "margin_quantile"),
 ])
 def test_teacher_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -90,3 +93,16 @@ def test_teacher_rejects_bad_input(kwargs, match):
 def test_split_rejects_bad_fractions():
     with pytest.raises(ValueError, match="fractions"):
         digits(fractions=(0.5, 0.5, 0.5))
+
+
+def test_teacher_margin_cut_and_latent_inputs():
+    data = teacher(2, n_train=400, n_val=50, n_test=200, latent_dim=8, margin_quantile=0.8)
+    X = np.concatenate([data.X_train, data.X_val, data.X_test])
+    s = np.linalg.svd(X, compute_uv=False)
+    assert s[7] > 1e-6 * s[0] and s[8] < 1e-10 * s[0]            # inputs span exactly 8 dimensions
+    plain = teacher(2, n_train=400, n_val=50, n_test=200, latent_dim=8, margin_quantile=0.0)
+    # the margin cut keeps the separated points: a 1-NN classifier does better on the cut data
+    def nn_acc(d):
+        d2 = ((d.X_test[:, None, :] - d.X_train[None]) ** 2).sum(-1)
+        return np.mean(d.y_train[d2.argmin(axis=1)] == d.y_test)
+    assert nn_acc(data) > nn_acc(plain)

@@ -252,3 +252,21 @@ def test_mask_overlap():
     a = np.array([True, False, False, True])
     assert mask_overlap(a, a) == 1.0
     assert mask_overlap(a, np.array([False, True, False, True])) == 0.5
+
+
+def test_linear_counterpart_prediction_is_the_exact_training_loss_increase():
+    """Least squares (THEORY.md Section 5): with H = X'X/n the OBS prediction 2 * 1/2 w_P'([H^-1]_PP)^-1 w_P
+    is the exact increase of the mean squared training error, for every method that uses the optimal update."""
+    from asymptotics import Spectrum
+    from simulations.second_order_experiments import _linear_task
+
+    rows = _linear_task(("two-level", Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3)), 30, 2.0, 0.5,
+                         0, (0.5, 0.2)))
+    got = {(r["method"], r["sparsity"], r["metric"]): r["value"] for r in rows}
+    for m in ("magnitude+update", "obs", "cbs"):
+        for s in (0.5, 0.8):
+            assert_allclose(got[(m, s, "predicted_increase")], got[(m, s, "train_loss_increase")], rtol=1e-8)
+    for s in (0.5, 0.8):
+        # the optimal update never loses to no update or to WoodFisher's on the same quadratic
+        assert got[("magnitude+update", s, "train_loss_increase")] <= got[("magnitude", s, "train_loss_increase")]
+        assert got[("obs", s, "train_loss_increase")] <= got[("magnitude", s, "train_loss_increase")]
