@@ -81,9 +81,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from asymptotics import Spectrum
-from asymptotics._validation import check_choice, check_scalar
+from pruning_checks import check_choice, check_scalar
 from asymptotics.fixed_point import solve_atoms
-from asymptotics.symbolic import truncated_moments
+from asymptotics.moments import truncated_moments
 from asymptotics.thresholds import solve_thresholds
 from linear_models import atom_counts, fit
 

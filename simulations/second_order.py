@@ -90,11 +90,8 @@ import numpy as np
 from numba import njit
 from scipy.linalg import lapack
 
-try:                            # the shared validation package, once merged
-    from pruning_checks import array, as_generator, count, keep_count, real
-    from pruning_checks import check_choice as choice
-except ImportError:             # TODO(pruning_checks): drop this branch after the merge
-    from linear_models._validation import array, as_generator, choice, count, keep_count, real
+from pruning_checks import array, as_generator, count, keep_count, real
+from pruning_checks import check_choice as choice
 from linear_models.pruning import _obs_greedy
 
 #: Relative damping of the empirical Fisher: ``lambda = DEFAULT_DAMPING * mean(diag(G'G / N))``.
