@@ -29,17 +29,28 @@ def test_one_notebook_per_figure():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_quick_and_agrees(path, tmp_path, monkeypatch, record_z):
+    """Notebooks with a theory column are held to the bound; the others must write their tidy CSV."""
     monkeypatch.setenv("PRUNING_MECHANICS_QUICK", "1")
     monkeypatch.setenv("PRUNING_MECHANICS_OUT", str(tmp_path))
     nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    csv_path = tmp_path / f"{path.stem}.csv"
-    rows = [r for r in csv.DictReader(open(csv_path)) if r["z"]]
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    csvs = sorted(tmp_path.glob("*.csv"))
+    assert csvs, f"{path.stem} wrote no CSV"
+    rows = [r for f in csvs for r in csv.DictReader(open(f))]
     assert rows
+    zrows = [r for r in rows if r.get("z") not in (None, "")]
     if path.stem == "retraining":
         # no formula for same-data refits: only no-refit and fresh-refit points are held to the bound
-        rows = [r for r in rows if r["retrain"] != "same"]
-    zs = [float(r["z"]) for r in rows]
+        zrows = [r for r in zrows if r["retrain"] != "same"]
+    if path.stem in Z_FREE:
+        return
+    assert zrows, f"{path.stem}: no simulated point with a theory value"
+    zs = [float(r["z"]) for r in zrows]
     bound = bonferroni_bound(len(zs), FAMILY_LEVEL)
     record_z(f"notebook {path.stem} (quick)", zs, bound)
     assert max(map(abs, zs)) < bound, f"max |z| = {max(map(abs, zs)):.2f} over {len(zs)} points, bound {bound:.2f}"
+
+
+#: notebooks without a theory line to hold simulation to (networks, and tables whose z-checks live in their tests)
+Z_FREE = {"network_scaling", "network_init", "network_hessian", "network_claims", "cbs_table", "loss_modelling",
+          "linear_counterpart", "regimes", "scratch_table", "linear_scratch"}
