@@ -471,6 +471,14 @@ def loss_modelling_summary(rows):
     for k in keys:
         lines.append(f"| {k[0]} | {k[1]} | {k[2]:g} | {loss[k][0]:.3f} +- {loss[k][1]:.3f} | "
                      f"{100 * acc[k][0]:.2f} +- {100 * acc[k][1]:.2f} |")
+    # (a) locality: more steps (lambda = 0) and a penalty (1 step), per criterion
+    lines += ["", "### (a) locality: accuracy after fine-tuning (%), lambda = 0 by steps; best lambda > 0 at 1 step", ""]
+    for crit in sorted({k[0] for k in keys} - {"magnitude"}):
+        by_steps = ", ".join(f"{k[1]} steps {100 * acc[k][0]:.1f}" for k in keys if k[0] == crit and k[2] == 0.0)
+        pen = [k for k in keys if k[0] == crit and k[1] == 1 and k[2] > 0]
+        best = max(pen, key=lambda k: acc[k][0]) if pen else None
+        extra = f"; lambda = {best[2]:g} at 1 step {100 * acc[best][0]:.1f}" if best else ""
+        lines.append(f"- {crit}: {by_steps}{extra}")
     # (b) paired taylor1 - taylor2 differences over seeds
     per = {}
     for r in rows:
@@ -617,15 +625,16 @@ def linear_counterpart(out_dir, quick=False, n_jobs=None):
             ax.set_yscale("log")
             ax.set_xlabel("sparsity")
             ax.set_ylabel(label)
-            ax.set_title(f"least squares, {name} spectrum, p = {p}, n = 2p", fontsize=9)
+            ax.set_title(f"{name} spectrum, p = {p}, n = 2p", fontsize=9)
             ax.grid(alpha=0.3)
-        lines += [f"### {name} spectrum (p = {p}, n = 2p, noise 0.5): exact training-loss increase, "
-                  f"mean +- s.e. over {len(seeds)} seeds", "",
-                  "| sparsity | " + " | ".join(LINEAR_METHODS) + " |", "|" + "---|" * (len(LINEAR_METHODS) + 1)]
-        for s in sorted({k[2] for k in inc if k[0] == name}):
-            lines.append(f"| {s} | " + " | ".join(f"{inc[(name, m, s)][0]:.4g} +- {inc[(name, m, s)][1]:.2g}"
-                                                  for m in LINEAR_METHODS) + " |")
-        lines.append("")
+        for table, label in ((inc, "exact training-loss increase"), (risk, "test risk")):
+            lines += [f"### {name} spectrum (p = {p}, n = 2p, noise 0.5): {label}, "
+                      f"mean +- s.e. over {len(seeds)} seeds", "",
+                      "| sparsity | " + " | ".join(LINEAR_METHODS) + " |", "|" + "---|" * (len(LINEAR_METHODS) + 1)]
+            for s in sorted({k[2] for k in table if k[0] == name}):
+                lines.append(f"| {s} | " + " | ".join(f"{table[(name, m, s)][0]:.4g} +- {table[(name, m, s)][1]:.2g}"
+                                                      for m in LINEAR_METHODS) + " |")
+            lines.append("")
     axes[0].legend(fontsize=7, frameon=False)
     return _write(out_dir, "linear-counterpart", fig, rows, "\n".join(lines))
 
