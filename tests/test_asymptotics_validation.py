@@ -68,10 +68,10 @@ def test_type_errors_name_the_parameter():
 
 
 @pytest.mark.parametrize("keep,match", [
-    (1, r"keep == 1 is an integer \(a count\); pass kept fractions as floats, e.g. 1.0"),
-    (np.int64(1), r"keep == np.int64\(1\) is an integer \(a count\)"),
-    ([1, 1], r"keep == 1 is an integer \(a count\)"),
-    (np.array([1, 2]), r"is an integer \(a count\)"),
+    (1, r"keep == 1 is an integer \(a count\); asymptotics takes kept fractions: pass 1.0"),
+    (np.int64(1), r"keep == 1 is an integer \(a count\)"),
+    ([1, 1], r"keep == \[1, 1\] holds integers \(counts\)"),
+    (np.array([1, 2]), r"holds integers \(counts\)"),
     (True, r"keep == True is a bool"),
     (np.array([True]), r"is a bool"),
     (0.5 + 0j, r"keep == \(0.5\+0j\) is complex"),

@@ -330,9 +330,9 @@ def test_engine_agrees_with_theory(kappa, ridge, retrain, dist, p, trials, recor
     res = monte_carlo(spec, p, kappa, 0.5, ridge=ridge, keep=KEEP, retrain=retrain, trials=trials, seed=11,
                       hessian_scores="population", n_jobs=2)
     th_retrain = None if retrain == "none" else retrain
-    zs = [(res.mean["dense"] - dense_risk(spec, kappa, 0.5, ridge)) / res.sem["dense"]]
+    zs = [(res.mean["dense"] - dense_risk(spec, kappa, 0.5, ridge=ridge)) / res.sem["dense"]]
     for c in CRITERIA:
-        th = pruned_risk(spec, kappa, 0.5, res.keep_effective, c, ridge, th_retrain)
+        th = pruned_risk(spec, kappa, 0.5, keep=res.keep_effective, criterion=c, ridge=ridge, retrain=th_retrain)
         zs.append((res.mean[c] - th) / res.sem[c])
     z = np.concatenate([np.atleast_1d(v) for v in zs])
     z = z[np.isfinite(z)]                          # keep = 1 without refit equals dense exactly (sem > 0)
