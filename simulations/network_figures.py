@@ -243,12 +243,17 @@ def network_claims(out_dir, quick=False, n_jobs=None):
     ratio_i = imp[-1] / imp[0]
     mag, rnd = scal[-1].mean["magnitude"][ki], scal[-1].mean["random"][ki]
     mag_s, rnd_s = scal[-1].sem["magnitude"][ki], scal[-1].sem["random"][ki]
-    held1 = ratio_w.mean() < 2.0 / scal_c[-1] * scal_c[0] and ratio_i.mean() > 0.5 and mag > rnd
-    lines.append(f"| weights become smaller while as important; magnitude prunes them first | c from {scal_c[0]:g} "
-                 f"to {scal_c[-1]:g} (importance fixed), keep {KEEP:g} | |W| ratio {fmt(ratio_w.mean(), _sem(ratio_w))}"
-                 f" (1/c = {scal_c[0] / scal_c[-1]:.3g}); importance ratio {fmt(ratio_i.mean(), _sem(ratio_i))}; "
-                 f"at c = {scal_c[-1]:g} magnitude {fmt(mag, mag_s)} vs random {fmt(rnd, rnd_s)} | "
-                 f"{'yes' if held1 else 'no'} |")
+    expo = np.log(ratio_w) / np.log(scal_c[-1] / scal_c[0])            # |W| ~ c^expo per trial
+    held1a = ratio_w.mean() < 2.0 * scal_c[0] / scal_c[-1]               # within a factor 2 of 1/c
+    lines.append(f"| trained weights on a scaled group shrink about like 1/c | c from {scal_c[0]:g} to {scal_c[-1]:g}, "
+                 f"teacher weight 1/c (importance fixed) | mean \\|W\\| ratio {fmt(ratio_w.mean(), _sem(ratio_w))} against "
+                 f"1/c = {scal_c[0] / scal_c[-1]:.3g}: \\|W\\| ~ c^{expo.mean():.2f} ± {_sem(expo):.2f} | "
+                 f"{'yes' if held1a else 'no: they shrink, more slowly'} |")
+    lines.append(f"| ... while their importance does not shrink | same | mean ablation importance ratio "
+                 f"{fmt(ratio_i.mean(), _sem(ratio_i))} | {'yes' if ratio_i.mean() > 0.5 else 'no'} |")
+    lines.append(f"| ... so magnitude pruning removes them first (worse than random) | c = {scal_c[-1]:g}, keep {KEEP:g} | "
+                 f"magnitude {fmt(mag, mag_s)} vs random {fmt(rnd, rnd_s)}, hessian "
+                 f"{fmt(scal[-1].mean['hessian'][ki], scal[-1].sem['hessian'][ki])} | {'yes' if mag > rnd else 'no'} |")
     record("abs_weight_ratio", ratio_w.mean(), _sem(ratio_w))
     record("importance_ratio", ratio_i.mean(), _sem(ratio_i))
     # 2. initialization
@@ -260,8 +265,9 @@ def network_claims(out_dir, quick=False, n_jobs=None):
     lines.append(f"| proper initialization is critical for magnitude pruning | init {inits[0]:g} vs {inits[-1]:g} | "
                  f"magnitude {fmt(m_small, small.sem['magnitude'][ki])} vs {fmt(m_large, large.sem['magnitude'][ki])};"
                  f" at init {inits[-1]:g} hessian {fmt(h_large, large.sem['hessian'][ki])}, random "
-                 f"{fmt(r_large, large.sem['random'][ki])}; movement ||W-W0||/||W0|| {fmt(wc_small.mean(), _sem(wc_small))}"
-                 f" vs {fmt(wc_large.mean(), _sem(wc_large))} | {'yes' if held2 else 'no'} |")
+                 f"{fmt(r_large, large.sem['random'][ki])}; movement ‖W - W0‖ / ‖W0‖ {fmt(wc_small.mean(), _sem(wc_small))}"
+                 f" vs {fmt(wc_large.mean(), _sem(wc_large))}; dense {fmt(small.mean['dense'], small.sem['dense'])} vs "
+                 f"{fmt(large.mean['dense'], large.sem['dense'])} | {'yes' if held2 else 'no'} |")
     # 3. Hessian structure
     base = scal[scal_c.index(10.0)] if 10.0 in scal_c else scal[-1]
     ch, cm = base.extras["importance_corr"]["hessian"], base.extras["importance_corr"]["magnitude"]
