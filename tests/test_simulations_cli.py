@@ -131,7 +131,8 @@ def _alive(pid):
 
 
 def _start_parallel_sweep(tmp_path):
-    cfg = dict(SMALL, p=120, trials=60, kappa=[0.5, 0.8, 1.5, 2.0], ridge=[0.0, 0.1], retrain=["none", "fresh"])
+    cfg = dict(SMALL, p=120, trials=60, kappa=[0.5, 0.8, 1.5, 2.0], ridge=[0.0, 0.1], retrain=["none", "fresh"],
+               keep=[0.1, 0.25, 0.45, 1.0])   # keep 0.5 at kappa 0.5 would refit at the threshold n
     (tmp_path / "sweep.json").write_text(json.dumps(cfg))
     store = tmp_path / "s"
     proc = subprocess.Popen([sys.executable, "-m", "simulations", "sweep", str(tmp_path / "sweep.json"), "--store",
