@@ -122,7 +122,6 @@ from asymptotics import CRITERIA, Spectrum, pruned_risk
 from pruning_checks import check_int, check_scalar
 
 from . import engine
-from .plotting import write_tidy_csv
 
 #: Version of the store layout; stores of another format are refused.
 STORE_FORMAT = 2
@@ -669,6 +668,8 @@ def load_results(store, cfg=None):
 
 def export_csv(results, cfg, path):
     """A tidy CSV of finished points (written through a unique temporary file, then renamed)."""
+    from .plotting import write_tidy_csv          # matplotlib is imported only when a CSV is written
+
     cfg = load_config(cfg)
     kind = _kind(cfg["kind"])
     path = Path(path)
