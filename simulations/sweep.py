@@ -84,12 +84,53 @@ specific to its experiment:
     the tidy CSV rows of one finished point (``result`` is the point dict
     merged with its arrays).
 
-A network experiment plugs in with ``register_kind(PointKind("network", ...))``
-at the import of its module and a config ``{"kind": "network", ...}``; the
-module is imported on first use if it is listed in :data:`KIND_MODULES`
-(``"network"``: ``simulations.network``). The kind's simulator receives the
-sweep's ``n_jobs`` and open Dask ``client`` and must keep the reproducibility
-contract (everything drawn from ``seed``). Nothing else changes.
+Another kind plugs in with ``register_kind(PointKind(name, ...))`` at the
+import of its module; the module is imported on first use if it is listed in
+:data:`KIND_MODULES`. The kind's simulator receives the sweep's ``n_jobs`` and
+open Dask ``client`` and must keep the reproducibility contract (everything
+drawn from ``seed``). Nothing else changes.
+
+Network sweeps (``"kind": "network"``, registered by :mod:`simulations.network`)
+---------------------------------------------------------------------------------
+A point is one :func:`simulations.network_experiment` (seed: the point's seed).
+Grid fields take a value or a list, the grid is their product in this order:
+``init``, ``width``, ``activation``, ``noise``, ``lr``, ``steps`` and, if given,
+``scale`` (the feature scale ``c`` of group ``scale_group``, default 0). Every
+other argument of ``network_experiment`` is a fixed field (``d``, ``groups``,
+``trials`` and ``keep`` required; the rest default as in the function).
+``groups`` are ``[count, scale, teacher_weight]`` triples or tables with those
+fields (an unknown key is named as ``groups[1].key``); ``keep`` holds fractions
+(floats) or counts (ints). A TOML example::
+
+    kind = "network"
+    seed = 0
+    d = 20
+    trials = 5
+    keep = [0.1, 0.3, 0.5]
+    init = [0.01, 0.1, 1.0]
+    width = 64
+    steps = 2500
+    criteria = ["magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs"]
+    scale = [1.0, 3.0, 10.0, 30.0]        # optional: sweep c of groups[scale_group]
+    scale_group = 0
+
+    [[groups]]                            # after a table header, keys belong to the table
+    count = 5
+    scale = 10.0
+    teacher_weight = 0.1
+
+    [[groups]]
+    count = 15
+    scale = 1.0
+    teacher_weight = 0.0
+
+The store holds per point ``mean``/``sem`` (criteria x keep, test MSE / Var(y_test)),
+``dense``, ``keep_counts``, ``importance_corr`` (criteria x [mean, sem]) and the
+diagnostics ``weight_change``, ``train_loss``, ``train_finite``,
+``group_abs_weight`` and ``group_importance`` ([mean, sem], per group). CSV
+columns: ``kind, init, width, activation, noise, lr, steps, scale, criterion,
+keep, keep_count, metric, group, mean, sem, trials`` with ``metric`` one of
+``relative_loss`` (criteria and ``dense``), ``importance_corr`` and the diagnostics.
 
 Example
 -------
