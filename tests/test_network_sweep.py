@@ -4,13 +4,14 @@ returns at each point's seed, and a bad field (nested groups tables included) ex
 
 import csv
 import json
+import os
 
-import numpy as np
 import pytest
 
 from simulations import network_experiment
 from simulations.cli import main
-from simulations.sweep import ConfigError, StoreError, grid, load_config, point_seed, run_sweep
+from simulations.sweep import (ConfigError, StoreError, export_csv, grid, load_config, load_results, point_seed,
+                               run_sweep)
 
 # tiny and fast: d = 4, width = 4, n_train = 200, 50 steps, 2 trials, 2 grid points
 TOML = """\
@@ -152,3 +153,32 @@ def test_store_refuses_another_network_configuration(tmp_path):
     run_sweep(dict(CONFIG, init=[0.1]), tmp_path / "s", n_jobs=1, progress=False)
     with pytest.raises(StoreError, match="different configuration"):
         run_sweep(dict(CONFIG, init=[0.1], seed=4), tmp_path / "s", n_jobs=1, progress=False)
+
+
+def test_python_m_simulations_sweep_of_a_toml_file(tmp_path, toml):
+    """The command of the docs, in a fresh process, relative paths; its CSV equals the in-process serial run's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), OPENBLAS_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "simulations", "sweep", str(toml), "--store", "runs/n", "--csv", "runs/n.csv",
+           "--n-jobs", "2", "--no-progress"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["2 points in runs/n", "runs/n.csv"]
+    run_sweep(toml, tmp_path / "serial", n_jobs=1, progress=False)
+    export_csv(load_results(tmp_path / "serial"), load_config(toml), tmp_path / "serial.csv")
+    assert (tmp_path / "runs" / "n.csv").read_bytes() == (tmp_path / "serial.csv").read_bytes()
+
+
+def test_the_docstring_toml_example_loads():
+    import tomllib
+
+    from simulations import sweep
+
+    block = sweep.__doc__.split("A TOML example::")[1].split("The store holds")[0]
+    cfg = load_config(tomllib.loads("\n".join(line[4:] for line in block.splitlines())))
+    assert cfg["kind"] == "network" and len(grid(cfg)) == 3 * 4
+    assert [p["scale"] for p in grid(cfg)[:4]] == [1.0, 3.0, 10.0, 30.0]
