@@ -43,6 +43,7 @@ Example
 from __future__ import annotations
 
 import atexit
+import inspect
 import itertools
 import multiprocessing
 import numbers
@@ -934,17 +935,25 @@ from . import sweep as _sweep                      # noqa: E402  (sweep does not
 
 NET_GRID = ("init", "width", "activation", "noise", "lr", "steps", "scale")
 NET_REQUIRED = ("d", "groups", "trials", "keep")
-NET_DEFAULTS = dict(init=[0.1], width=[64], activation=["relu"], noise=[0.1], lr=[1e-2], steps=[2500], scale=[],
-                    scale_group=0, n_train=4000, n_test=4000, optimizer="adam", batch_size=None, momentum=0.0,
-                    criteria=["magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs"],
-                    finetune_steps=0, teacher="linear", teacher_width=4, prune_layers="first",
-                    freeze_second_layer=False, damping=1e-3, importance_samples=20000, cbs_max_swaps=50)
-GROUP_FIELDS = ("count", "scale", "teacher_weight")
-NET_CSV_COLUMNS = ("kind",) + NET_GRID + ("criterion", "keep", "keep_count", "metric", "group", "mean", "sem",
-                                          "trials")
 _NET_FIXED = ("d", "n_train", "n_test", "optimizer", "batch_size", "momentum", "keep", "criteria", "finetune_steps",
               "trials", "teacher", "teacher_width", "prune_layers", "freeze_second_layer", "damping",
               "importance_samples", "cbs_max_swaps")
+
+
+def _net_defaults():
+    """Defaults of the optional fields: those of :func:`network_experiment` (one source), as JSON data."""
+    sig = inspect.signature(network_experiment).parameters
+    json_value = lambda v: list(v) if isinstance(v, tuple) else v      # noqa: E731
+    out = {k: [sig[k].default] for k in NET_GRID if k != "scale"}
+    out.update(scale=[], scale_group=0)
+    out.update({k: json_value(sig[k].default) for k in _NET_FIXED if k not in NET_REQUIRED})
+    return out
+
+
+NET_DEFAULTS = _net_defaults()
+GROUP_FIELDS = ("count", "scale", "teacher_weight")
+NET_CSV_COLUMNS = ("kind",) + NET_GRID + ("criterion", "keep", "keep_count", "metric", "group", "mean", "sem",
+                                          "trials")
 
 
 def _net_groups(groups):
