@@ -24,7 +24,9 @@ from simulations.sweep import (ConfigError, PointKind, StoreError, StoreWarning,
 CONFIG = {
     "spectrum": {"variances": [1, 25], "signal": [1, 0.3], "weights": [0.5, 0.5], "signal_dist": "fixed"},
     "p": 120, "noise": 0.5, "trials": 30, "seed": 7,
-    "kappa": [0.5, 0.8, 1.5, 2.0], "ridge": [0.0, 0.1], "retrain": ["none", "fresh"],
+    # kappa 0.4, not 0.5: n = 60 samples with keep 0.5 (60 weights) is the refit's interpolation threshold,
+    # which the engine refuses
+    "kappa": [0.4, 0.8, 1.5, 2.0], "ridge": [0.0, 0.1], "retrain": ["none", "fresh"],
     "keep": [0.1, 0.25, 0.5, 1.0],
 }
 # a small, fast configuration (a few milliseconds per point once the kernels are compiled)
@@ -220,7 +222,8 @@ def test_concurrent_sweeps_in_threads_match_a_single_run(tmp_path):
 
 @pytest.mark.slow
 def test_concurrent_sweeps_on_one_store_match_a_single_run(tmp_path):
-    cfg = dict(SMALL, kappa=[0.5, 1.5, 2.0], ridge=[0.0, 0.1], retrain=["none", "fresh"])     # 12 points
+    cfg = dict(SMALL, kappa=[0.4, 1.5, 2.0], ridge=[0.0, 0.1], retrain=["none", "fresh"])     # 12 points
+    # (kappa 0.4, not 0.5: keep 0.5 of p = 40 would be the fresh refit's interpolation threshold, refused)
     cfg_path = tmp_path / "sweep.json"
     cfg_path.write_text(json.dumps(cfg))
     cmd = CLI + [str(cfg_path), "--n-jobs", "1", "--no-progress"]
