@@ -83,7 +83,6 @@ Example
 from __future__ import annotations
 
 import numbers
-import os
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -91,7 +90,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pruning_checks import check_int, check_scalar
+
 from . import sweep as _sweep
+from .engine import _workers
 from .network import Network
 from .plotting import new_figure, save_figure, write_tidy_csv
 from .similarity import PATH_POINTS, linear_cka, mode_connectivity
@@ -151,17 +153,11 @@ def grid_config(quick=False, *, task="teacher", seed=0, **overrides):
 
 
 def _posint(v, name, low=1):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise ValueError(f"{name} == {v!r}, must be an integer >= {low}.")
-    return int(v)
+    return check_int(v, name, low=low)
 
 
 def _posfloat(v, name, low=0.0, high=None, open_low=True):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < low \
-            or (open_low and v == low) or (high is not None and v > high):
-        raise ValueError(f"{name} == {v!r}, must be a finite number {'>' if open_low else '>='} {low}"
-                         + (f" and <= {high}." if high is not None else "."))
-    return float(v)
+    return check_scalar(v, name, low=low, high=high, include_low=not open_low)
 
 
 def _check_config(cfg):
@@ -173,7 +169,7 @@ def _check_config(cfg):
         ints += ("d", "teacher_width", "width", "n_train", "n_test")
         out["noise"] = _posfloat(cfg["noise"], "noise", open_low=False)
     else:
-        out["hidden"] = tuple(_posint(h, "hidden") for h in cfg["hidden"])
+        out["hidden"] = tuple(_posint(h, f"hidden[{i}]") for i, h in enumerate(cfg["hidden"]))
     for k in ints:
         out[k] = _posint(cfg[k], k, low=2 if k in ("n_train", "n_test", "steps") else 1)
     out["seed"] = _posint(cfg["seed"], "seed", low=0)
@@ -185,13 +181,13 @@ def _check_config(cfg):
         if k not in KNOBS:
             raise ValueError(f"knobs contains {k!r}, must be among {', '.join(map(repr, KNOBS))}.")
     out["knobs"] = knobs
-    out["batches"] = tuple(_posint(b, "batches") for b in cfg["batches"])
-    out["lengths"] = tuple(_posfloat(f, "lengths", high=1.0) for f in cfg["lengths"])
+    out["batches"] = tuple(_posint(b, f"batches[{i}]") for i, b in enumerate(cfg["batches"]))
+    out["lengths"] = tuple(_posfloat(f, f"lengths[{i}]", high=1.0) for i, f in enumerate(cfg["lengths"]))
     dens = tuple(cfg["densities"])
     for x in dens:
         if isinstance(x, (bool, numbers.Integral)):
             raise TypeError(f"densities contains {x!r}, an integer (a count); pass kept fractions as floats.")
-    out["densities"] = tuple(_posfloat(x, "densities", high=1.0) for x in dens)
+    out["densities"] = tuple(_posfloat(x, f"densities[{i}]", high=1.0) for i, x in enumerate(dens))
     for k in ("batches", "lengths", "densities"):
         if len(out[k]) < 1:
             raise ValueError(f"{k} is empty.")
@@ -398,14 +394,6 @@ def _read_cell(store, cfg, i, h, warn=True):
                           "recomputing it.", _sweep.StoreWarning, stacklevel=3)
         return None
     return dict(rec, hash=h)
-
-
-def _workers(n_jobs):
-    if n_jobs is None or n_jobs == 1:
-        return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
-    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
 
 
 def _run(fn, cfg, todo, n_jobs, client, done):
