@@ -65,9 +65,12 @@ temperature effects are paired; everything random inside grid cell ``i`` (the
 retrainings) comes from child ``i``, ``SeedSequence(seed, spawn_key=(i,))``. Cells
 are computed independently (serially, in ``n_jobs`` processes or on Dask) with
 Numba and BLAS single-threaded, so results are bitwise identical for any
-``n_jobs``. Each finished cell is written atomically to ``store/cells/<i>.json``
-with the configuration hash inside; re-running on the same store computes only
-the missing cells, and a store of another configuration is refused.
+``n_jobs``. The store is :mod:`simulations.sweep`'s (one implementation): each
+finished cell is written atomically to ``store/cells/<i>.json`` carrying its index
+and the configuration hash; re-running on the same store computes only the
+missing cells, an unreadable cell file is recomputed (with a warning), a store or
+cell of another configuration is refused, and concurrent runs on one store claim
+cells with ``flock`` (``store/locks/<i>.lock``) and finish with the single-run result.
 
 Example
 -------
@@ -79,16 +82,18 @@ Example
 
 from __future__ import annotations
 
-import hashlib
-import json
 import numbers
-import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
+from pruning_checks import check_int, check_scalar
+
+from . import sweep as _sweep
+from .engine import _workers
 from .network import Network
 from .plotting import new_figure, save_figure, write_tidy_csv
 from .similarity import PATH_POINTS, linear_cka, mode_connectivity
@@ -148,17 +153,11 @@ def grid_config(quick=False, *, task="teacher", seed=0, **overrides):
 
 
 def _posint(v, name, low=1):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise ValueError(f"{name} == {v!r}, must be an integer >= {low}.")
-    return int(v)
+    return check_int(v, name, low=low)
 
 
 def _posfloat(v, name, low=0.0, high=None, open_low=True):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < low \
-            or (open_low and v == low) or (high is not None and v > high):
-        raise ValueError(f"{name} == {v!r}, must be a finite number {'>' if open_low else '>='} {low}"
-                         + (f" and <= {high}." if high is not None else "."))
-    return float(v)
+    return check_scalar(v, name, low=low, high=high, include_low=not open_low)
 
 
 def _check_config(cfg):
@@ -170,7 +169,7 @@ def _check_config(cfg):
         ints += ("d", "teacher_width", "width", "n_train", "n_test")
         out["noise"] = _posfloat(cfg["noise"], "noise", open_low=False)
     else:
-        out["hidden"] = tuple(_posint(h, "hidden") for h in cfg["hidden"])
+        out["hidden"] = tuple(_posint(h, f"hidden[{i}]") for i, h in enumerate(cfg["hidden"]))
     for k in ints:
         out[k] = _posint(cfg[k], k, low=2 if k in ("n_train", "n_test", "steps") else 1)
     out["seed"] = _posint(cfg["seed"], "seed", low=0)
@@ -182,22 +181,21 @@ def _check_config(cfg):
         if k not in KNOBS:
             raise ValueError(f"knobs contains {k!r}, must be among {', '.join(map(repr, KNOBS))}.")
     out["knobs"] = knobs
-    out["batches"] = tuple(_posint(b, "batches") for b in cfg["batches"])
-    out["lengths"] = tuple(_posfloat(f, "lengths", high=1.0) for f in cfg["lengths"])
+    out["batches"] = tuple(_posint(b, f"batches[{i}]") for i, b in enumerate(cfg["batches"]))
+    out["lengths"] = tuple(_posfloat(f, f"lengths[{i}]", high=1.0) for i, f in enumerate(cfg["lengths"]))
     dens = tuple(cfg["densities"])
     for x in dens:
         if isinstance(x, (bool, numbers.Integral)):
             raise TypeError(f"densities contains {x!r}, an integer (a count); pass kept fractions as floats.")
-    out["densities"] = tuple(_posfloat(x, "densities", high=1.0) for x in dens)
+    out["densities"] = tuple(_posfloat(x, f"densities[{i}]", high=1.0) for i, x in enumerate(dens))
     for k in ("batches", "lengths", "densities"):
         if len(out[k]) < 1:
             raise ValueError(f"{k} is empty.")
     return out
 
 
-def config_hash(cfg):
-    """First 16 hex digits of the SHA-256 of the canonical JSON of ``cfg``."""
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+#: First 16 hex digits of the SHA-256 of the canonical JSON of a configuration (the sweep store's hash).
+config_hash = _sweep.config_hash
 
 
 def cells(cfg):
@@ -378,44 +376,24 @@ def compute_cell(cfg, i):
 
 # ------------------------------------------------------------------ store and execution
 
-def _open_store(store, cfg):
-    store = Path(store)
-    (store / "cells").mkdir(parents=True, exist_ok=True)
-    meta = store / "config.json"
-    h = config_hash(cfg)
-    if meta.exists():
-        old = json.loads(meta.read_text())
-        if old.get("hash") != h:
-            raise ValueError(f"store {str(store)!r} holds cells of another configuration (hash {old.get('hash')} "
-                             f"!= {h}); use another store or delete it.")
-    else:
-        _atomic_write(meta, {"hash": h, "config": cfg})
-    return store, h
+_CELL_KEYS = frozenset(("index", "knob", "temperature_index", "seed_index", "dense_test_error", "seconds", "diverged",
+                        "test_error", "test_error_sd", "train_error", "mc", "barrier", "cka", "pruned_test_error",
+                        "path"))
 
 
-def _atomic_write(path, obj):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _read_cell(path, h):
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, ValueError):
+def _read_cell(store, cfg, i, h, warn=True):
+    """Finished cell ``i`` from the store (with ``hash``), ``None`` if missing or unreadable (then recomputed)."""
+    data = _sweep.read_record(store, i, h, records="cells", warn=warn)
+    if data is None:
         return None
-    return rec if rec.get("hash") == h else None
-
-
-def _workers(n_jobs):
-    if n_jobs is None or n_jobs == 1:
-        return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
-    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
+    rec = {k: v for k, v in data.items() if k not in ("format", "config_hash")}
+    knob, ti, j = cells(cfg)[i]
+    if set(rec) != _CELL_KEYS or (rec["knob"], rec["temperature_index"], rec["seed_index"]) != (knob, ti, j):
+        if warn:
+            warnings.warn(f"cell file {store / 'cells' / f'{i}.json'} is unreadable (not a cell record); "
+                          "recomputing it.", _sweep.StoreWarning, stacklevel=3)
+        return None
+    return dict(rec, hash=h)
 
 
 def _run(fn, cfg, todo, n_jobs, client, done):
@@ -462,33 +440,64 @@ def run_grid(cfg=None, store=None, *, quick=False, n_jobs=None, client=None, pro
     records = {}
     h = config_hash(cfg)
     if store is not None:
-        store, h = _open_store(store, cfg)
+        store = _sweep.open_store(store, cfg, records="cells")
         for i in range(len(grid)):
-            rec = _read_cell(store / "cells" / f"{i}.json", h)
+            rec = _read_cell(store, cfg, i, h)
             if rec is not None:
                 records[i] = rec
     todo = [i for i in range(len(grid)) if i not in records]
+    claims, mine, others = {}, [], []
+    for i in todo:                              # claim what no concurrent run is computing
+        fd = None if store is None else _sweep.try_claim(store, i)
+        if store is not None and fd is None:
+            others.append(i)
+            continue
+        if fd is not None:
+            claims[i] = fd
+            rec = _read_cell(store, cfg, i, h, warn=False)      # finished meanwhile by a concurrent run
+            if rec is not None:
+                records[i] = rec
+                _sweep.release(claims.pop(i))
+                continue
+        mine.append(i)
     bar = None
     if progress and todo:
         from tqdm import tqdm
         bar = tqdm(total=len(grid), initial=len(grid) - len(todo), unit="cell", desc="regimes")
     t0 = time.perf_counter()
+    computed = []
 
     def done(rec):
+        i = rec["index"]
         rec = dict(rec, hash=h)
-        records[rec["index"]] = rec
+        records[i] = rec
+        computed.append(i)
         if store is not None:
-            _atomic_write(store / "cells" / f"{rec['index']}.json", rec)
+            _sweep.write_record(store, i, h, {k: v for k, v in rec.items() if k not in ("index", "hash")},
+                                records="cells")
+            _sweep.release(claims.pop(i))
         if bar is not None:
             bar.update(1)
 
     try:
-        _run(compute_cell, cfg, todo, n_jobs, client, done)
+        _run(compute_cell, cfg, mine, n_jobs, client, done)
+        for i in others:                        # claimed by concurrent runs: wait, then finish what a dead run left
+            claims[i] = _sweep.try_claim(store, i, block=True)
+            rec = _read_cell(store, cfg, i, h, warn=False)
+            if rec is None:
+                _run(compute_cell, cfg, [i], n_jobs, client, done)
+            else:
+                records[i] = rec
+                _sweep.release(claims.pop(i))
+                if bar is not None:
+                    bar.update(1)
     finally:
+        for fd in claims.values():
+            _sweep.release(fd)
         if bar is not None:
             bar.close()
     return dict(config=cfg, hash=h, records=[records[i] for i in range(len(grid))],
-                seconds=time.perf_counter() - t0, computed=len(todo))
+                seconds=time.perf_counter() - t0, computed=len(computed))
 
 
 # ------------------------------------------------------------------ summaries

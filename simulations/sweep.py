@@ -84,12 +84,53 @@ specific to its experiment:
     the tidy CSV rows of one finished point (``result`` is the point dict
     merged with its arrays).
 
-A network experiment plugs in with ``register_kind(PointKind("network", ...))``
-at the import of its module and a config ``{"kind": "network", ...}``; the
-module is imported on first use if it is listed in :data:`KIND_MODULES`
-(``"network"``: ``simulations.network``). The kind's simulator receives the
-sweep's ``n_jobs`` and open Dask ``client`` and must keep the reproducibility
-contract (everything drawn from ``seed``). Nothing else changes.
+Another kind plugs in with ``register_kind(PointKind(name, ...))`` at the
+import of its module; the module is imported on first use if it is listed in
+:data:`KIND_MODULES`. The kind's simulator receives the sweep's ``n_jobs`` and
+open Dask ``client`` and must keep the reproducibility contract (everything
+drawn from ``seed``). Nothing else changes.
+
+Network sweeps (``"kind": "network"``, registered by :mod:`simulations.network`)
+---------------------------------------------------------------------------------
+A point is one :func:`simulations.network_experiment` (seed: the point's seed).
+Grid fields take a value or a list, the grid is their product in this order:
+``init``, ``width``, ``activation``, ``noise``, ``lr``, ``steps`` and, if given,
+``scale`` (the feature scale ``c`` of group ``scale_group``, default 0). Every
+other argument of ``network_experiment`` is a fixed field (``d``, ``groups``,
+``trials`` and ``keep`` required; the rest default as in the function).
+``groups`` are ``[count, scale, teacher_weight]`` triples or tables with those
+fields (an unknown key is named as ``groups[1].key``); ``keep`` holds fractions
+(floats) or counts (ints). A TOML example::
+
+    kind = "network"
+    seed = 0
+    d = 20
+    trials = 5
+    keep = [0.1, 0.3, 0.5]
+    init = [0.01, 0.1, 1.0]
+    width = 64
+    steps = 2500
+    criteria = ["magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs"]
+    scale = [1.0, 3.0, 10.0, 30.0]        # optional: sweep c of groups[scale_group]
+    scale_group = 0
+
+    [[groups]]                            # after a table header, keys belong to the table
+    count = 5
+    scale = 10.0
+    teacher_weight = 0.1
+
+    [[groups]]
+    count = 15
+    scale = 1.0
+    teacher_weight = 0.0
+
+The store holds per point ``mean``/``sem`` (criteria x keep, test MSE / Var(y_test)),
+``dense``, ``keep_counts``, ``importance_corr`` (criteria x [mean, sem]) and the
+diagnostics ``weight_change``, ``train_loss``, ``train_finite``,
+``group_abs_weight`` and ``group_importance`` ([mean, sem], per group). CSV
+columns: ``kind, init, width, activation, noise, lr, steps, scale, criterion,
+keep, keep_count, metric, group, mean, sem, trials`` with ``metric`` one of
+``relative_loss`` (criteria and ``dense``), ``importance_corr`` and the diagnostics.
 
 Example
 -------
@@ -122,7 +163,6 @@ from asymptotics import CRITERIA, Spectrum, pruned_risk
 from pruning_checks import check_int, check_scalar
 
 from . import engine
-from .plotting import write_tidy_csv
 
 #: Version of the store layout; stores of another format are refused.
 STORE_FORMAT = 2
@@ -474,12 +514,17 @@ def _store_path(store):
     return store
 
 
-def open_store(store, cfg):
-    """Create the store for ``cfg`` or check that an existing one belongs to it; returns its path."""
+def open_store(store, cfg, records="points"):
+    """Create the store for ``cfg`` or check that an existing one belongs to it; returns its path.
+
+    ``cfg`` is any JSON-serialisable configuration (compared after a JSON round trip, so tuples equal
+    lists); ``records`` names the folder of the record files (``"points"`` for sweeps). Also creates
+    ``locks/`` and removes temporary files left by killed writers of this host.
+    """
     store = _store_path(store)
-    for sub in ("points", "locks"):
+    for sub in (records, "locks"):
         (store / sub).mkdir(parents=True, exist_ok=True)
-    for folder in (store, store / "points"):
+    for folder in (store, store / records):
         _remove_dead_temporaries(folder)
     meta = store / "config.json"
     h = config_hash(cfg)
@@ -502,14 +547,48 @@ def open_store(store, cfg):
         raise StoreError(f"store {str(store)!r} was written in another store format "
                          f"({old.get('format', 1) if isinstance(old, dict) else '?'}, this is {STORE_FORMAT}); "
                          "use another store or delete it.")
-    if old.get("hash") != h or old.get("config") != cfg:
+    if old.get("hash") != h or old.get("config") != json.loads(json.dumps(cfg)):
         raise StoreError(f"store {str(store)!r} holds results of a different configuration "
                          f"(hash {old.get('hash')} != {h}); use another store or delete it.")
     return store
 
 
-def _point_file(store, i):
-    return Path(store) / "points" / f"{i}.json"
+def _point_file(store, i, records="points"):
+    return Path(store) / records / f"{i}.json"
+
+
+def write_record(store, i, cfg_hash, payload, records="points"):
+    """Write record ``i`` atomically: ``{"format", "index": i, "config_hash", **payload}`` as JSON
+    (floats written with ``repr``, NaN as ``NaN``) through a unique temporary file, fsynced, renamed."""
+    data = {"format": STORE_FORMAT, "index": i, "config_hash": cfg_hash, **payload}
+    _write_atomic(_point_file(store, i, records), json.dumps(data))
+
+
+def read_record(store, i, cfg_hash, records="points", warn=True):
+    """Record ``i`` as written by :func:`write_record`, or ``None`` if it is missing or unreadable (a
+    :class:`StoreWarning` names an unreadable file; the caller recomputes it).
+
+    Raises :class:`StoreError` if the file belongs to another configuration or another index.
+    """
+    path = _point_file(store, i, records)
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return _unreadable(path, f"{type(exc).__name__}: {exc}", warn)
+    if not isinstance(data, dict) or data.get("format") != STORE_FORMAT:
+        return _unreadable(path, "not a record of this store format", warn)
+    if data.get("config_hash") != cfg_hash or data.get("index") != i:
+        raise StoreError(f"point file {path} belongs to grid point {data.get('index')!r} of configuration "
+                         f"{data.get('config_hash')!r}, not to point {i} of {cfg_hash}; delete it or use another "
+                         "store.")
+    return data
+
+
+def _unreadable(path, why, warn):
+    if warn:
+        warnings.warn(f"point file {path} is unreadable ({why}); recomputing it.", StoreWarning, stacklevel=4)
 
 
 def read_point(store, cfg, i, warn=True):
@@ -518,64 +597,71 @@ def read_point(store, cfg, i, warn=True):
 
     Raises :class:`StoreError` if the file belongs to another configuration or another grid index.
     """
-    path = _point_file(store, i)
     kind = _kind(cfg["kind"])
-
-    def unreadable(why):
-        if warn:
-            warnings.warn(f"point file {path} is unreadable ({why}); recomputing it.", StoreWarning, stacklevel=3)
-
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        return unreadable(f"{type(exc).__name__}: {exc}")
-    if not isinstance(data, dict) or data.get("format") != STORE_FORMAT or not isinstance(data.get("result"), dict):
-        return unreadable("not a point file of this store format")
     h = config_hash(cfg)
-    if data.get("config_hash") != h or data.get("index") != i or data.get("kind") != cfg["kind"]:
-        raise StoreError(f"point file {path} belongs to grid point {data.get('index')!r} of configuration "
-                         f"{data.get('config_hash')!r}, not to point {i} of {h}; delete it or use another store.")
+    data = read_record(store, i, h, warn=warn)
+    if data is None:
+        return None
+    path = _point_file(store, i)
+    if data.get("kind") != cfg["kind"]:
+        raise StoreError(f"point file {path} belongs to grid point {data.get('index')!r} of a "
+                         f"{data.get('kind')!r} configuration, not to point {i} of {h}; delete it or use another "
+                         "store.")
+    if not isinstance(data.get("result"), dict):
+        return _unreadable(path, "not a point file of this store format", warn)
     out = dict(grid(cfg)[i])
     for name, shape in kind.shapes(cfg).items():
         try:
             arr = np.array(data["result"][name], dtype=float)
         except (KeyError, TypeError, ValueError):
-            return unreadable(f"array {name!r} missing or not numeric")
+            return _unreadable(path, f"array {name!r} missing or not numeric", warn)
         if arr.shape != tuple(shape):
-            return unreadable(f"array {name!r} has shape {arr.shape}, expected {tuple(shape)}")
+            return _unreadable(path, f"array {name!r} has shape {arr.shape}, expected {tuple(shape)}", warn)
         out[name] = arr
     return out
 
 
 def _write_point(store, cfg, i, result, seconds):
-    data = {"format": STORE_FORMAT, "kind": cfg["kind"], "index": i, "config_hash": config_hash(cfg),
-            "point": grid(cfg)[i], "seed": point_seed(cfg["seed"], i), "seconds": seconds,
-            "result": {k: np.asarray(v, dtype=float).tolist() for k, v in result.items()}}
-    _write_atomic(_point_file(store, i), json.dumps(data))
+    write_record(store, i, config_hash(cfg), {
+        "kind": cfg["kind"], "point": grid(cfg)[i], "seed": point_seed(cfg["seed"], i), "seconds": seconds,
+        "result": {k: np.asarray(v, dtype=float).tolist() for k, v in result.items()}})
 
 
-@contextlib.contextmanager
-def _claim(store, i, block):
-    """Hold the lock of point ``i`` (``True``), or ``False`` if another process holds it and ``block`` is false.
+def try_claim(store, i, block=False):
+    """Claim record ``i`` with an ``flock`` on ``locks/<i>.lock``: an open file descriptor (release it with
+    :func:`release`), or ``None`` if another process holds the claim and ``block`` is false.
 
     ``flock`` locks belong to the open file and are dropped by the kernel when the process ends, so a
     killed run never leaves a stale claim behind.
     """
     fd = os.open(Path(store) / "locks" / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
-        except BlockingIOError:
-            held = False
-        else:
-            held = True
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())      # who holds it, for a human looking at the store
-        yield held
-    finally:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+    except BlockingIOError:
         os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())      # who holds it, for a human looking at the store
+    return fd
+
+
+def release(fd):
+    """Release a claim of :func:`try_claim`."""
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def _claim(store, i, block):
+    """Hold the lock of point ``i`` (``True``), or ``False`` if another process holds it and ``block`` is false."""
+    fd = try_claim(store, i, block)
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            release(fd)
 
 
 def _open_client(address):
@@ -669,6 +755,8 @@ def load_results(store, cfg=None):
 
 def export_csv(results, cfg, path):
     """A tidy CSV of finished points (written through a unique temporary file, then renamed)."""
+    from .plotting import write_tidy_csv          # matplotlib is imported only when a CSV is written
+
     cfg = load_config(cfg)
     kind = _kind(cfg["kind"])
     path = Path(path)

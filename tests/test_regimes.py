@@ -2,12 +2,14 @@
 masks, initialization, regime logic and the temperature sentence."""
 
 import json
+import time
 
 import numpy as np
 import pytest
 
 pytest.importorskip("simulations.network", reason="the network engine (branch network) is not merged yet")
 from simulations import regimes as R  # noqa: E402
+from simulations.sweep import StoreError, StoreWarning  # noqa: E402
 
 TINY = dict(d=5, teacher_width=2, width=6, n_train=40, n_test=60, steps=40, batch=8, retrain_batch=4,
             batches=(16, 4), lengths=(1.0, 0.5), densities=(0.3, 0.8), seeds=2)
@@ -81,17 +83,58 @@ def test_resumable_store_and_n_jobs(tmp_path):
     n = len(R.cells(cfg))
     assert first["computed"] == n and len(list((store / "cells").glob("*.json"))) == n
     rec = json.loads((store / "cells" / "3.json").read_text())
-    assert rec["hash"] == R.config_hash(cfg) and rec["index"] == 3
+    assert rec["config_hash"] == R.config_hash(cfg) and rec["index"] == 3
     (store / "cells" / "3.json").unlink()
     (store / "cells" / "5.json").write_text("{truncated")           # a torn file is recomputed
-    second = R.run_grid(cfg, store, progress=False)
-    assert second["computed"] == 2
+    bad = dict(json.loads((store / "cells" / "6.json").read_text()), knob="batch", temperature_index=0)
+    (store / "cells" / "6.json").write_text(json.dumps(bad))        # right hash and index, not cell 6's record
+    with pytest.warns(StoreWarning) as caught:
+        second = R.run_grid(cfg, store, progress=False)
+    assert sorted(str(w.message).split()[2].rsplit("/", 1)[1] for w in caught) == ["5.json", "6.json"]
+    assert second["computed"] == 3
     strip = lambda recs: [{k: v for k, v in r.items() if k != "seconds"} for r in recs]   # noqa: E731
     assert strip(second["records"]) == strip(first["records"])
     parallel = R.run_grid(cfg, None, n_jobs=2, progress=False)
     assert strip(parallel["records"]) == strip(first["records"])
-    with pytest.raises(ValueError, match="another configuration"):
+    parallel_store = R.run_grid(cfg, tmp_path / "par", n_jobs=2, progress=False)
+    assert strip(parallel_store["records"]) == strip(first["records"])
+    assert strip(R.run_grid(cfg, tmp_path / "par", progress=False)["records"]) == strip(first["records"])
+    with pytest.raises(StoreError, match="different configuration"):
         R.run_grid(tiny(seed=1), store, progress=False)
+    (store / "cells" / "2.json").write_bytes((store / "cells" / "1.json").read_bytes())
+    with pytest.raises(StoreError, match="belongs to grid point 1"):         # a file copied over another
+        R.run_grid(cfg, store, progress=False)
+
+
+def test_a_cell_claimed_by_another_run_is_waited_for(tmp_path):
+    """A concurrent run holding a cell's claim: this run computes the rest, waits, and takes its result."""
+    import threading
+
+    from simulations.sweep import release, try_claim
+
+    cfg = tiny(knobs=("batch",), seeds=1)
+    ref = R.run_grid(cfg, tmp_path / "ref", progress=False)
+    store = tmp_path / "s"
+    R.run_grid(dict(cfg), store, progress=False)
+    (store / "cells" / "1.json").unlink()
+    (store / "cells" / "0.json").unlink()
+    fd = try_claim(store, 1)                   # "another run" computing cell 1
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(res=R.run_grid(cfg, store, progress=False)))
+    worker.start()
+    for _ in range(2400):                      # until it has computed cell 0 (at most 2 minutes)
+        if (store / "cells" / "0.json").exists():
+            break
+        time.sleep(0.05)
+    worker.join(timeout=0.5)
+    assert (store / "cells" / "0.json").exists() and worker.is_alive()     # computed cell 0, waits for cell 1
+    assert not (store / "cells" / "1.json").exists()
+    (store / "cells" / "1.json").write_bytes((tmp_path / "ref" / "cells" / "1.json").read_bytes())
+    release(fd)                                # the other run finished cell 1
+    worker.join(timeout=60)
+    assert not worker.is_alive() and out["res"]["computed"] == 1
+    strip = lambda recs: [{k: v for k, v in r.items() if k != "seconds"} for r in recs]   # noqa: E731
+    assert strip(out["res"]["records"]) == strip(ref["records"])
 
 
 def test_cell_metrics_are_consistent():
