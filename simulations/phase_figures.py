@@ -135,11 +135,17 @@ def _two_minima_keeps(pd):
 
 
 def _count_minima(r):
-    """Number of local minima of ``r`` (ends included) whose barrier to a lower minimum exceeds BARRIER_RTOL * min."""
-    from scipy.signal import find_peaks
-    pad = float(np.min(-r)) - 1.0
-    peaks, _ = find_peaks(np.concatenate([[pad], -r, [pad]]), prominence=BARRIER_RTOL * float(np.min(r)))
-    return len(peaks)
+    """1 + the number of sides of the global minimum of ``r`` on which ``r`` rises by more than
+    BARRIER_RTOL * min(r) and then falls back by more than that: a second (third) local minimum
+    behind a real barrier. Flat plateaus with rounding-level ripples count once."""
+    tol = BARRIER_RTOL * float(np.min(r))
+    g = int(np.argmin(r))
+    count = 1
+    for side in (r[g:], r[g::-1]):
+        peak = np.maximum.accumulate(side)
+        if np.any((peak > side[0] + tol) & (side < peak - tol)):
+            count += 1
+    return count
 
 
 def phase_findings(quick=False):
@@ -197,6 +203,19 @@ def findings_markdown(findings, timing=None):
         tm = f["two_minima_keeps"]
         tm = f"{min(tm):.3f}-{max(tm):.3f}" if tm else "none"
         lines.append(f"| {name} | {flips} | {every} | {jumps} | {tm} |")
+    lines += ["", "## Summary (generated from the table)", ""]
+    for name, f in findings.items():
+        flips, jumps = f["load_flips_keep"], f["best_ridge_jumps"]
+        if not flips:
+            verdict = ("no flip: the screening mask beats the OLS mask at every load" if f["screening_wins_everywhere"]
+                       else "no flip: the OLS mask beats the screening mask at every load"
+                       if f["screening_loses_everywhere"] else "no sign change of R(inf) - R(0) on the scan")
+        else:
+            verdict = "the sign of R(inf) - R(0) flips at keep " + ", ".join(f"{a:.3f}" for a in flips)
+            verdict += ("; sharp: the best mu jumps " + "; ".join(f"from {b:.3g} to {c:.3g} at keep {a:.3f}"
+                                                                  for a, b, c in jumps)
+                        if jumps else "; smooth: the best mu moves continuously (no jump between minima)")
+        lines.append(f"- {name}: {verdict}.")
     if timing:
         lines += ["", timing]
     return "\n".join(lines) + "\n"

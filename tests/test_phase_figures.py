@@ -84,3 +84,10 @@ def test_phase_figure_quick(tmp_path):
         assert _check_boundary(pts, spec, kappa) >= len(pts) // 2
     text = (tmp_path / "phase_diagram.md").read_text()
     assert "| C: three atoms, kappa 5, sigma 0.5, magnitude | 0.6" in text   # the flip recomputed near keep 0.66
+
+
+def test_count_minima_ignores_plateau_ripples():
+    plateau = np.array([2.0, 1.5, 1.0, 1.0 + 1e-9, 1.0, 1.0 + 1e-9, 1.0])   # ripples far below BARRIER_RTOL
+    assert pf._count_minima(plateau) == 1
+    assert pf._count_minima(np.array([3.0, 1.0, 2.0, 3.0, 2.5, 4.0])) == 2    # a real second minimum
+    assert pf._count_minima(np.array([2.0, 1.2, 3.0, 1.0, 3.0, 1.1, 2.0])) == 3
