@@ -87,6 +87,8 @@ from asymptotics.moments import truncated_moments
 from asymptotics.thresholds import solve_thresholds
 from linear_models import atom_counts, fit
 
+from .engine import _workers
+
 ARMS = ("fine-tune", "scratch", "rewind", "zero")
 CRITERIA = ("magnitude", "hessian", "random")
 
@@ -224,7 +226,7 @@ def scratch_monte_carlo(spectrum, p, kappa, noise, keep, *, init, criteria=("mag
     """Exact per-trial risks of the four retraining starts, fresh-data and same-data.
 
     Trial ``t`` draws from child ``t`` of ``SeedSequence(seed)``; results are bitwise identical for
-    any ``n_jobs`` (``None``/1 serial, ``k`` worker processes).
+    any ``n_jobs`` (``None``/1 serial, ``k`` worker processes, -1 one per core).
 
     Returns
     -------
@@ -248,7 +250,7 @@ def scratch_monte_carlo(spectrum, p, kappa, noise, keep, *, init, criteria=("mag
     lam, b_scale = _problem(spectrum, p)
     keep_counts = np.maximum(1, np.round(keep * p).astype(int))
     base = (lam, b_scale, n, float(noise), keep_counts, criteria, float(init), int(seed))
-    workers = 1 if n_jobs in (None, 1) else int(n_jobs)
+    workers = _workers(n_jobs)                            # None/1 serial, k processes, -1 one per core
     edges = np.linspace(0, trials, max(2, min(trials, 4 * workers) + 1)).round().astype(int)
     tasks = [base + (int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     t0 = time.perf_counter()
