@@ -77,6 +77,8 @@ variance 25 and weight 0.3 (importance `25 * 0.09 = 2.25`), the other half varia
 """),
         code(SETUP),
         code("""
+from simulations.figures import FINITE_P_NOTE, ols_exact_curve
+
 spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
 print(spec)
 kappas = np.concatenate([np.linspace(0.15, 0.93, 60), np.linspace(1.07, 3.0, 60)])
@@ -92,7 +94,9 @@ sim_k = [0.3, 0.5, 0.7, 1.4, 2.0, 3.0] if QUICK else [0.2, 0.3, 0.4, 0.5, 0.6, 0
 fig, (ax,) = new_figure(1, width=5.0)
 for ridge, name in ((0.0, "min-norm / OLS"), (0.1, "ridge 0.1")):
     col = color("dense") if ridge == 0 else color("hessian")
-    ax.plot(kappas, theory[ridge], color=col, lw=1.8, label=f"{name} (theory)")
+    gap = np.searchsorted(kappas, 1.0)                    # the two branches are drawn apart around kappa = 1
+    ax.plot(np.insert(kappas, gap, np.nan), np.insert(theory[ridge], gap, np.nan), color=col, lw=1.8,
+            label=f"{name} (theory)")
     mean, sem = [], []
     for i, k in enumerate(sim_k):
         res = monte_carlo(spec, p, k, noise, ridge=ridge, keep=[1.0], criteria=("magnitude",), trials=trials,
@@ -102,6 +106,8 @@ for ridge, name in ((0.0, "min-norm / OLS"), (0.1, "ridge 0.1")):
         rows.add("dense-risk", "kappa", k, k, ridge, None, "dense", 1.0, dense_risk(spec, k, noise, ridge=ridge),
                  mean[-1], sem[-1], trials, p)
     plot_points(ax, sim_k, mean, sem, col, f"{name} (simulation, p={p})")
+ax.plot(*ols_exact_curve(p, noise), color=color("dense"), ls="--", lw=1.0, label=f"OLS exact at p={p}")
+ax.text(0.02, 0.02, FINITE_P_NOTE, transform=ax.transAxes, fontsize=6)
 ax.set_yscale("log"); ax.set_xlabel("kappa = n/p"); ax.set_ylabel("test risk"); ax.axvline(1.0, color="k", lw=0.8, ls=":")
 ax.set_title("Dense risk: double descent"); ax.grid(alpha=0.3); ax.legend(fontsize=7, frameon=False)"""),
         code(SHOW.format(stem="dense_risk")),
