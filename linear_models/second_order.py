@@ -1,5 +1,10 @@
 """Second-order pruning of any weight vector: empirical Fisher, WoodFisher, OBS, CBS, loss-model criteria.
 
+The one implementation of these algorithms in the toolkit: :func:`linear_models.prune` reaches them
+through its criteria (``obs``, ``woodfisher``, ``cbs`` with ``cbs_search="paper"``, the loss-model
+criteria with ``locality``), and the network experiments (``simulations.second_order_experiments``)
+call the functions below directly.
+
 Everything here takes a flat weight vector ``w`` (length ``d``) and either the
 per-sample gradient matrix ``G`` (``N x d``), a Fisher/Hessian matrix, or a
 gradient and a curvature diagonal, so a trained network (through its flat
@@ -33,7 +38,7 @@ woodfisher          score ``w_q^2 / (2 [F^-1]_qq)``, *joint* (one Fisher over al
                     ``-w_q F^-1 e_q / [F^-1]_qq`` over the pruned ``q``, scaled by
                     :data:`WOODFISHER_SCALE` = 0.9, pruned weights then set to 0
 obs                 greedy OBS: remove ``argmin w_i^2 / [F^-1]_ii`` one at a time,
-                    update, downdate ``F^-1`` (``linear_models``' kernel); the
+                    update, downdate ``F^-1`` (:func:`_obs_greedy`); the
                     sequential updates compose to the multi-weight update of the set
 cbs                 Combinatorial Brain Surgeon: randomised-magnitude starts (RMP),
                     swap local search on ``f(P) = w_P' F_PP w_P``, outer loop on the
@@ -69,10 +74,10 @@ statistics recomputed on the pruned weights (no training between steps).
 Example
 -------
 >>> import numpy as np
->>> from simulations.second_order import empirical_fisher, optimal_update, woodfisher
+>>> from linear_models.second_order import empirical_fisher, optimal_update, woodfisher
 >>> rng = np.random.default_rng(0)
 >>> G, w = rng.standard_normal((50, 8)), rng.standard_normal(8)
->>> fisher = empirical_fisher(G, damping=1e-2)
+>>> fisher = empirical_fisher(G, relative_damping=1e-2, inverse=True)
 >>> res = woodfisher(w, fisher, keep=0.5)
 >>> int(res.mask.sum()), bool(np.all(res.weights[~res.mask] == 0))
 (4, True)
@@ -87,12 +92,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from scipy.linalg import lapack
 
 from pruning_checks import array, as_generator, count, keep_count, real
 from pruning_checks import check_choice as choice
-from linear_models.pruning import _obs_greedy
 
 #: Relative damping of the empirical Fisher: ``lambda = DEFAULT_DAMPING * mean(diag(G'G / N))``.
 DEFAULT_DAMPING = 1e-2
@@ -149,15 +153,18 @@ def spd_inverse(A, name="fisher"):
     return np.ascontiguousarray(inv)
 
 
-def empirical_fisher(grads, *, damping=DEFAULT_DAMPING, inverse=True):
-    """``F = lambda I + (1/N) G'G`` with ``lambda = damping * mean(diag(G'G/N))``.
+def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False):
+    """``F = lambda I + (1/N) G'G`` from per-sample gradients.
 
     Parameters
     ----------
     grads : array_like, shape (N, d)
         Per-sample gradients of the per-sample loss.
-    damping : float > 0
-        Damping relative to the mean diagonal of ``G'G/N``.
+    damping : float >= 0
+        Absolute damping ``lambda``.
+    relative_damping : float > 0, optional
+        Instead of ``damping``: ``lambda = relative_damping * mean(diag(G'G/N))`` (the scale of a
+        Fisher changes by orders of magnitude during training; NEIGHBOURS.md D).
     inverse : bool
         Also compute ``F^-1`` (Cholesky).
 
@@ -166,14 +173,20 @@ def empirical_fisher(grads, *, damping=DEFAULT_DAMPING, inverse=True):
     Fisher
     """
     G = np.ascontiguousarray(array(grads, "grads", 2))
-    rel = real(damping, "damping", low=0, low_open=True)
     N = G.shape[0]
     F = G.T @ G
     F /= N
     mean_diag = float(np.mean(np.diag(F)))
-    if not mean_diag > 0:
-        raise ValueError("grads are all zero: the Fisher has no scale to damp relative to.")
-    lam = rel * mean_diag
+    if relative_damping is not None:
+        if damping:
+            raise ValueError("pass damping or relative_damping, not both.")
+        rel = real(relative_damping, "relative_damping", low=0, low_open=True)
+        if not mean_diag > 0:
+            raise ValueError("grads are all zero: the Fisher has no scale to damp relative to.")
+        lam = rel * mean_diag
+    else:
+        lam = 0.0 if damping is None else real(damping, "damping", low=0)
+        rel = lam / mean_diag if mean_diag > 0 else math.inf
     F[np.diag_indices_from(F)] += lam
     Finv = spd_inverse(F) if inverse else None
     return Fisher(F, Finv, lam, rel, mean_diag, N)
@@ -201,15 +214,15 @@ def _mask(mask, d):
     return m
 
 
-def keep_count_of(keep, d):
-    """Kept count of a fraction in ``(0, 1]`` or an integer count (``round(keep d)``, at least 1)."""
-    return keep_count(keep, d)
+def top_indices(scores, k):
+    """Indices of the ``k`` largest scores; ties go to the lower index."""
+    return np.argsort(-scores, kind="stable")[:k]
 
 
 def top_mask(scores, k):
-    """Mask of the ``k`` largest scores (ties go to the lower index, as in ``linear_models.prune``)."""
+    """Mask of the ``k`` largest scores (ties go to the lower index)."""
     mask = np.zeros(scores.size, dtype=bool)
-    mask[np.argsort(-scores, kind="stable")[:k]] = True
+    mask[top_indices(scores, k)] = True
     return mask
 
 
@@ -283,6 +296,17 @@ def woodfisher_scores(w, inverse_diagonal):
     return w * w / (2.0 * inverse_diagonal)
 
 
+def single_weight_update(w, Finv, mask, scale=WOODFISHER_SCALE):
+    """WoodFisher's update: ``w + scale F^-1 s`` with ``s_q = -w_q / [F^-1]_qq`` on the pruned ``q`` (the
+    single-weight OBS updates of every removed weight, summed and scaled); pruned weights set to zero."""
+    dg = np.diag(Finv)
+    P = np.flatnonzero(~mask)
+    s = -w[P] / dg[P]
+    weights = w + scale * (Finv[:, P] @ s)
+    weights[P] = 0.0
+    return weights
+
+
 def woodfisher(w, fisher, keep, *, scale=WOODFISHER_SCALE):
     """WoodFisher, joint and global: lowest scores pruned, summed single-weight OBS updates scaled by ``scale``.
 
@@ -295,15 +319,61 @@ def woodfisher(w, fisher, keep, *, scale=WOODFISHER_SCALE):
     if fisher.inverse is None:
         raise ValueError("woodfisher needs the Fisher inverse: empirical_fisher(..., inverse=True).")
     Finv = fisher.inverse
-    dg = np.diag(Finv).copy()
-    scores = woodfisher_scores(w, dg)
+    scores = woodfisher_scores(w, np.diag(Finv).copy())
     mask = top_mask(scores, keep_count(keep, w.size))
-    P = np.flatnonzero(~mask)
-    s = -w[P] / dg[P]
-    weights = w + scale * (Finv[:, P] @ s)
-    weights[P] = 0.0
+    weights = single_weight_update(w, Finv, mask, scale)
     return Pruned(weights, mask, "woodfisher", quadratic_increase(fisher.matrix, weights - w),
                   {"scores": scores})
+
+
+@njit(cache=True, parallel=True)
+def _obs_greedy(w, A, n_remove, order):
+    """In place: greedily remove ``n_remove`` weights, updating ``w`` and downdating ``A = H^-1``.
+
+    ``A`` must be symmetric and C-ordered. The surviving weights are kept compacted in the
+    leading block of ``A`` (a removed row/column is overwritten by the last active one, the
+    column move fused into the rank-one downdate), so every pass over ``A`` reads whole rows.
+    ``order`` receives the removed indices; returns the accumulated loss increase.
+    """
+    p = w.size
+    idx = np.arange(p)
+    wa = w.copy()
+    dg = np.empty(p)
+    for a in range(p):
+        dg[a] = A[a, a]
+    n = p
+    loss = 0.0
+    col = np.empty(p)
+    for step in range(n_remove):
+        pos, best = 0, np.inf
+        for a in range(n):
+            s = wa[a] * wa[a] / dg[a]
+            if s < best:
+                pos, best = a, s
+        d = dg[pos]
+        wi = wa[pos]
+        loss += best
+        last = n - 1
+        for b in range(n):
+            col[b] = A[pos, b]                     # = A[:, pos] by symmetry
+        for a in range(n):
+            wa[a] -= wi * col[a] / d
+            dg[a] -= col[a] * col[a] / d
+        for a in prange(n):
+            f = col[a] / d
+            row = A[a]
+            for b in range(n):
+                row[b] = row[b] - f * col[b]
+            row[pos] = row[last]                   # column move, while the row is in cache
+        for b in range(n):
+            A[pos, b] = A[last, b]
+        order[step] = idx[pos]
+        wa[pos], dg[pos], idx[pos] = wa[last], dg[last], idx[last]
+        n -= 1
+    w[:] = 0.0
+    for a in range(n):
+        w[idx[a]] = wa[a]
+    return loss
 
 
 def obs_order(w, fisher, n_remove):
@@ -524,7 +594,8 @@ def rmp_masks(w, keep, n_candidates, rng):
     d = w.size
     k = keep_count(keep, d)
     n_candidates = count(n_candidates, "n_candidates")
-    rng = as_generator(rng)
+    if n_candidates:
+        rng = as_generator(rng)
     a = np.abs(w)
     masks = [top_mask(a, k)]
     n_chunks = max(1, min(int(math.sqrt(d)), 1000))
@@ -537,18 +608,20 @@ def rmp_masks(w, keep, n_candidates, rng):
     return masks
 
 
-def cbs(w, fisher, keep, *, loss, rng, n_starts=RMP_CANDIDATES, epsilon=CBS_EPSILON, rho=CBS_RANGE,
+def cbs(w, fisher, keep, *, loss=None, rng, n_starts=RMP_CANDIDATES, epsilon=CBS_EPSILON, rho=CBS_RANGE,
         tau=CBS_MISSES, max_iter=CBS_MAX_ITER, patience=CBS_PATIENCE, update=True):
     """Combinatorial Brain Surgeon: RMP start, swap search, multi-weight update.
 
     Parameters
     ----------
     w : array_like, shape (d,)
-    fisher : Fisher
+    fisher : Fisher or array_like, shape (d, d)
+        The (damped) Fisher or Hessian.
     keep : float in (0, 1] or int
-    loss : callable
+    loss : callable, optional
         ``loss(weights) -> float``: full training loss, used to pick the start among the RMP candidates
-        and to choose among the search iterations.
+        and to choose among the search iterations (as in the CBS code). Without it the start with the
+        lowest selection objective ``f`` is taken and the search returns its last (lowest-``f``) mask.
     rng : Generator or int
         For the RMP candidates.
     n_starts : int
@@ -559,20 +632,25 @@ def cbs(w, fisher, keep, *, loss, rng, n_starts=RMP_CANDIDATES, epsilon=CBS_EPSI
     Returns
     -------
     Pruned
-        ``info`` holds the :class:`SearchResult` (``"search"``) and the start's index and loss.
+        ``info`` holds the :class:`SearchResult` (``"search"``) and the start's index and loss (or ``f``).
     """
     w = array(w, "w", 1)
+    F = fisher.matrix if isinstance(fisher, Fisher) else np.ascontiguousarray(fisher, dtype=float)
     k = keep_count(keep, w.size)
     starts = rmp_masks(w, k, n_starts, rng)
-    start_losses = [float(loss(np.where(m, w, 0.0))) for m in starts]
-    s0 = int(np.argmin(start_losses))
-    res = cbs_search(w, fisher.matrix, starts[s0], loss=loss, epsilon=epsilon, rho=rho, tau=tau,
+    if loss is None:
+        start_losses = [selection_objective(w, F, m) for m in starts]
+    else:
+        start_losses = [float(loss(np.where(m, w, 0.0))) for m in starts]
+    s0 = int(np.argmin(start_losses))                  # first of equals: plain magnitude
+    res = cbs_search(w, F, starts[s0], loss=loss, epsilon=epsilon, rho=rho, tau=tau,
                      max_iter=max_iter, patience=patience)
     if update:
-        weights, inc = optimal_update(w, fisher.matrix, res.mask)
+        weights, inc = optimal_update(w, F, res.mask)
     else:
         weights, inc = np.where(res.mask, w, 0.0), 0.5 * res.objective
-    return Pruned(weights, res.mask, "cbs", inc, {"search": res, "start": s0, "start_loss": start_losses[s0]})
+    return Pruned(weights, res.mask, "cbs", inc, {"search": res, "start": s0, "start_loss": start_losses[s0],
+                                                      "start_mask": starts[s0]})
 
 
 # ----------------------------------------------------------------------------------------------
