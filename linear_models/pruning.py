@@ -28,9 +28,16 @@ magnitude + update) or none (``update="none"``). Loss-modelling criteria
 (``magnitude``, ``hessian`` = OBD, ``taylor1`` = LM, ``taylor2`` = QM) take
 Laurent et al.'s locality penalty ``locality = lambda``: every score gets
 ``+ 1/2 lambda w_i^2`` (the penalty ``lambda/2 ||w - w0||^2`` at ``w = w0``).
+The second-order algorithms themselves (empirical Fisher, multi-weight OBS update through
+the kept block, WoodFisher's update, RMP starts, the CBS paper's swap search with the CBS
+code's exact in-iteration correction of ``alpha``/``beta``, loss-model scores, multi-step
+pruning) live once, in :mod:`linear_models.second_order`; ``prune`` selects among them,
+and the network experiments call them directly. ``prune`` reports loss increases as
+``w_S' ([H^-1]_SS)^-1 w_S`` (the model ``L* + (w - w*)' H (w - w*)``), ``second_order`` as
+``1/2`` of that (the model ``L* + 1/2 dw' F dw``).
 ``damping`` adds ``damping I`` to the Hessian; ``relative_damping`` adds that
 multiple of the Hessian's mean diagonal instead (the scale of a Fisher changes
-by orders of magnitude during training). :func:`empirical_fisher` builds
+by orders of magnitude during training). :func:`linear_models.empirical_fisher` builds
 ``F = damping I + (1/N) sum_n g_n g_n'`` from per-sample gradients.
 
 For a quadratic loss ``L(w) = L* + (w - w*)' H (w - w*)`` at its minimum
