@@ -688,13 +688,11 @@ def step_counts(d, k, steps):
     """Kept counts after each of ``steps`` steps: ``round(d ((k/d)^(t/steps)))``, the last exactly ``k``.
 
     Every step removes the same fraction ``1 - (k/d)^(1/steps)`` of the remaining weights (rounded);
-    counts never increase.
+    counts never increase. The ``"geometric"`` schedule of :func:`linear_models.schedule_counts`.
     """
-    steps = count(steps, "steps", low=1)
-    t = np.arange(1, steps + 1) / steps
-    counts = np.round(d * (k / d) ** t).astype(int)
-    counts[-1] = k
-    return np.minimum.accumulate(np.maximum(counts, k))
+    from .retrain import schedule_counts            # retrain imports pruning, which imports this module
+
+    return schedule_counts(d, k, count(steps, "steps", low=1), "geometric")
 
 
 def prune_in_steps(w, keep, criterion, steps, statistics=None, *, penalty=0.0):
