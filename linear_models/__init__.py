@@ -7,8 +7,12 @@
   :func:`gradient_descent`;
 * pruning: :func:`prune` (magnitude, hessian, taylor1, taylor2, random, oracle,
   obs, cbs, woodfisher; optional OBS or single-weight updates, locality penalty),
-  :func:`empirical_fisher`, :func:`prune_iterative`, :func:`refit`,
-  :func:`fine_tune_vs_scratch`.
+  :func:`prune_iterative`, :func:`refit`, :func:`fine_tune_vs_scratch`;
+* second_order (the toolkit's one implementation for any weight vector with a
+  gradient and a Fisher/Hessian, networks included): :func:`empirical_fisher`
+  (:class:`Fisher`), :func:`optimal_update`, :func:`single_weight_update`,
+  :func:`woodfisher`, :func:`obs`, :func:`rmp_masks`, :func:`cbs_search`,
+  :func:`cbs`, :func:`loss_model_scores`, :func:`prune_in_steps`.
 
 Example
 -------
@@ -24,13 +28,16 @@ Example
 
 from .data import LinearProblem, ar1_covariance, atom_counts, block_covariance, from_spectrum
 from .estimators import fit, gradient_descent, lipschitz, min_norm, ols, ridge
-from .pruning import (CRITERIA, CBSOptions, PruneResult, empirical_fisher, obs_update, prune, quadratic_cost,
-                      randomized_magnitude_starts, removal_cost, single_weight_update)
+from .pruning import CRITERIA, CBSOptions, PruneResult, prune
+from .second_order import (Fisher, Pruned, cbs, cbs_search, empirical_fisher, loss_model_scores, obs, optimal_update,
+                           prune_in_steps, removal_increase, rmp_masks, selection_objective, single_weight_update,
+                           woodfisher)
 from .retrain import SCHEDULES, fine_tune_vs_scratch, prune_iterative, refit, schedule_counts
 
 __all__ = [
-    "CBSOptions", "CRITERIA", "SCHEDULES", "LinearProblem", "PruneResult", "ar1_covariance", "atom_counts",
-    "block_covariance", "empirical_fisher", "fine_tune_vs_scratch", "fit", "from_spectrum", "gradient_descent",
-    "lipschitz", "min_norm", "obs_update", "ols", "prune", "prune_iterative", "quadratic_cost",
-    "randomized_magnitude_starts", "refit", "removal_cost", "ridge", "schedule_counts", "single_weight_update",
+    "CBSOptions", "CRITERIA", "Fisher", "Pruned", "SCHEDULES", "LinearProblem", "PruneResult", "ar1_covariance",
+    "atom_counts", "block_covariance", "cbs", "cbs_search", "empirical_fisher", "fine_tune_vs_scratch", "fit",
+    "from_spectrum", "gradient_descent", "lipschitz", "loss_model_scores", "min_norm", "obs", "ols",
+    "optimal_update", "prune", "prune_in_steps", "prune_iterative", "refit", "removal_increase", "ridge",
+    "rmp_masks", "schedule_counts", "selection_objective", "single_weight_update", "woodfisher",
 ]

@@ -28,9 +28,16 @@ magnitude + update) or none (``update="none"``). Loss-modelling criteria
 (``magnitude``, ``hessian`` = OBD, ``taylor1`` = LM, ``taylor2`` = QM) take
 Laurent et al.'s locality penalty ``locality = lambda``: every score gets
 ``+ 1/2 lambda w_i^2`` (the penalty ``lambda/2 ||w - w0||^2`` at ``w = w0``).
+The second-order algorithms themselves (empirical Fisher, multi-weight OBS update through
+the kept block, WoodFisher's update, RMP starts, the CBS paper's swap search with the CBS
+code's exact in-iteration correction of ``alpha``/``beta``, loss-model scores, multi-step
+pruning) live once, in :mod:`linear_models.second_order`; ``prune`` selects among them,
+and the network experiments call them directly. ``prune`` reports loss increases as
+``w_S' ([H^-1]_SS)^-1 w_S`` (the model ``L* + (w - w*)' H (w - w*)``), ``second_order`` as
+``1/2`` of that (the model ``L* + 1/2 dw' F dw``).
 ``damping`` adds ``damping I`` to the Hessian; ``relative_damping`` adds that
 multiple of the Hessian's mean diagonal instead (the scale of a Fisher changes
-by orders of magnitude during training). :func:`empirical_fisher` builds
+by orders of magnitude during training). :func:`linear_models.empirical_fisher` builds
 ``F = damping I + (1/N) sum_n g_n g_n'`` from per-sample gradients.
 
 For a quadratic loss ``L(w) = L* + (w - w*)' H (w - w*)`` at its minimum
@@ -54,10 +61,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
-from scipy.linalg import lapack
-
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, check_symmetric, keep_count
+
+from .second_order import (CBS_EPSILON, CBS_MAX_ITER, CBS_MISSES, CBS_PATIENCE, CBS_RANGE, RMP_CANDIDATES,
+                           WOODFISHER_SCALE, _obs_greedy, cbs, cbs_search, loss_model_scores, optimal_update,
+                           rmp_masks, selection_objective, single_weight_update, spd_inverse, top_indices, top_mask,
+                           woodfisher_scores)
 
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs", "woodfisher")
 CBS_STARTS = ("magnitude", "obs", "random-magnitude")
@@ -65,7 +74,7 @@ CBS_SEARCHES = ("exact", "paper")
 UPDATES = ("none", "obs", "single")
 LOSS_MODEL_CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2")     # take the locality penalty
 CBS_RTOL = 1e-12          # a swap must lower the objective by more than this (relative)
-WOODFISHER_UPDATE_SCALE = 0.9   # the CBS paper's WoodFisher baseline scales its single-weight update by 0.9
+WOODFISHER_UPDATE_SCALE = WOODFISHER_SCALE   # the CBS paper's WoodFisher baseline scales its update by 0.9
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ class CBSOptions:
     swap_range : int
         ``rho``: the i-th pruned candidate is paired with remaining candidates of rank ``[i - rho, i + rho)``.
     max_misses : int
-        ``tau``: an iteration stops after this many candidates without a valid partner.
+        ``tau``: an iteration stops after more than this many candidates without a valid partner.
     max_iterations : int
         Outer iterations at most.
     patience : int
@@ -88,12 +97,12 @@ class CBSOptions:
         Randomized-magnitude starts besides plain magnitude (``start="random-magnitude"``).
     """
 
-    epsilon: float = 1e-4
-    swap_range: int = 10
-    max_misses: int = 20
-    max_iterations: int = 100
-    patience: int = 5
-    n_starts: int = 50
+    epsilon: float = CBS_EPSILON
+    swap_range: int = CBS_RANGE
+    max_misses: int = CBS_MISSES
+    max_iterations: int = CBS_MAX_ITER
+    patience: int = CBS_PATIENCE
+    n_starts: int = RMP_CANDIDATES
 
     def __post_init__(self):
         check_scalar(self.epsilon, "epsilon", low=0)
@@ -137,18 +146,6 @@ class PruneResult:
     start_objective: float | None = None
 
 
-def empirical_fisher(grads, *, damping=0.0, relative_damping=None):
-    """``F = lambda I + (1/N) sum_n g_n g_n'`` from per-sample gradients ``grads`` (shape ``(N, p)``).
-
-    ``lambda`` is ``damping``, or ``relative_damping`` times the mean diagonal of ``(1/N) sum g g'``.
-    """
-    G = check_array(grads, "grads", 2, nonempty=True)
-    F = G.T @ G / G.shape[0]
-    lam = _damping(F, damping, relative_damping)
-    F[np.diag_indices_from(F)] += lam
-    return F
-
-
 def _damping(H, damping, relative_damping):
     """The absolute damping: ``damping`` or ``relative_damping * mean(diag(H))`` (not both)."""
     if relative_damping is not None:
@@ -157,89 +154,6 @@ def _damping(H, damping, relative_damping):
         rel = check_scalar(relative_damping, "relative_damping", low=0)
         return rel * float(np.mean(np.diag(H)))
     return 0.0 if damping is None else check_scalar(damping, "damping", low=0)
-
-
-def _inverse_hessian(H, damping):
-    """``(H + damping I)^-1`` via Cholesky, with a clear error when it is not positive definite."""
-    p = H.shape[0]
-    Hd = H + (damping or 0.0) * np.eye(p)
-    c, info = lapack.dpotrf(Hd, lower=1, clean=1)
-    if info == 0:
-        inv, info = lapack.dpotri(c, lower=1)     # (L L')^-1 from the factor: no general inverse
-    if info != 0:
-        hint = "pass damping > 0" if not damping else "increase damping"
-        raise ValueError(f"hessian is not positive definite (singular when p > n); {hint}.")
-    inv = np.tril(inv) + np.tril(inv, -1).T       # potri fills one triangle
-    return np.ascontiguousarray(inv)
-
-
-def removal_cost(w, Hinv, removed):
-    """``w_S' ([H^-1]_SS)^-1 w_S``: loss increase of removing the set ``S`` with the optimal update."""
-    S = np.flatnonzero(removed)
-    if S.size == 0:
-        return 0.0
-    ws = w[S]
-    return float(ws @ np.linalg.solve(Hinv[np.ix_(S, S)], ws))
-
-
-def obs_update(w, Hinv, removed):
-    """The optimal update of the kept weights after removing ``S``: ``w - H^-1_{:S} ([H^-1]_SS)^-1 w_S``."""
-    S = np.flatnonzero(removed)
-    out = w.copy()
-    if S.size:
-        out -= Hinv[:, S] @ np.linalg.solve(Hinv[np.ix_(S, S)], w[S])
-        out[S] = 0.0
-    return out
-
-
-@njit(cache=True, parallel=True)
-def _obs_greedy(w, A, n_remove, order):
-    """In place: greedily remove ``n_remove`` weights, updating ``w`` and downdating ``A = H^-1``.
-
-    ``A`` must be symmetric and C-ordered. The surviving weights are kept compacted in the
-    leading block of ``A`` (a removed row/column is overwritten by the last active one, the
-    column move fused into the rank-one downdate), so every pass over ``A`` reads whole rows.
-    ``order`` receives the removed indices; returns the accumulated loss increase.
-    """
-    p = w.size
-    idx = np.arange(p)
-    wa = w.copy()
-    dg = np.empty(p)
-    for a in range(p):
-        dg[a] = A[a, a]
-    n = p
-    loss = 0.0
-    col = np.empty(p)
-    for step in range(n_remove):
-        pos, best = 0, np.inf
-        for a in range(n):
-            s = wa[a] * wa[a] / dg[a]
-            if s < best:
-                pos, best = a, s
-        d = dg[pos]
-        wi = wa[pos]
-        loss += best
-        last = n - 1
-        for b in range(n):
-            col[b] = A[pos, b]                     # = A[:, pos] by symmetry
-        for a in range(n):
-            wa[a] -= wi * col[a] / d
-            dg[a] -= col[a] * col[a] / d
-        for a in prange(n):
-            f = col[a] / d
-            row = A[a]
-            for b in range(n):
-                row[b] = row[b] - f * col[b]
-            row[pos] = row[last]                   # column move, while the row is in cache
-        for b in range(n):
-            A[pos, b] = A[last, b]
-        order[step] = idx[pos]
-        wa[pos], dg[pos], idx[pos] = wa[last], dg[last], idx[last]
-        n -= 1
-    w[:] = 0.0
-    for a in range(n):
-        w[idx[a]] = wa[a]
-    return loss
 
 
 def _cbs_search(w, Hinv, removed, max_swaps):
@@ -278,106 +192,6 @@ def _cbs_search(w, Hinv, removed, max_swaps):
     return removed, swaps
 
 
-def quadratic_cost(w, H, removed):
-    """``w_P' H_PP w_P``: the quadratic model's loss increase of zeroing the set ``P`` without an update.
-
-    For ``L(w) = L* + (w - w*)' H (w - w*)`` at its minimum this is the exact increase (the CBS paper's
-    selection objective, without its factor 1/2 convention).
-    """
-    P = np.flatnonzero(removed)
-    return float(w[P] @ H[np.ix_(P, P)] @ w[P]) if P.size else 0.0
-
-
-def single_weight_update(w, Hinv, removed, scale=WOODFISHER_UPDATE_SCALE):
-    """WoodFisher's update: the single-weight OBS updates ``-w_q H^-1 e_q / [H^-1]_qq`` of every removed
-    ``q``, summed and multiplied by ``scale``; the removed weights are then set to zero."""
-    P = np.flatnonzero(removed)
-    out = w.copy()
-    if P.size:
-        out -= scale * (Hinv[:, P] @ (w[P] / np.diag(Hinv)[P]))
-        out[P] = 0.0
-    return out
-
-
-def randomized_magnitude_starts(w, k, n_starts, rng):
-    """Removed-set masks: global magnitude first, then ``n_starts`` randomized variants (CBS paper, RMP).
-
-    A variant shuffles the weights, splits them into ``min(sqrt(p), 1000)`` chunks and keeps the largest
-    magnitudes of each chunk; chunk quotas are the largest-remainder split of ``k`` in proportion to chunk
-    sizes, so every mask keeps exactly ``k``.
-    """
-    p = w.size
-    first = np.ones(p, dtype=bool)
-    first[_top(np.abs(w), k)] = False
-    starts = [first]
-    n_chunks = max(1, min(int(np.sqrt(p)), 1000))
-    for _ in range(n_starts):
-        chunks = np.array_split(rng.permutation(p), n_chunks)
-        sizes = np.array([c.size for c in chunks])
-        raw = k * sizes / p
-        quota = np.floor(raw).astype(int)
-        quota[np.argsort(-(raw - quota), kind="stable")[: k - quota.sum()]] += 1
-        removed = np.ones(p, dtype=bool)
-        for c, q in zip(chunks, quota):
-            removed[c[_top(np.abs(w[c]), q)]] = False
-        starts.append(removed)
-    return starts
-
-
-def _cbs_paper_search(w, H, removed, opts):
-    """The CBS paper's local search on ``f(P) = w_P' H_PP w_P``; returns ``(best removed set, swaps)``.
-
-    One iteration: ``alpha_i = 2 w_i (H w_P)_i - H_ii w_i^2`` for ``i`` in ``P`` (sorted descending),
-    ``beta_j = 2 w_j (H w_P)_j + H_jj w_j^2`` for ``j`` outside (sorted ascending by
-    ``beta_j - gamma(i0, j)``, ``i0`` the first pruned candidate); a swap changes ``f`` by
-    ``-alpha_i + beta_j - gamma_ij`` with ``gamma_ij = 2 w_i H_ij w_j`` and is valid if that lowers ``f`` by
-    at least ``epsilon``. Candidate ``i`` (rank ``r``) takes the first valid unused partner of rank in
-    ``[r - rho, r + rho)``; ``tau`` misses end the scan; all swaps are applied together, so ``f`` is
-    re-evaluated and the best mask seen (the start included) is returned.
-    """
-    cur = removed.copy()
-    best, best_f, best_it, swaps = cur.copy(), quadratic_cost(w, H, cur), 0, 0
-    dH = np.diag(H)
-    for it in range(1, opts.max_iterations + 1):
-        P, R = np.flatnonzero(cur), np.flatnonzero(~cur)
-        if P.size == 0 or R.size == 0:
-            break
-        u = H[:, P] @ w[P]
-        alpha = 2 * w[P] * u[P] - dH[P] * w[P] ** 2
-        Ps = P[np.argsort(-alpha, kind="stable")]
-        a_sorted = np.sort(alpha)[::-1]
-        beta = 2 * w[R] * u[R] + dH[R] * w[R] ** 2
-        i0 = Ps[0]
-        Rs_order = np.argsort(beta - 2 * w[i0] * H[i0, R] * w[R], kind="stable")
-        Rs, b_sorted = R[Rs_order], beta[Rs_order]
-        gain = lambda r, c: a_sorted[r] - b_sorted[c] + 2 * w[Ps[r]] * H[Ps[r], Rs[c]] * w[Rs[c]]
-        if gain(0, 0) < opts.epsilon:
-            break
-        used = np.zeros(Rs.size, dtype=bool)
-        pairs, misses = [], 0
-        for r in range(Ps.size):
-            lo, hi = max(0, r - opts.swap_range), min(Rs.size, r + opts.swap_range)
-            partner = next((c for c in range(lo, hi) if not used[c] and gain(r, c) >= opts.epsilon), None)
-            if partner is None:
-                misses += 1
-                if misses >= opts.max_misses:
-                    break
-                continue
-            used[partner] = True
-            pairs.append((Ps[r], Rs[partner]))
-        if not pairs:
-            break
-        for i, j in pairs:
-            cur[i], cur[j] = False, True
-        swaps += len(pairs)
-        f = quadratic_cost(w, H, cur)
-        if f < best_f:
-            best, best_f, best_it = cur.copy(), f, it
-        elif it - best_it >= opts.patience:
-            break
-    return best, swaps
-
-
 def _check_hessian(hessian, p, need_matrix):
     if hessian is None:
         raise ValueError("hessian is required for this criterion.")
@@ -390,7 +204,7 @@ def _check_hessian(hessian, p, need_matrix):
 def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance=None, rng=None,
           damping=None, relative_damping=None, hessian_inverse=None, update=None,
           update_scale=WOODFISHER_UPDATE_SCALE, locality=0.0, start="magnitude", max_swaps=None, cbs_search="exact",
-          cbs_options=None):
+          cbs_options=None, loss=None):
     """Prune a weight vector to ``keep`` entries.
 
     Parameters
@@ -416,8 +230,8 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
         Instead of ``damping``: that multiple of the Hessian's mean diagonal.
     hessian_inverse : array_like, shape (p, p), optional
         ``(hessian + damping I)^-1`` computed once by the caller (e.g. for a sweep over sparsities);
-        skips the ``O(p^3)`` inversion. ``hessian`` is still required (CBS's paper search and the
-        criteria's diagonals use it); it is trusted to match.
+        skips the ``O(p^3)`` inversion. ``hessian`` and ``damping`` are still required (the
+        multi-weight update and CBS's paper search use the damped ``hessian``); it is trusted to match.
     update : {"none", "obs", "single"}, optional
         Update of the kept weights: none, the multi-weight OBS update (optimal for the quadratic
         model), or WoodFisher's summed single-weight updates times ``update_scale``. Default: the
@@ -429,14 +243,20 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
         ``magnitude``, ``hessian``, ``taylor1``, ``taylor2``.
     start : {"magnitude", "obs", "random-magnitude"}
         Starting mask of ``cbs``; "random-magnitude" tries magnitude and ``cbs_options.n_starts``
-        randomized variants and starts from the one with the lowest search objective.
+        randomized variants (:func:`rmp_masks`) and starts from the one with the lowest search
+        objective (with ``cbs_search="paper"`` and ``loss``: the lowest ``loss``).
     max_swaps : int, optional
         Bound on swaps of the exact ``cbs`` search (default ``p``).
     cbs_search : {"exact", "paper"}
         ``"exact"``: best single swap at a time on ``w_S' ([H^-1]_SS)^-1 w_S`` (the loss increase
         with the update); ``"paper"``: the CBS paper's windowed multi-swap search on ``w_P' H_PP w_P``
-        with the limits of ``cbs_options``.
+        (``H`` damped) with the limits of ``cbs_options`` and the CBS code's exact in-iteration
+        correction of ``alpha``/``beta`` (:func:`linear_models.second_order.cbs_search`).
     cbs_options : CBSOptions, optional
+    loss : callable, optional
+        ``loss(masked_weights) -> float`` (e.g. the training loss of the masked network) for
+        ``cbs_search="paper"``: chooses the start and the returned search iteration, as the CBS code
+        does; without it both are chosen by the search objective.
 
     Returns
     -------
@@ -460,8 +280,10 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     need_inverse = criterion in ("obs", "cbs", "woodfisher") or update != "none"
     if need_inverse:
         H = _check_hessian(hessian, p, need_matrix=True)
+        lam = _damping(H, damping, relative_damping)
+        Hd = H + lam * np.eye(p) if lam else np.array(H, dtype=float)       # the damped Hessian
         if hessian_inverse is None:
-            Hinv = _inverse_hessian(H, _damping(H, damping, relative_damping))
+            Hinv = _inverse(Hd, lam)
         else:
             Hinv = np.ascontiguousarray(check_symmetric(hessian_inverse, "hessian_inverse", p))
     elif damping is not None or relative_damping is not None:
@@ -470,69 +292,89 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     if criterion == "obs":
         w_upd, A = w.copy(), Hinv.copy()
         order = np.empty(p - k, dtype=np.int64)
-        loss = _obs_greedy(w_upd, A, p - k, order)
+        loss_inc = _obs_greedy(w_upd, A, p - k, order)
         mask = np.ones(p, dtype=bool)
         mask[order] = False
-        return PruneResult(w_upd, mask, criterion, None, float(loss))
+        return PruneResult(w_upd, mask, criterion, None, float(loss_inc))
 
     if criterion == "cbs":
-        return _prune_cbs(w, k, H, Hinv, rng, start, max_swaps, cbs_search, cbs_options)
+        return _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, cbs_search, cbs_options, loss)
 
     if criterion == "woodfisher":
-        scores = w**2 / (2 * np.diag(Hinv))
+        scores = woodfisher_scores(w, np.diag(Hinv))
     else:
-        scores = _scores(w, criterion, hessian, grad, importance, rng) + 0.5 * locality * w**2
+        scores = _scores(w, criterion, hessian, grad, importance, rng, locality)
     mask = np.zeros(p, dtype=bool)
-    mask[_top(scores, k)] = True
+    mask[top_indices(scores, k)] = True
     if update == "none":
         return PruneResult(np.where(mask, w, 0.0), mask, criterion, scores)
-    removed = ~mask
-    weights = obs_update(w, Hinv, removed) if update == "obs" else single_weight_update(w, Hinv, removed, update_scale)
-    return PruneResult(weights, mask, criterion, scores, removal_cost(w, Hinv, removed) if update == "obs" else None)
+    if update == "single":
+        return PruneResult(single_weight_update(w, Hinv, mask, update_scale), mask, criterion, scores)
+    weights, inc = optimal_update(w, Hd, mask)
+    return PruneResult(weights, mask, criterion, scores, 2 * inc)
 
 
+def _inverse(Hd, damping):
+    """``Hd^-1`` via Cholesky, with a clear error when it is not positive definite."""
+    try:
+        return spd_inverse(Hd, "hessian")
+    except np.linalg.LinAlgError:
+        hint = "pass damping > 0" if not damping else "increase damping"
+        raise ValueError(f"hessian is not positive definite (singular when p > n); {hint}.") from None
 
-def _prune_cbs(w, k, H, Hinv, rng, start, max_swaps, search, options):
+
+def _removal_cost(w, Hd, mask):
+    """``w_S' ([H^-1]_SS)^-1 w_S`` of the removed set ``S = ~mask`` (the quadratic model without 1/2)."""
+    return 2 * optimal_update(w, Hd, mask)[1]
+
+
+def _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, search, options, loss):
     p = w.size
     check_choice(start, "start", CBS_STARTS)
     check_choice(search, "cbs_search", CBS_SEARCHES)
     opts = CBSOptions() if options is None else options
     if not isinstance(opts, CBSOptions):
         raise TypeError(f"cbs_options must be a CBSOptions, got {type(opts).__name__}.")
-    objective = (lambda m: removal_cost(w, Hinv, m)) if search == "exact" else (lambda m: quadratic_cost(w, H, m))
-    if start == "obs":
-        w_upd, A = w.copy(), Hinv.copy()
-        order = np.empty(p - k, dtype=np.int64)
-        _obs_greedy(w_upd, A, p - k, order)
-        removed = np.zeros(p, dtype=bool)
-        removed[order] = True
-    elif start == "random-magnitude":
-        if rng is None:
-            raise ValueError("rng is required for start 'random-magnitude' (a seed or a Generator).")
-        starts = randomized_magnitude_starts(w, k, opts.n_starts, as_generator(rng))
-        removed = min(starts, key=objective)                             # first of equals: plain magnitude
+    if loss is not None and search != "paper":
+        raise ValueError("loss applies to cbs_search 'paper' (the exact search minimises the loss increase).")
+    if start == "random-magnitude" and rng is None:
+        raise ValueError("rng is required for start 'random-magnitude' (a seed or a Generator).")
+    objective = ((lambda m: _removal_cost(w, Hd, m)) if search == "exact"
+                 else (lambda m: selection_objective(w, Hd, m)))
+    search_args = dict(epsilon=opts.epsilon, rho=opts.swap_range, tau=opts.max_misses,
+                       max_iter=opts.max_iterations, patience=opts.patience)
+    if search == "paper" and start != "obs":
+        n_starts = opts.n_starts if start == "random-magnitude" else 0
+        res = cbs(w, Hd, k, loss=loss, rng=rng, n_starts=n_starts, update=False, **search_args)
+        sr = res.info["search"]
+        mask, start_mask, swaps = sr.mask, res.info["start_mask"], int(sum(sr.swaps[:sr.best_iteration]))
     else:
-        removed = np.ones(p, dtype=bool)
-        removed[_top(np.abs(w), k)] = False
-    start_cost, start_obj = removal_cost(w, Hinv, removed), objective(removed)
-    if search == "exact":
-        limit = p if max_swaps is None else check_int(max_swaps, "max_swaps")
-        removed, swaps = _cbs_search(w, Hinv, removed, limit)
-    else:
-        removed, swaps = _cbs_paper_search(w, H, removed, opts)
-    return PruneResult(obs_update(w, Hinv, removed), ~removed, "cbs", None, removal_cost(w, Hinv, removed),
-                       start_cost, swaps, objective(removed), start_obj)
+        if start == "obs":
+            w_upd, A = w.copy(), Hinv.copy()
+            order = np.empty(p - k, dtype=np.int64)
+            _obs_greedy(w_upd, A, p - k, order)
+            start_mask = np.ones(p, dtype=bool)
+            start_mask[order] = False
+        elif start == "random-magnitude":
+            start_mask = min(rmp_masks(w, k, opts.n_starts, as_generator(rng)), key=objective)   # first of equals
+        else:
+            start_mask = top_mask(np.abs(w), k)
+        if search == "exact":
+            limit = p if max_swaps is None else check_int(max_swaps, "max_swaps")
+            removed, swaps = _cbs_search(w, Hinv, ~start_mask, limit)
+            mask = ~removed
+        else:
+            sr = cbs_search(w, Hd, start_mask, loss=loss, **search_args)
+            mask, swaps = sr.mask, int(sum(sr.swaps[:sr.best_iteration]))
+    weights, inc = optimal_update(w, Hd, mask)
+    return PruneResult(weights, mask, "cbs", None, 2 * inc, _removal_cost(w, Hd, start_mask), swaps,
+                       objective(mask), objective(start_mask))
 
 
-def _top(scores, k):
-    """Indices of the ``k`` largest scores; ties go to the lower index."""
-    return np.argsort(-scores, kind="stable")[:k]
-
-
-def _scores(w, criterion, hessian, grad, importance, rng):
+def _scores(w, criterion, hessian, grad, importance, rng, locality):
     p = w.size
     if criterion == "magnitude":
-        return np.abs(w)
+        return np.abs(w) + 0.5 * locality * w**2
     if criterion == "random":
         if rng is None:
             raise ValueError("rng is required for criterion 'random' (a seed or a Generator).")
@@ -550,8 +392,4 @@ def _scores(w, criterion, hessian, grad, importance, rng):
         if grad is None:
             raise ValueError(f"grad is required for criterion {criterion!r}.")
         g = check_array(grad, "grad", 1, shape=(p,))
-    if criterion == "hessian":
-        return 0.5 * h * w**2
-    if criterion == "taylor1":
-        return np.abs(g * w)
-    return np.abs(-g * w + 0.5 * h * w**2)
+    return loss_model_scores(w, criterion, grad=g, curvature=h, penalty=locality)

@@ -47,7 +47,8 @@ import numpy as np
 from .datasets import digits, teacher
 from .plotting import color as _toolkit_color
 from .plotting import new_figure, plot_points, save_figure, write_tidy_csv
-from . import second_order as so
+from linear_models import second_order as so
+from pruning_checks import keep_count
 
 #: Distinct colours for the methods of these figures (the toolkit's palette for the names it knows).
 METHOD_COLORS = {"magnitude+update": "#ff7f0e", "woodfisher": "#e377c2", "obs": "#17becf", "cbs": "#9467bd",
@@ -200,7 +201,7 @@ def _prune_all(task, net, data, theta, fisher, rows):
     d = theta.size
     order = None
     if "obs" in task.methods:
-        order = so.obs_order(theta, fisher, d - so.keep_count_of(1 - max(task.sparsities), d))
+        order = so.obs_order(theta, fisher, d - keep_count(1 - max(task.sparsities), d))
     rmp_rng = _stream(data.name, task.seed, STREAM_RMP)
     for s in task.sparsities:
         keep = 1.0 - s
@@ -223,7 +224,7 @@ def _prune_all(task, net, data, theta, fisher, rows):
             rows.append(_row(task.figure, data.name, m, s, "train_loss", loss(r.weights), **common))
             if r.predicted_increase is not None:
                 rows.append(_row(task.figure, data.name, m, s, "predicted_increase", r.predicted_increase, **common))
-        mag = so.top_mask(np.abs(theta), so.keep_count_of(keep, d))
+        mag = so.top_mask(np.abs(theta), keep_count(keep, d))
         for m in ("woodfisher", "obs", "cbs"):
             if m in res:
                 rows.append(_row(task.figure, data.name, m, s, "mask_overlap_magnitude",
@@ -247,7 +248,7 @@ def _table_task(task):
                      accuracy(net, theta, data.X_test, data.y_test), **common))
     rows.append(_row(task.figure, data.name, "dense", 0.0, "train_loss", net.loss_value(theta, Xtr, ytr), **common))
     G = net.per_sample_gradients(theta, Xtr, ytr)
-    fisher = so.empirical_fisher(G, damping=task.damping)
+    fisher = so.empirical_fisher(G, relative_damping=task.damping, inverse=True)
     rows.append(_row(task.figure, data.name, "fisher", 0.0, "mean_diagonal", fisher.mean_diagonal, **common))
     rows.append(_row(task.figure, data.name, "fisher", 0.0, "absolute_damping", fisher.damping, **common))
     _prune_all(task, net, data, theta, fisher, rows)
@@ -581,7 +582,7 @@ def _linear_task(args):
     train = lambda v: float(np.mean((y - X @ v) ** 2))
     base = train(w)
     fisher = so.Fisher(H, so.spd_inverse(H, "X'X/n"), 0.0, 0.0, float(np.mean(np.diag(H))), n)
-    order = so.obs_order(w, fisher, p - so.keep_count_of(min(keeps), p))
+    order = so.obs_order(w, fisher, p - keep_count(min(keeps), p))
     rows = []
     for keep in keeps:
         res = {

@@ -7,8 +7,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from linear_models import (CRITERIA, CBSOptions, LinearProblem, ar1_covariance, empirical_fisher, fine_tune_vs_scratch,
-                           fit, obs_update, ols, prune, prune_iterative, quadratic_cost, randomized_magnitude_starts,
-                           refit, removal_cost, schedule_counts)
+                           fit, ols, optimal_update, prune, prune_iterative, refit, removal_increase, rmp_masks,
+                           schedule_counts, selection_objective)
 
 
 def ls_problem(n=80, p=12, seed=0):
@@ -52,12 +52,12 @@ def test_greedy_obs_equals_least_squares_refit_on_its_support(keep):
 def test_obs_joint_formula_matches_brute_refit_for_any_set():
     X, y, w = ls_problem(seed=3)
     H = X.T @ X
-    Hinv = np.linalg.inv(H)
     removed = np.zeros(w.size, bool)
     removed[[1, 4, 5, 9]] = True
     rss = lambda b: float(np.sum((y - X @ b) ** 2))
-    assert_allclose(obs_update(w, Hinv, removed), refit(X, y, ~removed), rtol=1e-8, atol=1e-10)
-    assert_allclose(removal_cost(w, Hinv, removed), rss(refit(X, y, ~removed)) - rss(w), rtol=1e-8)
+    assert_allclose(optimal_update(w, H, ~removed)[0], refit(X, y, ~removed), rtol=1e-8, atol=1e-10)
+    # 1/2 w_S'([H^-1]_SS)^-1 w_S with the Hessian 2H of the residual sum of squares
+    assert_allclose(removal_increase(w, 2 * H, ~removed), rss(refit(X, y, ~removed)) - rss(w), rtol=1e-8)
 
 
 def test_hessian_pruned_ols_is_invariant_under_covariance_scaling_magnitude_is_not():
@@ -304,13 +304,13 @@ def test_empirical_fisher_and_relative_damping():
     rng = np.random.default_rng(20)
     G = rng.standard_normal((30, 5)) * [1, 2, 3, 4, 5]
     F_loop = sum(np.outer(g, g) for g in G) / 30
-    assert_allclose(empirical_fisher(G, damping=1e-3), F_loop + 1e-3 * np.eye(5), rtol=1e-13)
-    assert_allclose(empirical_fisher(G, relative_damping=0.1), F_loop + 0.1 * np.trace(F_loop) / 5 * np.eye(5),
+    assert_allclose(empirical_fisher(G, damping=1e-3).matrix, F_loop + 1e-3 * np.eye(5), rtol=1e-13)
+    assert_allclose(empirical_fisher(G, relative_damping=0.1).matrix, F_loop + 0.1 * np.trace(F_loop) / 5 * np.eye(5),
                     rtol=1e-13)
     # per-sample gradients of (y_n - x_n.w)^2 at the least-squares optimum: F = (4/N) sum r_n^2 x_n x_n'
     X, y, w = tiny_ls(21)
     G = -2 * X * (y - X @ w)[:, None]
-    assert_allclose(empirical_fisher(G), 4 * (X * ((y - X @ w) ** 2)[:, None]).T @ X / 40, rtol=1e-12)
+    assert_allclose(empirical_fisher(G).matrix, 4 * (X * ((y - X @ w) ** 2)[:, None]).T @ X / 40, rtol=1e-12)
     with pytest.raises(ValueError, match="pass damping or relative_damping, not both"):
         empirical_fisher(G, damping=1.0, relative_damping=0.1)
     H = X.T @ X
@@ -356,7 +356,7 @@ def test_any_mask_with_the_obs_update_is_the_refit_and_its_predicted_loss_change
 
 
 def brute_force_quadratic(w, H, n_remove):
-    return min(quadratic_cost(w, H, np.isin(np.arange(w.size), S))
+    return min(selection_objective(w, H, ~np.isin(np.arange(w.size), S))
                for S in itertools.combinations(range(w.size), n_remove))
 
 
@@ -372,12 +372,11 @@ def test_cbs_paper_search_never_worse_than_its_start(start, capsys):
         best = brute_force_quadratic(w, H, 7)
         assert res.objective <= res.start_objective
         assert res.objective >= best * (1 - 1e-12)
-        P = ~res.mask
         assert_allclose(res.objective, rss(X, y, np.where(res.mask, w, 0.0)) - rss(X, y, w), rtol=1e-8)
         assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-8, atol=1e-10)          # then the update
-        assert_allclose(res.loss_increase, removal_cost(w, np.linalg.inv(H), P), rtol=1e-8)
+        assert_allclose(res.loss_increase, removal_increase(w, 2 * H, res.mask), rtol=1e-8)
         mag = prune(w, 5, "magnitude")
-        assert res.start_objective <= quadratic_cost(w, H, ~mag.mask) * (1 + 1e-12)       # magnitude is a start
+        assert res.start_objective <= selection_objective(w, H, mag.mask) * (1 + 1e-12)       # magnitude is a start
         hits += res.objective <= best * (1 + 1e-9)
     with capsys.disabled():
         print(f"\nCBS paper search ({start} start) reached the optimum of w_P'H_PP w_P on {hits}/{n_inst}")
@@ -401,18 +400,18 @@ def test_cbs_paper_search_limits():
         prune(w, 5, "cbs", hessian=H, cbs_search="fast")
 
 
-def test_randomized_magnitude_starts_keep_k_and_start_with_magnitude():
+def test_rmp_masks_keep_k_and_start_with_magnitude():
     w = np.random.default_rng(31).standard_normal(50)
-    starts = randomized_magnitude_starts(w, 12, 6, np.random.default_rng(0))
+    starts = rmp_masks(w, 12, 6, np.random.default_rng(0))
     assert len(starts) == 7
-    assert np.array_equal(~starts[0], prune(w, 12, "magnitude").mask)
-    assert all((~s).sum() == 12 for s in starts)
+    assert np.array_equal(starts[0], prune(w, 12, "magnitude").mask)
+    assert all(s.sum() == 12 for s in starts)
     assert len({s.tobytes() for s in starts}) > 1
     # each kept weight is no smaller than any removed weight of the same chunk: replay the chunks
     rng = np.random.default_rng(0)
     for s in starts[1:]:
         for c in np.array_split(rng.permutation(50), 7):
-            kept, gone = np.abs(w[c][~s[c]]), np.abs(w[c][s[c]])
+            kept, gone = np.abs(w[c][s[c]]), np.abs(w[c][~s[c]])
             assert kept.size == 0 or gone.size == 0 or kept.min() >= gone.max()
 
 
@@ -437,6 +436,6 @@ def test_precomputed_inverse_gives_identical_results(criterion, kwargs):
     H = X.T @ X
     direct = prune(w, 5, criterion, hessian=H, damping=0.5, **kwargs)
     Hinv = np.linalg.inv(H + 0.5 * np.eye(12))
-    given = prune(w, 5, criterion, hessian=H, hessian_inverse=Hinv, **kwargs)
+    given = prune(w, 5, criterion, hessian=H, damping=0.5, hessian_inverse=Hinv, **kwargs)
     assert np.array_equal(direct.mask, given.mask)
     assert_allclose(given.weights, direct.weights, rtol=1e-9, atol=1e-12)

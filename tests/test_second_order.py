@@ -7,10 +7,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from linear_models import prune
-from simulations.second_order import (
+from linear_models.second_order import (
     LOSS_CRITERIA, _ls_iteration, cbs, cbs_search, empirical_fisher, loss_model_scores, magnitude,
     magnitude_update, mask_overlap, obs, obs_order, optimal_update, prune_in_steps, quadratic_increase,
-    removal_increase, rmp_masks, selection_objective, step_counts, swap_statistics, top_mask, woodfisher,
+    removal_increase, selection_objective, step_counts, swap_statistics, top_mask, woodfisher,
     woodfisher_scores)
 
 
@@ -19,7 +19,7 @@ def problem(d=8, N=30, seed=0, damping=0.05):
     rng = np.random.default_rng(seed)
     G = rng.standard_normal((N, d)) @ (np.eye(d) + 0.4 * rng.standard_normal((d, d))) * rng.uniform(0.2, 2, d)
     w = rng.standard_normal(d) * rng.uniform(0.3, 2, d)
-    return w, G, empirical_fisher(G, damping=damping)
+    return w, G, empirical_fisher(G, relative_damping=damping, inverse=True)
 
 
 def brute_update(w, F, mask):
@@ -40,8 +40,10 @@ def test_fisher_is_damped_gram_with_relative_damping():
     assert_allclose(fisher.mean_diagonal, np.mean(np.diag(gram)), rtol=1e-14)
     assert_allclose(fisher.matrix, gram + lam * np.eye(w.size), rtol=1e-13, atol=1e-15)
     assert_allclose(fisher.inverse @ fisher.matrix, np.eye(w.size), atol=1e-10)
-    with pytest.raises(ValueError, match="damping"):
-        empirical_fisher(G, damping=0.0)
+    with pytest.raises(ValueError, match="relative_damping"):
+        empirical_fisher(G, relative_damping=0.0)
+    with pytest.raises(ValueError, match="no scale to damp relative to"):
+        empirical_fisher(np.zeros_like(G), relative_damping=0.1)
 
 
 @pytest.mark.parametrize("removed", [[1], [0, 3], [1, 2, 5, 6], [0, 1, 2, 3, 4, 5, 6]])
@@ -187,29 +189,30 @@ def test_greedy_obs_matches_linear_models_and_is_nested():
         assert_allclose(2 * mine.predicted_increase, ref.loss_increase, rtol=1e-8)
 
 
-def test_rmp_masks_keep_exactly_k_and_start_with_magnitude():
-    rng = np.random.default_rng(8)
-    w = rng.standard_normal(101)
-    masks = rmp_masks(w, 0.3, 6, rng=1)
-    assert len(masks) == 7
-    assert np.array_equal(masks[0], magnitude(w, 0.3).mask)
-    assert all(m.sum() == 30 for m in masks)
-    assert any(not np.array_equal(m, masks[0]) for m in masks[1:])
-    again = rmp_masks(w, 0.3, 6, rng=1)
-    assert all(np.array_equal(a, b) for a, b in zip(masks, again))
-
-
-def test_loss_model_scores_rank_like_linear_models_and_add_the_penalty():
+def test_loss_model_scores_add_the_penalty():
     rng = np.random.default_rng(9)
     w, g, h = rng.standard_normal(30), rng.standard_normal(30), rng.uniform(0.1, 3, 30)
-    for crit in ("taylor1", "taylor2", "hessian"):
-        mine = top_mask(loss_model_scores(w, crit, grad=g, curvature=h), 12)
-        assert np.array_equal(mine, prune(w, 12, crit, hessian=h, grad=g).mask)
     s = loss_model_scores(w, "taylor2", grad=g, curvature=h, penalty=0.7)
     assert_allclose(s, np.abs(-g * w + 0.5 * h * w ** 2) + 0.35 * w ** 2, rtol=1e-14)
     assert_allclose(loss_model_scores(w, "magnitude", penalty=2.0), 1.5 * w ** 2, rtol=1e-14)
     with pytest.raises(ValueError, match="criterion"):
         loss_model_scores(w, "obd")
+
+
+def test_prune_paper_cbs_is_the_cbs_function_with_and_without_a_loss():
+    """linear_models.prune(criterion="cbs", cbs_search="paper") runs this module's cbs (one implementation)."""
+    from linear_models import CBSOptions
+
+    w, G, fisher = problem(d=20, N=60, seed=11)
+    loss = lambda v: float(np.mean((G @ (v - w)) ** 2)) + 0.01 * float(np.sum(v ** 2))
+    for lo in (None, loss):
+        ref = cbs(w, fisher, 8, loss=lo, rng=3, n_starts=5)
+        got = prune(w, 8, "cbs", hessian=fisher.matrix, cbs_search="paper", start="random-magnitude", rng=3,
+                    loss=lo, cbs_options=CBSOptions(n_starts=5))
+        assert np.array_equal(got.mask, ref.mask)
+        assert_allclose(got.weights, ref.weights, rtol=1e-12, atol=1e-14)
+        assert_allclose(got.loss_increase, 2 * ref.predicted_increase, rtol=1e-12)
+        assert got.objective <= got.start_objective
 
 
 def test_step_counts_remove_the_same_fraction_each_step():

@@ -9,7 +9,8 @@ from numpy.testing import assert_allclose
 pytest.importorskip("sklearn")
 network_mod = pytest.importorskip("simulations.network")
 
-from simulations import second_order as so  # noqa: E402
+from linear_models import second_order as so  # noqa: E402
+from pruning_checks import keep_count  # noqa: E402
 from simulations import second_order_experiments as E  # noqa: E402
 
 SMALL = (64, 16, 10)            # 1,184 weights: the experiments' pipeline at a size the default suite affords
@@ -38,11 +39,11 @@ def test_cbs_in_the_pipeline_never_raises_the_masked_training_loss_of_its_start(
     net = E.network(sizes=SMALL)
     theta = E.train_dense(net, data, 0)
     Xtr, ytr = data.X_train, data.y_train.astype(float)
-    fisher = so.empirical_fisher(net.per_sample_gradients(theta, Xtr, ytr), damping=E.DAMPING)
+    fisher = so.empirical_fisher(net.per_sample_gradients(theta, Xtr, ytr), relative_damping=E.DAMPING, inverse=True)
     loss = lambda v: net.loss_value(v, Xtr, ytr)
     for keep in (0.3, 0.1):
         res = so.cbs(theta, fisher, keep, loss=loss, rng=0, n_starts=5, update=False)
-        start = so.top_mask(np.abs(theta), so.keep_count_of(keep, theta.size))
+        start = so.top_mask(np.abs(theta), keep_count(keep, theta.size))
         assert loss(res.weights) <= loss(np.where(start, theta, 0.0))      # start 0 of RMP is magnitude
         assert res.info["search"].objective <= res.info["search"].start_objective
 
@@ -65,7 +66,7 @@ def test_per_sample_gradients_and_fisher_match_finite_differences_on_a_tiny_netw
             Gfd[i, q] = (net.loss_value(theta + e, X[i:i + 1], y[i:i + 1])
                          - net.loss_value(theta - e, X[i:i + 1], y[i:i + 1])) / (2 * h)
     assert np.max(np.abs(G - Gfd)) <= 1e-6 * np.max(np.abs(Gfd))
-    F = so.empirical_fisher(G, damping=0.1).matrix
+    F = so.empirical_fisher(G, relative_damping=0.1).matrix
     Ffd = Gfd.T @ Gfd / 7
     Ffd[np.diag_indices_from(Ffd)] += 0.1 * np.mean(np.diag(Gfd.T @ Gfd / 7))
     assert_allclose(F, Ffd, rtol=1e-6, atol=1e-6 * np.max(np.abs(Ffd)))
