@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 
 from _timing import median_time  # noqa: E402
 
-from simulations import second_order as so  # noqa: E402
+from linear_models import second_order as so  # noqa: E402
+from pruning_checks import keep_count  # noqa: E402
 from simulations import second_order_experiments as E  # noqa: E402
 
 
@@ -54,11 +55,11 @@ def main():
     Xtr, ytr = data.X_train, data.y_train.astype(float)
     net.per_sample_gradients(theta, Xtr[:4], ytr[:4])
     t_grads, G = median_time(lambda: net.per_sample_gradients(theta, Xtr, ytr), r)
-    t_build, fisher0 = median_time(lambda: so.empirical_fisher(G, damping=E.DAMPING, inverse=False), r)
+    t_build, fisher0 = median_time(lambda: so.empirical_fisher(G, relative_damping=E.DAMPING), r)
     t_inv, Finv = median_time(lambda: so.spd_inverse(fisher0.matrix), r)
     t_wood, Fw = median_time(lambda: woodbury_inverse(G, fisher0.damping), r)
     err = float(np.max(np.abs(Fw - Finv)) / np.max(np.abs(Finv)))
-    fisher = so.empirical_fisher(G, damping=E.DAMPING)
+    fisher = so.empirical_fisher(G, relative_damping=E.DAMPING, inverse=True)
     d = theta.size
     loss = lambda v: net.loss_value(v, Xtr, ytr)
     keeps = [1 - s for s in E.SPARSITIES]
@@ -67,7 +68,7 @@ def main():
     t_wf, _ = median_time(lambda: [so.woodfisher(theta, fisher, k) for k in keeps], r)
     t_mu, _ = median_time(lambda: [so.magnitude_update(theta, fisher, k) for k in keeps], r)
     so.obs_order(theta, fisher, 10)
-    n_rm = d - so.keep_count_of(min(keeps), d)
+    n_rm = d - keep_count(min(keeps), d)
     t_path, order = median_time(lambda: so.obs_order(theta, fisher, n_rm), 1)
     t_obs, _ = median_time(lambda: [so.obs(theta, fisher, k, order=order) for k in keeps], r)
     so.cbs(theta, fisher, 0.5, loss=loss, rng=0, n_starts=2)
