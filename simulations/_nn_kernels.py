@@ -89,18 +89,24 @@ def _forward1(theta, sizes, poff, uoff, act, x, Z, A):
 
 
 @njit(cache=True)
-def _loss1(loss, f, yi):
-    """Loss of one sample with output ``f``."""
-    if loss == SQUARED:
-        r = f[0] - yi
-        return r * r
+def _logsumexp(f):
+    """``log sum_c exp(f_c)``, shifted by the maximum so that no term overflows."""
     mx = f[0]
     for c in range(1, f.size):
         mx = max(mx, f[c])
     s = 0.0
     for c in range(f.size):
         s += np.exp(f[c] - mx)
-    return mx + np.log(s) - f[int(yi)]
+    return mx + np.log(s)
+
+
+@njit(cache=True)
+def _loss1(loss, f, yi):
+    """Loss of one sample with output ``f``."""
+    if loss == SQUARED:
+        r = f[0] - yi
+        return r * r
+    return _logsumexp(f) - f[int(yi)]
 
 
 @njit(cache=True)
@@ -110,13 +116,7 @@ def _loss_grad1(loss, f, yi, dout):
         r = f[0] - yi
         dout[0] = 2.0 * r
         return r * r
-    mx = f[0]
-    for c in range(1, f.size):
-        mx = max(mx, f[c])
-    s = 0.0
-    for c in range(f.size):
-        s += np.exp(f[c] - mx)
-    lse = mx + np.log(s)
+    lse = _logsumexp(f)
     for c in range(f.size):
         dout[c] = np.exp(f[c] - lse)
     c = int(yi)

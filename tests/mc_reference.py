@@ -23,6 +23,20 @@ def fit(X, y, ridge):
     return X.T @ np.linalg.solve(X @ X.T, y)
 
 
+def sample(lam, beta, n, noise, rng):
+    """``n`` Gaussian rows with variances ``lam`` and labels ``X beta + noise z`` (design drawn first)."""
+    X = rng.standard_normal((n, lam.size)) * np.sqrt(lam)
+    return X, X @ beta + noise * rng.standard_normal(n)
+
+
+def scores(criterion, lam, beta, bh, rng):
+    """The score of THEORY.md Section 3. Uniform scores are drawn for every criterion (only ``random`` uses
+    them), so the stream, and the checks' pre-registered draws, do not depend on the criterion."""
+    uniform = rng.random(lam.size)
+    return {"magnitude": np.abs(bh), "hessian": np.sqrt(lam) * np.abs(bh), "oracle": lam * beta**2,
+            "random": uniform}[criterion]
+
+
 def top_k(score, k, rng):
     """Indices of the k largest scores, ties broken at random."""
     order = np.lexsort((rng.random(score.size), -score))
@@ -41,16 +55,13 @@ def monte_carlo(variances, signal, weights, signal_dist, p, kappa, noise, ridge,
     out["dense"] = np.empty(trials)
     for t in range(trials):
         lam, beta = draw_problem(variances, signal, weights, signal_dist, p, rng)
-        X = rng.standard_normal((n, p)) * np.sqrt(lam)
-        y = X @ beta + noise * rng.standard_normal(n)
+        X, y = sample(lam, beta, n, noise, rng)
         bh = fit(X, y, ridge)
         out["dense"][t] = noise**2 + np.sum(lam * (bh - beta) ** 2)
         if retrain == "fresh":
-            X2 = rng.standard_normal((n, p)) * np.sqrt(lam)
-            y2 = X2 @ beta + noise * rng.standard_normal(n)
+            X2, y2 = sample(lam, beta, n, noise, rng)
         for c in criteria:
-            score = {"magnitude": np.abs(bh), "hessian": np.sqrt(lam) * np.abs(bh),
-                     "oracle": lam * beta**2, "random": rng.random(p)}[c]
+            score = scores(c, lam, beta, bh, rng)
             for j, a in enumerate(keep):
                 S = top_k(score, int(round(a * p)), rng)
                 b = np.zeros(p)
@@ -86,15 +97,12 @@ def monte_carlo_init(variances, signal, weights, signal_dist, p, kappa, noise, r
     for t in range(trials):
         lam, beta = draw_problem(variances, signal, weights, signal_dist, p, rng)
         b0 = init * rng.standard_normal(p) / np.sqrt(p)
-        X = rng.standard_normal((n, p)) * np.sqrt(lam)
-        y = X @ beta + noise * rng.standard_normal(n)
+        X, y = sample(lam, beta, n, noise, rng)
         bh = fit_from(X, y, ridge, b0)
         out["dense"][t] = noise**2 + np.sum(lam * (bh - beta) ** 2)
-        X2 = rng.standard_normal((n, p)) * np.sqrt(lam)
-        y2 = X2 @ beta + noise * rng.standard_normal(n)
+        X2, y2 = sample(lam, beta, n, noise, rng)
         for c in criteria:
-            score = {"magnitude": np.abs(bh), "hessian": np.sqrt(lam) * np.abs(bh),
-                     "oracle": lam * beta**2, "random": rng.random(p)}[c]
+            score = scores(c, lam, beta, bh, rng)
             for j, a in enumerate(keep):
                 S = top_k(score, int(round(a * p)), rng)
                 b = np.zeros(p)
