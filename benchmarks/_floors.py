@@ -3,15 +3,15 @@
 * design floor: draw the Gaussian design (and response) and factor the Gram matrix on its smaller side;
 * Bartlett floor (``p <= n``): draw the Bartlett factor, which is that Cholesky factor.
 
-Both draw from the trial's data stream exactly as :func:`simulations.kernels.trial` does, and
-:func:`run_floor` has the signature of :func:`simulations.engine.run_trials`, so
+Both draw from the trial's data stream exactly as :func:`simulations.linear.kernels.trial` does, and
+:func:`run_floor` has the signature of :func:`simulations.linear.engine.run_trials`, so
 ``execute(job, trials, n_jobs=2, fn=run_floor)`` times a floor with the engine's own workers.
 """
 
 import numpy as np
 
-from simulations import kernels
-from simulations.engine import _one_blas_thread
+from simulations.linear import kernels
+from simulations.runtime.workers import one_blas_thread as _one_blas_thread
 
 
 def floor_design(rng, lam, n):

@@ -23,7 +23,7 @@ from _timing import median_time
 
 from asymptotics import Spectrum
 from _floors import run_floor
-from simulations.engine import execute, make_job, monte_carlo
+from simulations.linear.engine import execute, make_job, monte_carlo
 
 KEEP = tuple(np.round(np.linspace(0.1, 1.0, 10), 2))
 TRIALS, P, REPEATS = 200, 400, 7

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from _timing import median_time  # noqa: E402
 
-from simulations.network import Network  # noqa: E402
+from simulations import Network  # noqa: E402
 
 N = 4000
 LR = 1e-3

@@ -25,7 +25,9 @@ from _timing import median_time  # noqa: E402
 
 from linear_models import second_order as so  # noqa: E402
 from pruning_checks import keep_count  # noqa: E402
-from simulations import second_order_experiments as E  # noqa: E402
+from simulations.second_order import cbs_table as T  # noqa: E402
+from simulations.second_order import digits_mlp as E  # noqa: E402
+from simulations.second_order import loss_modelling as LM  # noqa: E402
 
 
 def woodbury_inverse(G, lam):
@@ -90,10 +92,10 @@ def main():
     print(f"  obs updates from the path             {t_obs:8.3f} s")
     print(f"  cbs (RMP {so.RMP_CANDIDATES} + search + update)     {t_cbs:8.3f} s  (swaps {swaps}, iterations {iters})")
     with tempfile.TemporaryDirectory() as tmp:
-        t_quick, _ = median_time(lambda: E.cbs_table(tmp, quick=True), 1)
+        t_quick, _ = median_time(lambda: T.cbs_table(tmp, quick=True), 1)
         print(f"CBS table, quick mode (2 seeds x 3 sparsities)     {t_quick:8.1f} s")
         if args.table:
-            t_full, _ = median_time(lambda: E.cbs_table(tmp, quick=False, n_jobs=2), 1)
+            t_full, _ = median_time(lambda: T.cbs_table(tmp, quick=False, n_jobs=2), 1)
             print(f"CBS table, full mode, n_jobs=2                 {t_full:8.1f} s")
 
 

@@ -2,7 +2,7 @@
 
 The one implementation of these algorithms in the toolkit: :func:`linear_models.prune` reaches them
 through its criteria (``obs``, ``woodfisher``, ``cbs`` with ``cbs_search="paper"``, the loss-model
-criteria with ``locality``), and the network experiments (``simulations.second_order_experiments``)
+criteria with ``locality``), and the network experiments (``simulations.second_order.cbs_table``)
 call the functions below directly.
 
 Everything here takes a flat weight vector ``w`` (length ``d``) and either the

@@ -29,7 +29,7 @@ from IPython.display import Image, display
 
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 from simulations import monte_carlo
-from simulations.figures import HEADLINE_NOISE, HEADLINE_SPECTRUM, TidyRows, sizes
+from simulations.figures.linear import HEADLINE_NOISE, HEADLINE_SPECTRUM, TidyRows, sizes
 from simulations.plotting import color, new_figure, plot_curves, plot_points, save_figure
 
 QUICK = os.environ.get("PRUNING_MECHANICS_QUICK") == "1"      # the tests run every notebook in quick mode
@@ -77,7 +77,7 @@ variance 25 and weight 0.3 (importance `25 * 0.09 = 2.25`), the other half varia
 """),
         code(SETUP),
         code("""
-from simulations.figures import FINITE_P_NOTE, ols_exact_curve
+from simulations.figures.linear import FINITE_P_NOTE, ols_exact_curve
 
 spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
 print(spec)
@@ -452,7 +452,7 @@ def _figure_notebook(title, intro, api, call, outro, your_turn):
 NET_API = """\
 import numpy as np
 from simulations import network_experiment
-from simulations.network_figures import base_config
+from simulations.figures.networks import base_config
 
 cfg = base_config(QUICK)       # THEORY.md Section 6's illustrative configuration (smaller in quick mode)
 print(cfg)
@@ -547,7 +547,8 @@ print({c: np.round(res.mean[c], 3) for c in ("magnitude", "hessian", "random")})
 
 SO_API = """\
 import numpy as np
-from simulations import second_order_experiments as soe
+from simulations.second_order import digits_mlp as soe
+from simulations.second_order import loss_modelling
 from linear_models import prune
 
 print("recipe:", soe.RECIPE)
@@ -587,7 +588,7 @@ between the two across configurations, with a bootstrap interval.
         SO_API,
         'FIGURES_CALL',
         "**Your turn.** The configurations of the study:",
-        """print(soe.lm_configs(QUICK))""")
+        """print(loss_modelling.lm_configs(QUICK))""")
 
 
 @notebook("linear_counterpart")
@@ -618,7 +619,7 @@ print(ar1_covariance(4, 0.5))""")
 
 RG_API = """\
 import numpy as np
-from simulations.similarity import linear_cka, mode_connectivity
+from simulations.networks.similarity import linear_cka, mode_connectivity
 
 A = np.random.default_rng(0).standard_normal((100, 3))
 Q = np.linalg.qr(np.random.default_rng(1).standard_normal((3, 3)))[0]
@@ -671,7 +672,7 @@ dense model's own initialization, and the zero start gives min-norm. With fresh 
 follows from THEORY.md Sections 2-4 and 8; the table compares it with an exact per-trial Monte Carlo (z-scores).
 """,
         """\
-from simulations import scratch_linear
+from simulations.regimes import scratch_linear
 print(scratch_linear.__doc__.split("Example")[0][:1500])""",
         'FIGURES_CALL',
         "**Your turn.** Which start wins depends on whether the refit is determined (kept fraction below kappa).",

@@ -143,12 +143,10 @@ def _on_sigterm(signum, frame):
 
 
 def _stop_workers():
-    """Stop the simulator's worker pools now, through the engine's public API when it has one."""
-    from . import engine
+    """Stop the worker pools now (their workers exit; finished sweep points are on disk)."""
+    from .runtime.workers import shutdown_pools
 
-    shutdown = getattr(engine, "shutdown_pools", None)
-    if shutdown is not None:
-        shutdown()
+    shutdown_pools()
 
 
 def main(argv=None):
@@ -183,12 +181,12 @@ def main(argv=None):
 def _run(args, figures):
     if args.command == "list":
         for name, fn in sorted(figures.items()):
-            print(f"{name:18s} {fn.__doc__.strip().splitlines()[0]}")
+            print(f"{name:18s} {fn.summary}")
     elif args.command == "figure":
         for path in figures[args.name](args.out, quick=args.quick, n_jobs=args.n_jobs):
             print(path)
     elif args.command == "sweep":
-        from .sweep import export_csv, load_config, run_sweep
+        from .runtime.sweep import export_csv, load_config, run_sweep
 
         cfg = load_config(args.config)
         if args.csv:

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .runtime.files import write_tidy_csv
+
 COLORS = {
     "magnitude": "#d62728",
     "hessian": "#1f77b4",
@@ -105,17 +107,8 @@ def save_figure(fig, stem):
     return paths
 
 
-def write_tidy_csv(path, rows, columns):
-    """Write ``rows`` (an iterable of dicts) as a tidy CSV with the given column order."""
-    import csv
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(columns))
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()})
-    tmp.replace(path)
-    return path
+def save_with_csv(fig, rows, out_dir, stem, columns):
+    """Save ``fig`` as ``<stem>.png`` and ``.pdf`` and ``rows`` as the tidy ``<stem>.csv`` in ``out_dir``;
+    returns ``(png, pdf, csv)``."""
+    out = Path(out_dir)
+    return (*save_figure(fig, out / stem), write_tidy_csv(out / f"{stem}.csv", rows, columns))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simulations.datasets import digits, stratified_split, teacher
+from simulations.networks.datasets import digits, stratified_split, teacher
 
 sklearn = pytest.importorskip("sklearn")
 

@@ -10,7 +10,7 @@ import pytest
 
 from simulations import network_experiment
 from simulations.cli import main
-from simulations.sweep import (ConfigError, StoreError, export_csv, grid, load_config, load_results, point_seed,
+from simulations.runtime.sweep import (ConfigError, StoreError, export_csv, grid, load_config, load_results, point_seed,
                                run_sweep)
 
 # tiny and fast: d = 4, width = 4, n_train = 200, 50 steps, 2 trials, 2 grid points
@@ -139,7 +139,7 @@ def test_scale_grid_sets_the_chosen_group(monkeypatch):
     cfg = load_config(dict(CONFIG, init=0.5, scale=[1.0, 10.0], scale_group=1))
     assert [p["scale"] for p in grid(cfg)] == [1.0, 10.0]
     calls = []
-    import simulations.network as network
+    import simulations.experiments.network_sweep as network
     monkeypatch.setattr(network, "network_experiment", lambda **kw: calls.append(kw) or (_ for _ in ()).throw(
         KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
@@ -176,7 +176,7 @@ def test_python_m_simulations_sweep_of_a_toml_file(tmp_path, toml):
 def test_the_docstring_toml_example_loads():
     import tomllib
 
-    from simulations import sweep
+    from simulations.experiments import network_sweep as sweep
 
     block = sweep.__doc__.split("A TOML example::")[1].split("The store holds")[0]
     cfg = load_config(tomllib.loads("\n".join(line[4:] for line in block.splitlines())))

@@ -16,7 +16,7 @@ from scipy.stats import norm
 
 from asymptotics import pruned_risk
 from asymptotics.phase import phase_diagram
-from simulations import phase_figures as pf
+from simulations.figures import phase as pf
 
 H = 1e-3          # step in log mu of the independent finite difference
 

@@ -7,9 +7,11 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("simulations.network", reason="the network engine (branch network) is not merged yet")
-from simulations import regimes as R  # noqa: E402
-from simulations.sweep import StoreError, StoreWarning  # noqa: E402
+from simulations.regimes import grid as R  # noqa: E402
+from simulations.runtime.seeds import child  # noqa: E402
+from simulations.regimes import scratch_networks as S  # noqa: E402
+from simulations.figures import regimes as RF  # noqa: E402
+from simulations.runtime.store import StoreError, StoreWarning  # noqa: E402
 
 TINY = dict(d=5, teacher_width=2, width=6, n_train=40, n_test=60, steps=40, batch=8, retrain_batch=4,
             batches=(16, 4), lengths=(1.0, 0.5), densities=(0.3, 0.8), seeds=2)
@@ -70,7 +72,7 @@ def test_early_stop_is_a_prefix_of_the_full_run():
     again = R.train_schedule(net, theta0, X, y, seq=seq, **kw)
     half = R.train_schedule(net, theta0, X, y, seq=seq, stop=20, **kw)
     first = net.train(theta0, X, y, optimizer="sgd", lr=cfg["lr"], steps=20, batch_size=8, momentum=cfg["momentum"],
-                      rng=np.random.Generator(np.random.PCG64(R.child(seq, 0))))   # the first segment by hand
+                      rng=np.random.Generator(np.random.PCG64(child(seq, 0))))   # the first segment by hand
     assert np.array_equal(full, again)
     assert np.array_equal(half, first.theta)
     assert not np.array_equal(half, full)
@@ -110,7 +112,7 @@ def test_a_cell_claimed_by_another_run_is_waited_for(tmp_path):
     """A concurrent run holding a cell's claim: this run computes the rest, waits, and takes its result."""
     import threading
 
-    from simulations.sweep import release, try_claim
+    from simulations.runtime.store import release, try_claim
 
     cfg = tiny(knobs=("batch",), seeds=1)
     ref = R.run_grid(cfg, tmp_path / "ref", progress=False)
@@ -156,7 +158,7 @@ def _synthetic(slopes_by_density, S=4, T=3, noise=0.001, mc=None):
     """A grid result whose test error changes by `slope` per temperature step at each density."""
     rng = np.random.default_rng(0)
     D = len(slopes_by_density)
-    cfg = R._check_config(dict(R.grid_config(), knobs=("batch",), batches=(64, 16, 4)[:T],
+    cfg = R.check_config(dict(R.grid_config(), knobs=("batch",), batches=(64, 16, 4)[:T],
                                densities=tuple(np.linspace(0.1, 0.8, D)), seeds=S))
     recs = []
     for ti in range(T):
@@ -195,11 +197,11 @@ def test_no_cka_split_when_the_range_is_narrow(monkeypatch):
 
 
 def test_sparse_init_scale_and_zeros():
-    from simulations.network import Network
+    from simulations import Network
 
     net = Network((400, 100, 1))
     mask = np.random.default_rng(1).random(net.n_params) < 0.25
-    theta = R.sparse_init(net, mask, 1.0, np.random.default_rng(2))
+    theta = S.sparse_init(net, mask, 1.0, np.random.default_rng(2))
     a, b = net.layer_block(0)
     assert np.all(theta[~mask] == 0)
     kept = theta[a:b][mask[a:b]]
@@ -208,25 +210,25 @@ def test_sparse_init_scale_and_zeros():
 
 
 def test_scratch_cell_budgets_and_n_jobs():
-    cfg = R.scratch_config(quick=True, **{k: v for k, v in TINY.items() if k not in ("batches", "lengths")})
-    res = R.run_scratch(cfg, progress=False)
+    cfg = S.scratch_config(quick=True, **{k: v for k, v in TINY.items() if k not in ("batches", "lengths")})
+    res = S.run_scratch(cfg, progress=False)
     net = R.make_problem(cfg, 0)[0]
     a, b = net.layer_block(0)
     for di, x in enumerate(cfg["densities"]):
         kept = round(x * (b - a)) + (net.n_params - (b - a))
         assert res["records"][0]["steps_b"][di] == round(cfg["steps"] * net.n_params / kept)
-    par = R.run_scratch(cfg, n_jobs=2, progress=False)
+    par = S.run_scratch(cfg, n_jobs=2, progress=False)
     for r1, r2 in zip(res["records"], par["records"]):
         assert all(r1[k] == r2[k] for k in ("dense", "fine-tune", "scratch-E", "scratch-B", "retrain"))
 
 
 @pytest.mark.slow
 def test_quick_figure_and_table(tmp_path):
-    png, pdf, csv = R.regimes_figure(tmp_path, quick=True, n_jobs=2, progress=False)
+    png, pdf, csv = RF.regimes_figure(tmp_path, quick=True, n_jobs=2, progress=False)
     assert png.exists() and pdf.exists() and csv.exists()
     text = (tmp_path / "regimes.txt").read_text()
     assert text.count("Knob") == 2
-    csv2, md = R.scratch_table(tmp_path, quick=True, n_jobs=2, progress=False)
+    csv2, md = S.scratch_table(tmp_path, quick=True, n_jobs=2, progress=False)
     assert "Liu et al. 2019" in csv2.read_text() and "Scratch-B" in md.read_text()
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from asymptotics import Spectrum, dense_risk
 from linear_models import fine_tune_vs_scratch, fit, gradient_descent
-from simulations.scratch_linear import ARMS, scratch_monte_carlo, scratch_risk
+from simulations.regimes.scratch_linear import ARMS, scratch_monte_carlo, scratch_risk
 
 SPEC = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
 
@@ -32,7 +32,7 @@ def _trial(keep, s0=2.0, seed=0):
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
     lam = np.repeat([1.0, 25.0], 30)
     b = np.repeat([1.0, 0.3], 30)
-    from simulations.scratch_linear import scratch_trial
+    from simulations.regimes.scratch_linear import scratch_trial
     return scratch_trial(rng, lam, b, 30, 0.5, np.array([round(keep * 60)]), ("magnitude", "random"), s0)
 
 
@@ -114,7 +114,7 @@ def test_scratch_theory_against_monte_carlo(record_z):
 
 @pytest.mark.slow
 def test_linear_scratch_table_writes_theory_and_simulation(tmp_path):
-    from simulations.scratch_linear import linear_scratch_table
+    from simulations.regimes.scratch_linear import linear_scratch_table
 
     csv, md = linear_scratch_table(tmp_path, quick=True, n_jobs=2)
     text = csv.read_text()

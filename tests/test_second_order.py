@@ -261,7 +261,7 @@ def test_linear_counterpart_prediction_is_the_exact_training_loss_increase():
     """Least squares (THEORY.md Section 5): with H = X'X/n the OBS prediction 2 * 1/2 w_P'([H^-1]_PP)^-1 w_P
     is the exact increase of the mean squared training error, for every method that uses the optimal update."""
     from asymptotics import Spectrum
-    from simulations.second_order_experiments import _linear_task
+    from simulations.second_order.linear_counterpart import _linear_task
 
     rows = _linear_task(("two-level", Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3)), 30, 2.0, 0.5,
                          0, (0.5, 0.2)))

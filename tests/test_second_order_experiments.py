@@ -7,20 +7,22 @@ import pytest
 from numpy.testing import assert_allclose
 
 pytest.importorskip("sklearn")
-network_mod = pytest.importorskip("simulations.network")
+import simulations as network_mod
 
 from linear_models import second_order as so  # noqa: E402
 from pruning_checks import keep_count  # noqa: E402
-from simulations import second_order_experiments as E  # noqa: E402
+from simulations.second_order import cbs_table as T  # noqa: E402
+from simulations.second_order import digits_mlp as E  # noqa: E402
+from simulations.second_order import loss_modelling as LM  # noqa: E402
 
 SMALL = (64, 16, 10)            # 1,184 weights: the experiments' pipeline at a size the default suite affords
 
 
 @pytest.mark.slow
 def test_table_rows_are_bitwise_identical_for_any_worker_count():
-    tasks = [E._TableTask("digits", s, (0.5, 0.9), E.DAMPING, E.METHODS, 3, sizes=SMALL) for s in range(2)]
-    serial = E.table_rows(tasks, n_jobs=1)
-    parallel = E.table_rows(tasks, n_jobs=2)
+    tasks = [T._TableTask("digits", s, (0.5, 0.9), E.DAMPING, E.METHODS, 3, sizes=SMALL) for s in range(2)]
+    serial = T.table_rows(tasks, n_jobs=1)
+    parallel = T.table_rows(tasks, n_jobs=2)
     assert serial == parallel            # dict equality of floats: bitwise
     methods = {r["method"] for r in serial}
     assert methods == set(E.METHODS) | {"dense", "fisher"}
@@ -74,9 +76,9 @@ def test_per_sample_gradients_and_fisher_match_finite_differences_on_a_tiny_netw
 
 def test_step_by_step_pruning_on_the_network_recomputes_statistics():
     data = E.load_data("digits")
-    tasks = [E._LMTask("digits", 0, 0.8, (("magnitude", 1, 0.0), ("taylor2", 1, 0.0), ("taylor2", 5, 0.0),
+    tasks = [LM._LMTask("digits", 0, 0.8, (("magnitude", 1, 0.0), ("taylor2", 1, 0.0), ("taylor2", 5, 0.0),
                                            ("hessian", 5, 1e-2)), 1, sizes=SMALL)]
-    rows = E.lm_rows(tasks)
+    rows = LM.lm_rows(tasks)
     got = {(r["method"], r["steps"], r["penalty"], r["metric"]): r["value"] for r in rows}
     assert got[("taylor2", 1, 0.0, "train_loss_after_pruning")] != got[("taylor2", 5, 0.0, "train_loss_after_pruning")]
     assert all(0 <= v <= 1 for k, v in got.items() if k[3].startswith("test_accuracy"))
@@ -85,16 +87,16 @@ def test_step_by_step_pruning_on_the_network_recomputes_statistics():
 
 def test_spearman_and_bootstrap_interval():
     a = np.arange(10.0)
-    assert E.spearman(a, a ** 3) == pytest.approx(1.0)
-    assert E.spearman(a, -a) == pytest.approx(-1.0)
-    est, lo, hi = E.bootstrap_spearman(a, -a + 0.1 * np.random.default_rng(0).standard_normal(10),
+    assert LM.spearman(a, a ** 3) == pytest.approx(1.0)
+    assert LM.spearman(a, -a) == pytest.approx(-1.0)
+    est, lo, hi = LM.bootstrap_spearman(a, -a + 0.1 * np.random.default_rng(0).standard_normal(10),
                                        np.random.default_rng(1), n_boot=200)
     assert lo <= est <= hi and hi < 0
 
 
 @pytest.mark.slow
 def test_cbs_table_quick_writes_the_named_outputs(tmp_path):
-    paths = E.cbs_table(tmp_path, quick=True)
+    paths = T.cbs_table(tmp_path, quick=True)
     assert [p.name for p in paths] == ["cbs-table.png", "cbs-table.pdf", "cbs-table.csv", "cbs-table.md"]
     with open(paths[2]) as fh:
         rows = list(csv.DictReader(fh))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from linear_models import fit
-from simulations.similarity import PATH_POINTS, linear_cka, mc_from_path, mode_connectivity
+from simulations.networks.similarity import PATH_POINTS, linear_cka, mc_from_path, mode_connectivity
 
 
 def _cka_hsic(a, b):

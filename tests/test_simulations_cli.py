@@ -14,9 +14,9 @@ import pytest
 from numpy.testing import assert_allclose
 
 from asymptotics import pruned_risk
-from simulations import sweep
+from simulations.runtime import sweep
 from simulations.cli import main
-from simulations.figures import HEADLINE_NOISE, HEADLINE_SPECTRUM
+from simulations.figures.linear import HEADLINE_NOISE, HEADLINE_SPECTRUM
 
 
 def test_pruned_risk_figure_writes_png_pdf_and_csv(tmp_path):

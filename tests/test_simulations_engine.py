@@ -14,8 +14,9 @@ from scipy.stats import norm
 import linear_models
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 from linear_models import LinearProblem
-from simulations import kernels, monte_carlo
-from simulations.engine import KeepCollisionWarning, make_job
+from simulations import monte_carlo
+from simulations.linear import kernels
+from simulations.linear.engine import KeepCollisionWarning, make_job
 
 SPEC = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
 KEEP = (0.1, 0.25, 0.5, 1.0)
@@ -420,7 +421,7 @@ def test_bartlett_needs_p_at_most_n():
 def test_n_jobs_means_that_many_workers():
     import os
 
-    from simulations.engine import _workers
+    from simulations.runtime.workers import n_workers as _workers
 
     assert _workers(None) == _workers(1) == 1
     assert _workers(3) == 3 and _workers(5) == 5          # not capped at the core count

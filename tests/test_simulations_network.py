@@ -7,8 +7,9 @@ import pytest
 
 from linear_models import fit, prune
 from simulations import network_experiment
-from simulations import _nn_kernels as K
-from simulations.network import Network, _draw_data, _NetJob
+from simulations.networks import _kernels as K
+from simulations import Network
+from simulations.experiments.network_experiment import _draw_data, _NetJob
 
 H = 1e-5                      # central differences: truncation ~ H^2, rounding ~ 1e-16 / H, both << 1e-6
 RTOL = 1e-6
@@ -289,7 +290,7 @@ def test_dask_local_cluster_is_bitwise_identical():
 
 
 def test_ggn_matrix_accumulated_in_blocks_equals_one_block(monkeypatch):
-    import simulations.network as nw
+    import simulations.networks.model as nw
     net, theta, X, y = problem((6, 4, 3), "cross_entropy", "relu", n=50)
     whole = net.ggn_matrix(theta, X)
     monkeypatch.setattr(nw, "GGN_ROWS", 7)                 # 2 samples x 3 classes per block, 25 blocks

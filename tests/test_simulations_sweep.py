@@ -16,9 +16,11 @@ import warnings
 import numpy as np
 import pytest
 
-from simulations import engine, sweep
+from simulations.linear import sweep_kind
+from simulations.runtime import files, sweep
+from simulations.runtime import store as store_mod
 from simulations.cli import main
-from simulations.sweep import (ConfigError, PointKind, StoreError, StoreWarning, export_csv, load_config,
+from simulations.runtime.sweep import (ConfigError, PointKind, StoreError, StoreWarning, export_csv, load_config,
                                load_results, register_kind, run_sweep)
 
 CONFIG = {
@@ -172,24 +174,24 @@ def test_bad_point_file_in_the_cli_is_one_warning_line(tmp_path, capsys):
 
 # ------------------------------------------------------------------ concurrency (defect class: races)
 def test_claims_exclude_each_other(tmp_path):
-    store = sweep.open_store(tmp_path / "s", load_config(SMALL))
-    with sweep._claim(store, 0, block=False) as first:
-        with sweep._claim(store, 0, block=False) as second, sweep._claim(store, 1, block=False) as other:
+    store = store_mod.open_store(tmp_path / "s", load_config(SMALL))
+    with store_mod.claim(store, 0, block=False) as first:
+        with store_mod.claim(store, 0, block=False) as second, store_mod.claim(store, 1, block=False) as other:
             assert first and not second and other
-    with sweep._claim(store, 0, block=False) as again:      # released when its holder let go
+    with store_mod.claim(store, 0, block=False) as again:      # released when its holder let go
         assert again
 
 
 def test_temporary_files_of_dead_writers_are_removed(tmp_path):
-    store = sweep.open_store(tmp_path / "s", load_config(SMALL))
+    store = store_mod.open_store(tmp_path / "s", load_config(SMALL))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
-    leftovers = {pid: sweep._temporary(store / "points", "0.json") for pid in (dead_pid, os.getpid())}
+    leftovers = {pid: files.temporary(store / "points", "0.json") for pid in (dead_pid, os.getpid())}
     for fd, _ in leftovers.values():
         os.close(fd)
     renamed = leftovers[dead_pid][1].replace(f"-{os.getpid()}.", f"-{dead_pid}.")
     os.rename(leftovers[dead_pid][1], renamed)
-    sweep.open_store(store, load_config(SMALL))
+    store_mod.open_store(store, load_config(SMALL))
     assert not os.path.exists(renamed) and os.path.exists(leftovers[os.getpid()][1])   # a live writer's file stays
 
 
@@ -267,12 +269,12 @@ def test_theory_is_computed_before_any_monte_carlo(tmp_path, monkeypatch):
     from asymptotics.fixed_point import ConvergenceError
 
     calls = []
-    monkeypatch.setattr(engine, "monte_carlo", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(sweep_kind, "monte_carlo", lambda *a, **k: calls.append(a))
 
     def broken(*args, **kwargs):
         raise ConvergenceError("theory failed")
 
-    monkeypatch.setattr(sweep, "pruned_risk", broken)
+    monkeypatch.setattr(sweep_kind, "pruned_risk", broken)
     with pytest.raises(ConvergenceError):
         run_sweep(SMALL, tmp_path / "s", progress=False)
     assert calls == [] and not point_files(tmp_path / "s")
@@ -375,13 +377,13 @@ def test_one_dask_client_per_sweep_closed_at_the_end(tmp_path, monkeypatch):
     monkeypatch.setattr(distributed, "Client", FakeClient)
     monkeypatch.setattr(FakeClient, "instances", [])
     seen = []
-    real = engine.monte_carlo
+    real = sweep_kind.monte_carlo
 
     def spy(*args, **kwargs):
         seen.append(kwargs["client"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "monte_carlo", spy)
+    monkeypatch.setattr(sweep_kind, "monte_carlo", spy)
     res = run_sweep(SMALL, tmp_path / "dask", client="tcp://scheduler:8786", progress=False)
     (client,) = FakeClient.instances
     assert client.address == "tcp://scheduler:8786" and client.closed == 1 and client.submitted >= 2

@@ -33,9 +33,10 @@ from scipy.optimize import brentq
 from asymptotics import Spectrum, pruned_risk
 from asymptotics.phase import SCREENING_FACTOR, phase_diagram
 
-from .engine import monte_carlo
-from .figures import TidyRows, _finish
-from .plotting import color, new_figure, plot_points, write_tidy_csv
+from ..linear.engine import monte_carlo
+from ..plotting import new_figure, plot_points
+from ..runtime.files import write_tidy_csv
+from .linear import TidyRows, finish
 
 FIGURE_NAME = "phase-diagram"
 STEM = "phase_diagram"
@@ -306,7 +307,7 @@ def phase_diagram_figure(out_dir, quick=False, n_jobs=None):
         ax_cut.legend(fontsize=6, frameon=False)
     fig.suptitle(f"Linear phase diagram: magnitude masks at ridge mu, fresh OLS refit, sigma = {NOISE} "
                  f"({n_mu} x {n_load} grid)", fontsize=9)
-    paths = _finish(fig, rows, out, STEM)
+    paths = finish(fig, rows, out, STEM)
     write_tidy_csv(out / f"{STEM}_map.csv", map_rows, ("spectrum", "kappa", "load", "keep", "ridge", "risk", "slope"))
     findings = phase_findings(quick=quick)
     timing = f"Theory maps ({n_mu} x {n_load} grid, both spectra, root finding included): {t_map:.2f} s."

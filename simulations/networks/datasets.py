@@ -24,7 +24,7 @@ seed gives bitwise-identical arrays.
 
 Example
 -------
->>> from simulations.datasets import teacher
+>>> from simulations.networks.datasets import teacher
 >>> data = teacher(seed=0, n_train=200, n_val=50, n_test=100)
 >>> data.X_train.shape, data.n_classes, data.n_features
 ((200, 64), 10, 64)

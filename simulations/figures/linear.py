@@ -9,14 +9,14 @@ theory value) and returns the paths. ``quick`` uses fewer points and trials.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 
-from .engine import monte_carlo
-from .plotting import color, new_figure, plot_curves, plot_points, save_figure, write_tidy_csv
+from ..linear.engine import monte_carlo
+from ..plotting import color, new_figure, plot_curves, plot_points, save_with_csv
+from ..runtime.files import write_tidy_csv
 
 #: The headline model: half of the features scaled up by 5 (variance 25) with weights 0.3 (importance
 #: 25 * 0.09 = 2.25 against 1 for the unscaled half): small weights that matter.
@@ -55,10 +55,9 @@ class TidyRows(list):
         return max(zs) if zs else float("nan")
 
 
-def _finish(fig, rows, out_dir, stem):
-    out = Path(out_dir)
-    paths = save_figure(fig, out / stem)
-    return (*paths, write_tidy_csv(out / f"{stem}.csv", rows, CSV_COLUMNS))
+def finish(fig, rows, out_dir, stem):
+    """Save a linear figure and its tidy CSV (columns :data:`CSV_COLUMNS`); returns the paths."""
+    return save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS)
 
 
 #: said on the dense-risk figure: why no point is simulated next to kappa = 1
@@ -107,7 +106,7 @@ def dense_risk_figure(out_dir, quick=False, n_jobs=None):
     ax.axvline(1.0, color="k", lw=0.8, ls=":")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
-    return _finish(fig, rows, out_dir, "dense_risk")
+    return finish(fig, rows, out_dir, "dense_risk")
 
 
 def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
@@ -132,7 +131,7 @@ def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
             for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
                 rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, t, m, s, trials, p, theory_row=False)
     fig.suptitle(f"Pruned min-norm / OLS risk, covariance-scaled two-atom model (p = {p}, {trials} trials)", fontsize=10)
-    return _finish(fig, rows, out_dir, "pruned_risk")
+    return finish(fig, rows, out_dir, "pruned_risk")
 
 
 def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
@@ -164,7 +163,7 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
         ax.grid(alpha=0.3)
         if j == 0:
             ax.legend(fontsize=7, frameon=False)
-    return _finish(fig, rows, out_dir, "covariance_scaling")
+    return finish(fig, rows, out_dir, "covariance_scaling")
 
 
 def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
@@ -199,7 +198,7 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
     ax.set_title("Hessian bias: how much magnitude pruning loses")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
-    return _finish(fig, rows, out_dir, "hessian_bias")
+    return finish(fig, rows, out_dir, "hessian_bias")
 
 
 def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
@@ -233,7 +232,7 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
     ax.set_title("Sparse double descent")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
-    return _finish(fig, rows, out_dir, "sparse_double_descent")
+    return finish(fig, rows, out_dir, "sparse_double_descent")
 
 
 def retraining_figure(out_dir, quick=False, n_jobs=None):
@@ -263,7 +262,7 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
         ax.set_title(f"{c} pruning, kappa = {kappa:g}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, frameon=False)
-    return _finish(fig, rows, out_dir, "retraining")
+    return finish(fig, rows, out_dir, "retraining")
 
 
 def initialization_figure(out_dir, quick=False, n_jobs=None):
@@ -298,50 +297,4 @@ def initialization_figure(out_dir, quick=False, n_jobs=None):
         ax.set_xscale("log")
     fig.suptitle(f"Min-norm from a random start b0 ~ N(0, s0^2/p I), kappa = {kappa:g} (p = {p}, {trials} trials)",
                  fontsize=10)
-    return _finish(fig, rows, out_dir, "initialization")
-
-
-
-def _lazy(module, name, doc, **fixed):
-    """A registry entry that imports ``simulations.<module>`` only when the figure runs (``list`` stays cheap)."""
-    def run(out_dir, quick=False, n_jobs=None):
-        import importlib
-
-        return getattr(importlib.import_module(f"simulations.{module}"), name)(out_dir, quick=quick, n_jobs=n_jobs,
-                                                                               **fixed)
-    run.__doc__ = doc
-    run.__name__ = name
-    return run
-
-
-FIGURES = {
-    "dense-risk": dense_risk_figure,
-    "pruned-risk": pruned_risk_figure,
-    "covariance-scaling": covariance_scaling_figure,
-    "hessian-bias": hessian_bias_figure,
-    "sparse-double-descent": sparse_double_descent_figure,
-    "retraining": retraining_figure,
-    "initialization": initialization_figure,
-    "phase-diagram": _lazy("phase_figures", "phase_diagram_figure",
-                           "Figure 8: the linear phase diagram of temperature (mask ridge) and load, with cuts."),
-    "network-scaling": _lazy("network_figures", "network_scaling_figure",
-                             "Network 1: magnitude failure vs covariance scaling of the important features."),
-    "network-init": _lazy("network_figures", "network_init_figure",
-                          "Network 2: pruned loss and weight movement vs initialization scale."),
-    "network-hessian": _lazy("network_figures", "network_hessian_figure",
-                             "Network 3: rank correlation of scores with ablation importance."),
-    "network-claims": _lazy("network_figures", "network_claims",
-                            "Network claims table: THEORY.md Section 6's claims, measured."),
-    "cbs-table": _lazy("second_order_experiments", "cbs_table",
-                       "CBS table: one-shot second-order pruning of the digits MLP (NEIGHBOURS.md D)."),
-    "loss-modelling": _lazy("second_order_experiments", "loss_modelling",
-                            "Loss modelling: criteria, steps and locality on the digits MLP (NEIGHBOURS.md C)."),
-    "linear-counterpart": _lazy("second_order_experiments", "linear_counterpart",
-                                "Linear counterpart of the CBS table: least squares, where the model is exact."),
-    "regimes": _lazy("regimes", "regimes_figure",
-                     "Three-regime maps (test error, mc, CKA) over temperature and density (NEIGHBOURS.md A)."),
-    "scratch-table": _lazy("regimes", "scratch_table",
-                           "Fine-tune vs Scratch-E vs Scratch-B on networks (NEIGHBOURS.md B)."),
-    "linear-scratch": _lazy("scratch_linear", "linear_scratch_table",
-                            "Fine-tune vs scratch in the linear limit: theory against exact Monte Carlo."),
-}
+    return finish(fig, rows, out_dir, "initialization")

@@ -3,7 +3,7 @@
 :func:`monte_carlo` instantiates an ``asymptotics.Spectrum`` at finite ``p``
 (THEORY.md Section 2: ``floor(weights * p)`` coordinates per atom, largest
 remainders first; the true weights are redrawn every trial), runs the trial
-steps of :mod:`simulations.kernels`, and reports the mean and standard error of
+steps of :mod:`simulations.linear.kernels`, and reports the mean and standard error of
 the exact population risk ``sigma^2 + (b - beta*)' Sigma (b - beta*)``.
 
 Reproducibility: trial ``t`` draws from children of
@@ -40,21 +40,18 @@ Example
 
 from __future__ import annotations
 
-import atexit
-import numbers
-import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from asymptotics import Spectrum
 from pruning_checks import check_choice, check_int, check_keep, check_scalar
 from linear_models import atom_counts
 
+from ..runtime import workers
+from ..runtime.stats import mean_sem
+from ..runtime.workers import one_blas_thread
 from . import kernels
 
 CRITERIA = kernels.CRITERIA
@@ -62,7 +59,6 @@ RETRAIN = kernels.RETRAIN
 HESSIAN_SCORES = ("empirical", "population")
 SAMPLERS = ("auto", "design", "bartlett")
 DEFAULT_KEEP = (0.1, 0.25, 0.5, 1.0)
-CHUNKS_PER_WORKER = 4
 #: Largest array (entries) a trial may allocate: the ``n x p`` design (``p x p`` for Bartlett), 2 GiB.
 MAX_ENTRIES = 2**28
 
@@ -101,121 +97,21 @@ class MonteCarloResult:
     config: dict = field(repr=False)
 
 
-_WORKER_LIMITS = []
-
-
-def _one_blas_thread():
-    """BLAS limited to one thread: for good in a worker process (cheap on every later chunk), for the
-    duration of the call in the user's own process (their BLAS settings are restored afterwards)."""
-    import multiprocessing
-    from contextlib import nullcontext
-
-    if multiprocessing.parent_process() is None:
-        return threadpool_limits(limits=1)
-    if not _WORKER_LIMITS:
-        _WORKER_LIMITS.append(threadpool_limits(limits=1))
-    return nullcontext()
-
-
 def run_trials(job, start, stop):
     """Trials ``start <= t < stop``: returns ``(risk (m, C, K), dense (m,))``."""
     m = stop - start
     risk = np.empty((m, len(job.criteria), job.keep_counts.size))
     dense = np.empty(m)
-    with _one_blas_thread():
+    with one_blas_thread():
         for i, t in enumerate(range(start, stop)):
             dense[i] = kernels.trial(job, t, risk[i])
     return risk, dense
 
 
-def _chunks(trials, n_workers):
-    n_chunks = max(1, min(trials, n_workers * CHUNKS_PER_WORKER))
-    edges = np.linspace(0, trials, n_chunks + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-
-
-def _workers(n_jobs):
-    if n_jobs is None or (_is_int(n_jobs) and n_jobs == 1):
-        return 1
-    if not _is_int(n_jobs) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs == {n_jobs!r}, must be None, -1 or a positive integer.")
-    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
-
-
-def _is_int(value):
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-_POOLS = {}
-
-
-def _pool(workers):
-    """A process pool of ``workers`` processes, kept for the life of the interpreter (a sweep or a
-    notebook calls :func:`monte_carlo` many times; starting workers and loading the compiled kernels
-    once is what keeps short runs fast)."""
-    pool = _POOLS.get(workers)
-    if pool is None:
-        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers)
-    return pool
-
-
-@atexit.register
-def _shutdown_pools():
-    for pool in _POOLS.values():
-        pool.shutdown(cancel_futures=True)
-    _POOLS.clear()
-
-
-def _check_client(client):
-    """``client`` is None, a scheduler address or an object with the ``Client`` interface."""
-    if client is None or isinstance(client, str):
-        if isinstance(client, str) and not client.strip():
-            raise ValueError("client == '', must be a Dask scheduler address or a Client.")
-        return client
-    if not all(hasattr(client, a) for a in ("submit", "gather", "scheduler_info")):
-        raise TypeError(f"client must be a dask.distributed.Client or a scheduler address, "
-                        f"got {type(client).__name__}.")
-    return client
-
-
-def _open_client(address):
-    try:
-        from distributed import Client
-    except ImportError:  # pragma: no cover - depends on the optional extra
-        raise ImportError("a Dask scheduler address needs the 'dask' extra: pip install -e '.[dask]'") from None
-    return Client(address)
-
-
-def _run_on_dask(client, job, trials, fn):
-    workers = len(client.scheduler_info().get("workers", {})) or 1
-    futures = [client.submit(fn, job, a, b, pure=False) for a, b in _chunks(trials, workers)]
-    return client.gather(futures)
-
-
-def execute(job, trials, n_jobs=None, client=None, fn=run_trials):
-    """Run ``trials`` trials of ``job`` serially, in local processes or on Dask; results in trial order.
-
-    ``client``: a ``dask.distributed.Client`` is used as is and left open (open one per sweep and pass
-    it to every call); a scheduler address opens one client for this call and closes it at the end.
-    """
-    client = _check_client(client)
-    if client is not None:
-        if isinstance(client, str):
-            with _open_client(client) as own:
-                parts = _run_on_dask(own, job, trials, fn)
-        else:
-            parts = _run_on_dask(client, job, trials, fn)
-    else:
-        workers = _workers(n_jobs)
-        if workers == 1:
-            parts = [fn(job, 0, trials)]
-        else:
-            chunks = _chunks(trials, workers)
-            try:
-                parts = list(_pool(workers).map(fn, [job] * len(chunks), *zip(*chunks)))
-            except BrokenProcessPool:            # a worker died (killed, out of memory): start afresh once
-                _POOLS.pop(workers).shutdown(cancel_futures=True)
-                parts = list(_pool(workers).map(fn, [job] * len(chunks), *zip(*chunks)))
+def execute(job, trials, n_jobs=None, client=None):
+    """Run ``trials`` trials of ``job`` serially, in local processes or on Dask
+    (:func:`simulations.runtime.workers.execute`); returns ``(risk, dense)`` in trial order."""
+    parts = workers.execute(job, trials, n_jobs, client, fn=run_trials)
     return np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts])
 
 
@@ -312,15 +208,10 @@ def _warn_collisions(keep, counts, p):
 
 def summarize(risk, dense, criteria, keep, keep_counts, config):
     """Means and standard errors from per-trial arrays (reduced in trial order)."""
-    trials = dense.size
-
-    def sem(x):
-        return x.std(axis=0, ddof=1) / np.sqrt(trials) if trials > 1 else np.full(x.shape[1:], np.nan)
-
-    mean = {c: risk[:, i].mean(axis=0) for i, c in enumerate(criteria)}
-    err = {c: sem(risk[:, i]) for i, c in enumerate(criteria)}
-    mean["dense"] = float(dense.mean())
-    err["dense"] = float(dense.std(ddof=1) / np.sqrt(trials)) if trials > 1 else float("nan")
+    mean, err = {}, {}
+    for i, c in enumerate(criteria):
+        mean[c], err[c] = mean_sem(risk[:, i], axis=0)
+    mean["dense"], err["dense"] = mean_sem(dense)
     samples = {c: risk[:, i] for i, c in enumerate(criteria)}
     samples["dense"] = dense
     return MonteCarloResult(mean, err, keep, keep_counts, keep_counts / config["p"], samples, config)
@@ -378,8 +269,8 @@ def monte_carlo(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, crit
     MonteCarloResult
     """
     trials = check_int(trials, "trials", low=1)
-    _workers(n_jobs)
-    client = _check_client(client)
+    workers.n_workers(n_jobs)
+    client = workers.check_client(client)
     job, keep_arr, config = make_job(spectrum, p, kappa, noise, ridge=ridge, keep=keep, criteria=criteria,
                                      retrain=retrain, seed=seed, hessian_scores=hessian_scores, sampler=sampler,
                                      init=init, refit_ridge=refit_ridge)

@@ -34,7 +34,7 @@ which is ``<= 0`` for every convex ``E`` and ``> 0`` only for a non-convex path.
 Example
 -------
 >>> import numpy as np
->>> from simulations.similarity import linear_cka, mode_connectivity
+>>> from simulations.networks.similarity import linear_cka, mode_connectivity
 >>> A = np.random.default_rng(0).standard_normal((50, 3))
 >>> round(linear_cka(A, A), 12), round(linear_cka(A, 2 * A + 1), 12)
 (1.0, 1.0)

@@ -64,7 +64,7 @@ Monte Carlo reports it beside the fresh-data arms.
 Example
 -------
 >>> from asymptotics import Spectrum
->>> from simulations.scratch_linear import scratch_risk
+>>> from simulations.regimes.scratch_linear import scratch_risk
 >>> spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
 >>> r = scratch_risk(spec, kappa=0.5, noise=0.5, keep=0.8, init=1.0, criterion="magnitude")
 >>> sorted(r), bool(r["zero"] < r["scratch"])
@@ -87,7 +87,7 @@ from asymptotics.moments import truncated_moments
 from asymptotics.thresholds import solve_thresholds
 from linear_models import atom_counts, fit
 
-from .engine import _workers
+from ..runtime.workers import n_workers as _workers
 
 ARMS = ("fine-tune", "scratch", "rewind", "zero")
 CRITERIA = ("magnitude", "hessian", "random")
@@ -277,7 +277,7 @@ def linear_scratch_table(out_dir, quick=False, n_jobs=None):
     """
     from pathlib import Path
 
-    from .plotting import write_tidy_csv
+    from ..runtime.files import write_tidy_csv
 
     spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
     p, trials = (200, 60) if quick else (400, 200)

@@ -33,6 +33,8 @@ import numpy as np
 from numba import njit
 from scipy.linalg import lapack, solve_triangular
 
+from ..runtime.seeds import stream
+
 CRITERIA = ("magnitude", "hessian", "oracle", "random")
 RETRAIN = ("none", "fresh", "same")
 
@@ -68,11 +70,6 @@ class Job:
     seed: int
     bartlett: bool = False
     init: float = 0.0
-
-
-def stream(seed, t, key):
-    """The generator of child ``key`` of trial ``t``'s ``SeedSequence(seed, spawn_key=(t,))``."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(t, key))))
 
 
 # ----------------------------------------------------------------------------------------- sample

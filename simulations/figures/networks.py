@@ -24,8 +24,9 @@ import numpy as np
 from asymptotics import CRITERIA as LINEAR_CRITERIA
 from asymptotics import Spectrum, pruned_risk
 
-from .network import network_experiment
-from .plotting import LABELS, MARKERS, color, new_figure, plot_points, save_figure, write_tidy_csv
+from ..experiments.network_experiment import network_experiment
+from ..plotting import LABELS, MARKERS, color, new_figure, plot_points, save_with_csv
+from ..runtime.files import write_tidy_csv
 
 CSV_COLUMNS = ("figure", "x_name", "x", "criterion", "keep", "metric", "mean", "sem", "trials")
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs")
@@ -69,8 +70,7 @@ def _rows_of(figure, x_name, x, res, rows):
 
 
 def _finish(fig, rows, out_dir, stem):
-    out = Path(out_dir)
-    return (*save_figure(fig, out / stem), write_tidy_csv(out / f"{stem}.csv", rows, CSV_COLUMNS))
+    return save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS)
 
 
 def _pruned_panel(ax, xs, results, xlabel):
@@ -297,11 +297,3 @@ def network_claims(out_dir, quick=False, n_jobs=None):
 def _sem(x):
     x = np.asarray(x, dtype=float)
     return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
-
-
-NETWORK_FIGURES = {
-    "network-scaling": network_scaling_figure,
-    "network-init": network_init_figure,
-    "network-hessian": network_hessian_figure,
-    "network-claims": network_claims,
-}

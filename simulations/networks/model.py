@@ -1,0 +1,333 @@
+"""A Numba MLP engine: training, gradients, per-sample gradients and Gauss-Newton matrices.
+
+:class:`Network` is a bias-free multilayer perceptron of layer sizes
+``(n_0, ..., n_L)`` whose parameters live in **one flat float64 vector**
+``theta`` (matrix ``l`` is the ``(n_l, n_{l+1})`` view ``theta[poff[l]:poff[l+1]]``,
+``z_{l+1} = a_l W_l``), so pruning masks, gradients, per-sample gradients and
+Gauss-Newton matrices all index the same vector. Hidden activations ``relu``,
+``tanh`` or ``linear``; losses ``squared`` (``mean (f - y)^2``, scalar output)
+or ``cross_entropy`` (mean softmax cross-entropy, ``y`` class indices).
+Initialization: matrix ``l`` has i.i.d. ``N(0, init^2 / n_l)`` entries.
+
+Two-layer net of THEORY.md Section 6: ``sizes = (d, m, 1)``; first-layer weight
+``W[l, j]`` (input ``l`` to hidden unit ``j``) is ``theta[l * m + j]`` and the second
+layer ``v`` is ``theta[d * m:]``.
+
+Kernels run single-threaded (Numba, no ``parallel``): parallelism comes from running trials
+side by side (:mod:`simulations.runtime.workers`).
+
+Example
+-------
+>>> import numpy as np
+>>> from simulations import Network
+>>> net = Network((3, 4, 1), activation="tanh", loss="squared")
+>>> rng = np.random.default_rng(0)
+>>> theta = net.init(1.0, rng)
+>>> X = rng.standard_normal((20, 3)); y = X[:, 0]
+>>> res = net.train(theta, X, y, optimizer="adam", lr=1e-2, steps=200)
+>>> bool(res.losses[-1] < res.losses[0]), net.ggn_diagonal(res.theta, X, y).shape
+(True, (16,))
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.linalg import blas
+
+from pruning_checks import as_generator, check_choice, check_int, check_scalar
+
+from . import _kernels as K
+
+ACTIVATIONS = {"linear": K.LINEAR, "relu": K.RELU, "tanh": K.TANH}
+LOSSES = {"squared": K.SQUARED, "cross_entropy": K.CROSS_ENTROPY}
+OPTIMIZERS = ("gd", "sgd", "adam")
+GGN_ROWS = 4096                  # factor rows (samples x output factors) per block of a Gauss-Newton matrix
+
+
+def _int(value, name, low=1):
+    return check_int(value, name, low=low)
+
+
+def _matrix(X, name, cols):
+    try:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers.") from exc
+    if X.ndim != 2 or X.shape[1] != cols:
+        raise ValueError(f"{name} has shape {X.shape}, must be (n, {cols}).")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} has non-finite entries.")
+    return X
+
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Trained parameters and the training record.
+
+    Attributes
+    ----------
+    theta : ndarray, shape (P,)
+    losses : ndarray, shape (steps,)
+        Batch loss before each step.
+    checkpoints : ndarray of int
+        Step counts of the snapshots.
+    snapshots : ndarray, shape (len(checkpoints), P)
+        ``theta`` after that many steps.
+    finite : bool
+        Whether every loss and parameter stayed finite (False: training diverged).
+    """
+
+    theta: np.ndarray
+    losses: np.ndarray
+    checkpoints: np.ndarray
+    snapshots: np.ndarray = field(repr=False)
+    finite: bool = True
+
+
+@dataclass(frozen=True)
+class Network:
+    """A bias-free MLP: layer sizes, hidden activation and loss (see the module docstring).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``(n_0, ..., n_L)``, at least two entries; ``n_L == 1`` for the squared loss, ``>= 2`` classes
+        for cross-entropy.
+    activation : {"relu", "tanh", "linear"}
+    loss : {"squared", "cross_entropy"}
+    """
+
+    sizes: tuple
+    activation: str = "relu"
+    loss: str = "squared"
+
+    def __post_init__(self):
+        if isinstance(self.sizes, (str, bytes)) or not hasattr(self.sizes, "__len__") or len(self.sizes) < 2:
+            raise ValueError(f"sizes == {self.sizes!r}, must be a sequence of at least two layer sizes.")
+        sizes = tuple(_int(s, f"sizes[{i}]") for i, s in enumerate(self.sizes))
+        check_choice(self.activation, "activation", tuple(ACTIVATIONS))
+        check_choice(self.loss, "loss", tuple(LOSSES))
+        if self.loss == "squared" and sizes[-1] != 1:
+            raise ValueError(f"sizes[-1] == {sizes[-1]}, the squared loss needs a scalar output (1).")
+        if self.loss == "cross_entropy" and sizes[-1] < 2:
+            raise ValueError(f"sizes[-1] == {sizes[-1]}, cross_entropy needs at least 2 classes.")
+        object.__setattr__(self, "sizes", sizes)
+
+    # layout -------------------------------------------------------------------------------------
+    @property
+    def _sizes(self):
+        return np.array(self.sizes, dtype=np.int64)
+
+    @property
+    def _act(self):
+        return ACTIVATIONS[self.activation]
+
+    @property
+    def _loss(self):
+        return LOSSES[self.loss]
+
+    @property
+    def offsets(self):
+        """Parameter offsets ``poff`` (``L + 1`` entries): matrix ``l`` is ``theta[poff[l]:poff[l+1]]``."""
+        return np.concatenate([[0], np.cumsum([a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])])])
+
+    @property
+    def n_params(self):
+        return int(self.offsets[-1])
+
+    def layer_block(self, layer):
+        """``(start, stop)`` of weight matrix ``layer`` in the flat vector."""
+        L = len(self.sizes) - 1
+        layer = _int(layer, "layer", low=-L)
+        if layer >= L:
+            raise ValueError(f"layer == {layer}, the network has {L} weight matrices.")
+        layer %= L
+        off = self.offsets
+        return int(off[layer]), int(off[layer + 1])
+
+    def views(self, theta):
+        """The weight matrices as ``(n_l, n_{l+1})`` views of ``theta`` (writing to them writes ``theta``)."""
+        off = self.offsets
+        return [theta[off[l]:off[l + 1]].reshape(self.sizes[l], self.sizes[l + 1]) for l in range(len(self.sizes) - 1)]
+
+    def init(self, init, rng):
+        """Parameters with matrix ``l`` i.i.d. ``N(0, init^2 / n_l)``, drawn layer by layer from ``rng``."""
+        init = check_scalar(init, "init", low=0)
+        rng = as_generator(rng)
+        parts = [init / np.sqrt(a) * rng.standard_normal((a, b)).ravel()
+                 for a, b in zip(self.sizes[:-1], self.sizes[1:])]
+        return np.concatenate(parts)
+
+    # checks ---------------------------------------------------------------------------------------
+    def _theta(self, theta):
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        if theta.shape != (self.n_params,):
+            raise ValueError(f"theta has shape {theta.shape}, must be ({self.n_params},).")
+        return theta
+
+    def _xy(self, X, y):
+        X = _matrix(X, "X", self.sizes[0])
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y has shape {y.shape}, must be ({X.shape[0]},).")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y has non-finite entries.")
+        if self.loss == "cross_entropy":
+            bad = (y != np.round(y)) | (y < 0) | (y >= self.sizes[-1])
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"y[{i}] == {y[i]}, cross_entropy labels must be integers in [0, {self.sizes[-1]}).")
+        return X, y
+
+    def _block(self, block):
+        if block is None:
+            return 0, self.n_params
+        if isinstance(block, numbers.Integral) and not isinstance(block, bool):
+            return self.layer_block(block)
+        try:
+            start, stop = (int(b) for b in block)
+        except (TypeError, ValueError):
+            raise TypeError(f"block == {block!r}, must be None, a layer index or a (start, stop) pair.") from None
+        if not 0 <= start < stop <= self.n_params:
+            raise ValueError(f"block == {block!r}, must satisfy 0 <= start < stop <= {self.n_params}.")
+        return start, stop
+
+    # evaluation -------------------------------------------------------------------------------------
+    def predict(self, theta, X):
+        """Outputs: ``(n,)`` for the squared loss, ``(n, classes)`` logits for cross-entropy."""
+        theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
+        out = np.empty((X.shape[0], self.sizes[-1]))
+        K.predict(theta, self._sizes, self._act, X, out)
+        return out[:, 0] if self.loss == "squared" else out
+
+    def loss_value(self, theta, X, y):
+        """Mean loss."""
+        theta, (X, y) = self._theta(theta), self._xy(X, y)
+        return float(K.mean_loss(theta, self._sizes, self._act, self._loss, X, y))
+
+    def loss_and_grad(self, theta, X, y):
+        """``(mean loss, gradient (P,))``."""
+        theta, (X, y) = self._theta(theta), self._xy(X, y)
+        g = np.empty(self.n_params)
+        value = K.loss_grad(theta, self._sizes, self._act, self._loss, X, y, g)
+        return float(value), g
+
+    def per_sample_gradients(self, theta, X, y):
+        """``(n, P)``: row ``i`` is the gradient of sample ``i``'s loss (the empirical Fisher is ``G'G/n``)."""
+        theta, (X, y) = self._theta(theta), self._xy(X, y)
+        out = np.empty((X.shape[0], self.n_params))
+        K.per_sample_grads(theta, self._sizes, self._act, self._loss, X, y, out)
+        return out
+
+    def ggn_diagonal(self, theta, X, y=None):
+        """Exact diagonal of the Gauss-Newton matrix of the mean loss (the true Fisher for cross-entropy).
+
+        ``y`` is not needed (the Gauss-Newton matrix does not involve the labels)."""
+        theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
+        out = np.empty(self.n_params)
+        K.ggn_diag(theta, self._sizes, self._act, self._loss, X, np.zeros(X.shape[0]), out)
+        return out
+
+    def ggn_matrix(self, theta, X, y=None, block=None):
+        """The block ``[start:stop]`` (``block``: None = all, a layer index, or a pair) of the Gauss-Newton
+        matrix of the mean loss, accumulated from blocks of at most ``GGN_ROWS`` factor rows (dsyrk)."""
+        theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
+        start, stop = self._block(block)
+        n, b = X.shape[0], stop - start
+        k = 1 if self.loss == "squared" else self.sizes[-1]
+        chunk = max(1, GGN_ROWS // k)
+        G = np.zeros((b, b), order="F")
+        rows = np.empty((min(n, chunk) * k, b))
+        for a in range(0, n, chunk):
+            Xa = X[a:a + chunk]
+            Fa = rows[:Xa.shape[0] * k]
+            K.ggn_rows(theta, self._sizes, self._act, self._loss, Xa, start, stop, 1.0 / np.sqrt(n), Fa)
+            G = blas.dsyrk(1.0, Fa, beta=1.0, c=G, trans=1, lower=0, overwrite_c=1)
+        G = np.triu(G)
+        return G + np.triu(G, 1).T
+
+    def ablation_importance(self, theta, X, y, block=None):
+        """Exact increase of the mean loss on ``(X, y)`` when each weight of ``block`` alone is set to 0."""
+        theta, (X, y) = self._theta(theta), self._xy(X, y)
+        start, stop = self._block(block)
+        out = np.empty(stop - start)
+        K.ablation(theta, self._sizes, self._act, self._loss, X, y, start, stop, out)
+        return out
+
+    # training -----------------------------------------------------------------------------------------
+    def train(self, theta, X, y, *, optimizer="adam", lr=1e-3, steps=100, batch_size=None, momentum=0.0,
+              betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, mask=None, trainable=None, rng=None,
+              checkpoints=None):
+        """Train a copy of ``theta``; every step runs inside one Numba kernel.
+
+        Parameters
+        ----------
+        optimizer : {"gd", "sgd", "adam"}
+            ``"gd"``: full-batch gradient descent (``batch_size`` must be None); ``"sgd"``: minibatch SGD with
+            optional ``momentum`` (PyTorch convention); ``"adam"``: Adam (PyTorch's form, ``betas``, ``eps``).
+        batch_size : int, optional
+            None (or ``>= n``): full batch. Otherwise each epoch is a fresh permutation drawn from ``rng``.
+        weight_decay : float
+            Coupled L2: ``weight_decay * theta`` is added to the gradient.
+        mask : bool array (P,), optional
+            Pruning mask: masked-out weights are set to 0 and stay 0 (their gradient is masked).
+        trainable : bool array (P,), optional
+            Parameters that move; the others stay at their (nonzero) values, e.g. a fixed second layer.
+        rng : Generator or int
+            Minibatch order; required when ``batch_size < n``.
+        checkpoints : sequence of int, optional
+            Step counts in ``[0, steps]`` at which ``theta`` is recorded.
+
+        Returns
+        -------
+        TrainResult
+        """
+        theta, (X, y) = self._theta(theta).copy(), self._xy(X, y)
+        check_choice(optimizer, "optimizer", OPTIMIZERS)
+        lr = check_scalar(lr, "lr", low=0, include_low=False)
+        steps = _int(steps, "steps", low=0)
+        momentum = check_scalar(momentum, "momentum", low=0, high=1, include_high=False)
+        if not hasattr(betas, "__len__") or len(betas) != 2:
+            raise ValueError(f"betas == {betas!r}, must be a pair (beta1, beta2).")
+        b1 = check_scalar(betas[0], "betas[0]", low=0, high=1, include_high=False)
+        b2 = check_scalar(betas[1], "betas[1]", low=0, high=1, include_high=False)
+        eps = check_scalar(eps, "eps", low=0, include_low=False)
+        weight_decay = check_scalar(weight_decay, "weight_decay", low=0)
+        n = X.shape[0]
+        if batch_size is None:
+            batch = n
+        else:
+            batch = _int(batch_size, "batch_size")
+            if optimizer == "gd" and batch < n:
+                raise ValueError(f"optimizer == 'gd' is full-batch; batch_size == {batch_size} < n == {n} needs 'sgd'.")
+        if optimizer == "adam" and momentum != 0.0:
+            raise ValueError(f"momentum == {momentum} applies to 'sgd' and 'gd'; Adam uses betas.")
+        if batch < n:
+            if rng is None:
+                raise ValueError("rng is required for minibatch training (batch_size < n): a seed or a Generator.")
+            rng = as_generator(rng)
+        else:
+            rng = np.random.default_rng(0) if rng is None else as_generator(rng)      # unused in the kernel
+        gmask = np.ones(self.n_params)
+        for arr, name in ((mask, "mask"), (trainable, "trainable")):
+            if arr is not None:
+                arr = np.asarray(arr)
+                if arr.shape != (self.n_params,) or arr.dtype != bool:
+                    raise ValueError(f"{name} must be a boolean array of shape ({self.n_params},), "
+                                     f"got {arr.dtype} {arr.shape}.")
+                gmask[~arr] = 0.0
+        if mask is not None:
+            theta[~np.asarray(mask)] = 0.0
+        ckpt = np.zeros(0, dtype=np.int64) if checkpoints is None else np.sort(np.asarray(checkpoints, dtype=np.int64))
+        if ckpt.size and (ckpt[0] < 0 or ckpt[-1] > steps):
+            raise ValueError(f"checkpoints must lie in [0, steps == {steps}], got {ckpt.tolist()}.")
+        snaps = np.empty((ckpt.size, self.n_params))
+        losses = np.empty(steps)
+        K.train(theta, self._sizes, self._act, self._loss, X, y, K.ADAM if optimizer == "adam" else K.SGD,
+                lr, momentum, b1, b2, eps, weight_decay, steps, batch, gmask, rng, ckpt, snaps, losses)
+        finite = bool(np.all(np.isfinite(theta)) and np.all(np.isfinite(losses)))
+        return TrainResult(theta, losses, ckpt, snaps, finite)

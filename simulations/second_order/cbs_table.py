@@ -1,0 +1,201 @@
+"""CBS table: one-shot second-order pruning of the digits MLP (Yu et al. 2022; NEIGHBOURS.md D).
+
+A ``64-40-20-10`` ReLU MLP without
+  biases (3,560 weights) trained on scikit-learn's digits (and on a planted-MLP
+  teacher) by :data:`RECIPE`, then one-shot pruned without fine-tuning by
+  ``magnitude``, ``magnitude+update``, ``woodfisher``, ``obs`` and ``cbs`` with
+  the full empirical Fisher of the training set (``F = lambda I + G'G/N``,
+  ``lambda`` relative to the mean diagonal, :data:`DAMPING`); test accuracy,
+  mean and standard error over seeds, beside the published MNIST numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from linear_models import second_order as so
+from pruning_checks import keep_count
+
+from ..plotting import new_figure, plot_points
+from ..runtime.files import write_tidy_csv
+from ..runtime.workers import map_ordered
+from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SIZES, SPARSITIES,
+                         STREAM_RMP, accuracy, color, load_data, network, row, stream_of, summarize, train_dense,
+                         write_outputs)
+
+# ----------------------------------------------------------------------------------------------
+# Experiment 1: the CBS table
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _TableTask:
+    data: str
+    seed: int
+    sparsities: tuple
+    damping: float
+    methods: tuple
+    n_starts: int
+    activation: str = "relu"
+    figure: str = "cbs-table"
+    sizes: tuple = SIZES
+
+
+def _prune_all(task, net, data, theta, fisher, rows):
+    """One Fisher: every method at every sparsity; appends tidy rows."""
+    Xtr, ytr = data.X_train, data.y_train.astype(float)
+    loss = lambda v: net.loss_value(v, Xtr, ytr)
+    d = theta.size
+    order = None
+    if "obs" in task.methods:
+        order = so.obs_order(theta, fisher, d - keep_count(1 - max(task.sparsities), d))
+    rmp_rng = stream_of(data.name, task.seed, STREAM_RMP)
+    for s in task.sparsities:
+        keep = 1.0 - s
+        res = {}
+        for m in task.methods:
+            if m == "magnitude":
+                res[m] = so.magnitude(theta, keep)
+            elif m == "magnitude+update":
+                res[m] = so.magnitude_update(theta, fisher, keep)
+            elif m == "woodfisher":
+                res[m] = so.woodfisher(theta, fisher, keep)
+            elif m == "obs":
+                res[m] = so.obs(theta, fisher, keep, order=order)
+            elif m == "cbs":
+                res[m] = so.cbs(theta, fisher, keep, loss=loss, rng=rmp_rng, n_starts=task.n_starts)
+        common = dict(seed=task.seed, damping=task.damping)
+        for m, r in res.items():
+            rows.append(row(task.figure, data.name, m, s, "test_accuracy",
+                             accuracy(net, r.weights, data.X_test, data.y_test), **common))
+            rows.append(row(task.figure, data.name, m, s, "train_loss", loss(r.weights), **common))
+            if r.predicted_increase is not None:
+                rows.append(row(task.figure, data.name, m, s, "predicted_increase", r.predicted_increase, **common))
+        mag = so.top_mask(np.abs(theta), keep_count(keep, d))
+        for m in ("woodfisher", "obs", "cbs"):
+            if m in res:
+                rows.append(row(task.figure, data.name, m, s, "mask_overlap_magnitude",
+                                 so.mask_overlap(res[m].mask, mag), **common))
+        if "cbs" in res:
+            sr = res["cbs"].info["search"]
+            for metric, value in (("cbs_start_objective", sr.start_objective), ("cbs_objective", sr.objective),
+                                  ("cbs_swaps", float(sum(sr.swaps[:sr.best_iteration]))),
+                                  ("cbs_iterations", float(len(sr.swaps))), ("cbs_start", float(res["cbs"].info["start"]))):
+                rows.append(row(task.figure, data.name, "cbs", s, metric, value, **common))
+
+
+def _table_task(task):
+    data = load_data(task.data)
+    net = network(task.activation, task.sizes)
+    theta = train_dense(net, data, task.seed)
+    Xtr, ytr = data.X_train, data.y_train.astype(float)
+    rows = []
+    common = dict(seed=task.seed, damping=task.damping)
+    rows.append(row(task.figure, data.name, "dense", 0.0, "test_accuracy",
+                     accuracy(net, theta, data.X_test, data.y_test), **common))
+    rows.append(row(task.figure, data.name, "dense", 0.0, "train_loss", net.loss_value(theta, Xtr, ytr), **common))
+    G = net.per_sample_gradients(theta, Xtr, ytr)
+    fisher = so.empirical_fisher(G, relative_damping=task.damping, inverse=True)
+    rows.append(row(task.figure, data.name, "fisher", 0.0, "mean_diagonal", fisher.mean_diagonal, **common))
+    rows.append(row(task.figure, data.name, "fisher", 0.0, "absolute_damping", fisher.damping, **common))
+    _prune_all(task, net, data, theta, fisher, rows)
+    return rows
+
+
+def _table_tasks(quick):
+    if quick:
+        return [_TableTask("digits", s, (0.5, 0.7, 0.9), DAMPING, METHODS, 10) for s in range(2)]
+    tasks = [_TableTask(name, s, SPARSITIES, DAMPING, METHODS, so.RMP_CANDIDATES)
+             for name in DATASETS for s in range(5)]
+    # the damping's effect: digits, two seeds, the methods that use the Fisher's inverse or its updates
+    tasks += [_TableTask("digits", s, SPARSITIES, dmp, ("magnitude+update", "woodfisher", "cbs"), so.RMP_CANDIDATES,
+                         figure="cbs-table-damping")
+              for dmp in DAMPINGS if dmp != DAMPING for s in range(2)]
+    return tasks
+
+
+def cbs_markdown(rows, sparsities=SPARSITIES):
+    """The measured table (%, mean +- s.e.) beside the published MNIST numbers."""
+    lines = []
+    acc = summarize(rows, "cbs-table", "test_accuracy")
+    dense = summarize(rows, "cbs-table", "test_accuracy", by=("data",))
+    ovl = summarize(rows, "cbs-table", "mask_overlap_magnitude")
+    for data in DATASETS:
+        if not any(k[0] == data for k in acc):
+            continue
+        dm = summarize(rows, "cbs-table", "test_accuracy", data=data, by=("method",)).get(("dense",))
+        lines.append(f"### {data}: test accuracy (%) without fine-tuning, mean +- s.e. over "
+                     f"{dm[2]} seeds (dense {100 * dm[0]:.2f} +- {100 * dm[1]:.2f})")
+        lines.append("")
+        lines.append("| sparsity | " + " | ".join(METHODS) + " | WF/mag overlap | MNIST MP | MNIST WF | MNIST CBS |")
+        lines.append("|" + "---|" * (len(METHODS) + 5))
+        for s in sparsities:
+            cells = []
+            for m in METHODS:
+                v = acc.get((data, m, s))
+                cells.append("" if v is None else f"{100 * v[0]:.2f} +- {100 * v[1]:.2f}")
+            o = ovl.get((data, "woodfisher", s))
+            cells.append("" if o is None else f"{o[0]:.4f}")
+            if s in PUBLISHED_MNIST["sparsity"]:
+                i = PUBLISHED_MNIST["sparsity"].index(s)
+                cells += [f"{PUBLISHED_MNIST[m][i]:.2f}" for m in ("magnitude", "woodfisher", "cbs")]
+            else:
+                cells += ["", "", ""]
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append("")
+    del dense
+    damp = summarize(rows, "cbs-table-damping", "test_accuracy", by=("damping", "method", "sparsity"))
+    if damp:
+        base = {(DAMPING, m, s): v for (d, m, s), v in acc.items() if d == "digits"}
+        both = {**damp, **base}
+        lines.append("### digits: effect of the relative damping (test accuracy %, mean over the seeds run)")
+        lines.append("")
+        lines.append("| damping | method | " + " | ".join(str(s) for s in sparsities) + " |")
+        lines.append("|" + "---|" * (len(sparsities) + 2))
+        for dmp in sorted({k[0] for k in both}):
+            for m in ("magnitude+update", "woodfisher", "cbs"):
+                cells = [f"{100 * both[(dmp, m, s)][0]:.1f}" if (dmp, m, s) in both else "" for s in sparsities]
+                lines.append(f"| {dmp:g} | {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def table_rows(tasks, n_jobs=None):
+    """Tidy rows of the CBS-table tasks (in task order, whatever ``n_jobs``)."""
+    return [r for part in map_ordered(_table_task, [(t,) for t in tasks], n_jobs) for r in part]
+
+
+def cbs_table(out_dir, quick=False, n_jobs=None):
+    """Experiment 1: one-shot pruning without fine-tuning (CBS Table 1 at small scale); returns the paths."""
+    tasks = _table_tasks(quick)
+    rows = table_rows(tasks, n_jobs)
+    present = [d for d in DATASETS if any(r["data"] == d for r in rows)]
+    fig, axes = new_figure(len(present) + 1, width=4.0, sharey=True)
+    acc = summarize(rows, "cbs-table", "test_accuracy")
+    for ax, data in zip(axes, present):
+        for i, m in enumerate(METHODS):
+            pts = sorted((k[2], v) for k, v in acc.items() if k[0] == data and k[1] == m)
+            if pts:
+                x = np.array([p[0] for p in pts]) + 0.003 * (i - 2)
+                plot_points(ax, x, [100 * p[1][0] for p in pts], [100 * p[1][1] for p in pts], color(m), m,
+                            fmt="o-")
+        ax.set_title(f"{data} (64-40-20-10, d = 3,560)")
+        ax.set_xlabel("sparsity")
+        ax.grid(alpha=0.3)
+    ax = axes[-1]
+    for m in ("magnitude", "woodfisher", "cbs"):
+        ax.plot(PUBLISHED_MNIST["sparsity"], PUBLISHED_MNIST[m], "s--", color=color(m), label=f"{m} (published)")
+    ax.set_title("MNIST 784-40-20-10, published")
+    ax.set_xlabel("sparsity")
+    ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%), no fine-tuning")
+    axes[0].legend(fontsize=7, frameon=False)
+    axes[-1].legend(fontsize=7, frameon=False)
+    main = [r for r in rows if r["figure"] == "cbs-table"]
+    extra = [r for r in rows if r["figure"] != "cbs-table"]
+    paths = write_outputs(out_dir, "cbs-table", fig, main, cbs_markdown(rows, tasks[0].sparsities))
+    if extra:        # the damping study in its own file: cbs-table.csv holds one damping only
+        paths += (write_tidy_csv(Path(out_dir) / "cbs-table-damping.csv", extra, CSV_COLUMNS),)
+    return paths
