@@ -6,6 +6,7 @@ Build (warnings are errors; nothing is downloaded and no notebook is executed)::
 """
 
 import importlib.metadata
+from pathlib import Path
 
 project = "pruning-mechanics"
 author = "pruning-mechanics developers"
@@ -49,6 +50,33 @@ autodoc_typehints = "none"  # numpydoc's "Parameters" sections carry the types
 # stub pages per member; the members are documented in place by autodoc instead.
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+
+# API reference: one page per package, listing its ``__all__``. The pages docs/api/*.rst are
+# generated from this list when the build starts (they are not committed), so documenting
+# another package is one more name here, e.g. "simulations".
+API_PACKAGES = ["pruning_checks", "asymptotics", "linear_models"]
+
+
+def _write_if_changed(path, text):
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _write_api_pages(app):
+    api = Path(app.srcdir) / "api"
+    api.mkdir(exist_ok=True)
+    for name in API_PACKAGES:
+        title = f"``{name}``"
+        _write_if_changed(api / f"{name}.rst", f"{title}\n{'=' * len(title)}\n\n.. automodule:: {name}\n")
+    for stale in set(api.glob("*.rst")) - {api / f"{n}.rst" for n in API_PACKAGES} - {api / "index.rst"}:
+        stale.unlink()
+    pages = "".join(f"   {name}\n" for name in API_PACKAGES)
+    _write_if_changed(api / "index.rst", f"API reference\n=============\n\n.. toctree::\n   :maxdepth: 2\n\n{pages}")
+
+
+def setup(app):
+    app.connect("builder-inited", _write_api_pages)
+
 
 html_theme = "furo"
 html_title = "pruning-mechanics"
