@@ -5,8 +5,11 @@
   :func:`block_covariance`;
 * estimators: :func:`ols`, :func:`min_norm`, :func:`ridge`, :func:`fit`,
   :func:`gradient_descent`;
-* pruning: :func:`prune` (magnitude, hessian, taylor1, taylor2, random, oracle,
-  obs, cbs, woodfisher; optional OBS or single-weight updates, locality penalty),
+* criteria: the registry of pruning criteria (:mod:`linear_models.criteria`:
+  magnitude, hessian, taylor1, taylor2, random, oracle, obs, cbs, woodfisher, and
+  any added with :func:`register_criterion`);
+* pruning: :func:`prune` (any registered criterion; optional OBS or single-weight
+  updates, locality penalty),
   :func:`prune_iterative`, :func:`refit`, :func:`fine_tune_vs_scratch`;
 * second_order (the toolkit's one implementation for any weight vector with a
   gradient and a Fisher/Hessian, networks included): :func:`empirical_fisher`
@@ -28,14 +31,18 @@ Example
 
 from .data import LinearProblem, ar1_covariance, atom_counts, block_covariance, from_spectrum
 from .estimators import fit, gradient_descent, lipschitz, min_norm, ols, ridge
-from .pruning import CRITERIA, CBSOptions, PruneResult, prune
-from .second_order import (Fisher, Pruned, cbs, cbs_search, empirical_fisher, loss_model_scores, obs, optimal_update,
+from .criteria import (CRITERIA, Criterion, Stats, criterion_names, get_criterion, register_criterion,
+                       unregister_criterion)
+from .pruning import CBSOptions, prune
+from .second_order import (Fisher, PruneResult, cbs, cbs_search, empirical_fisher, loss_model_scores, obs, optimal_update,
                            prune_in_steps, removal_increase, rmp_masks, selection_objective, single_weight_update,
                            woodfisher)
-from .retrain import SCHEDULES, fine_tune_vs_scratch, prune_iterative, refit, schedule_counts
+from .retrain import fine_tune_vs_scratch, prune_iterative, refit
+from .schedules import SCHEDULES, schedule_counts
 
 __all__ = [
-    "CBSOptions", "CRITERIA", "Fisher", "Pruned", "SCHEDULES", "LinearProblem", "PruneResult", "ar1_covariance",
+    "CBSOptions", "CRITERIA", "Criterion", "Fisher", "SCHEDULES", "Stats", "criterion_names", "get_criterion",
+    "register_criterion", "unregister_criterion", "LinearProblem", "PruneResult", "ar1_covariance",
     "atom_counts", "block_covariance", "cbs", "cbs_search", "empirical_fisher", "fine_tune_vs_scratch", "fit",
     "from_spectrum", "gradient_descent", "lipschitz", "loss_model_scores", "min_norm", "obs", "ols",
     "optimal_update", "prune", "prune_in_steps", "prune_iterative", "refit", "removal_increase", "ridge",

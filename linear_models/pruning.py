@@ -1,27 +1,15 @@
 """Pruning library: from magnitude pruning to the Optimal Brain Surgeon and its combinatorial extension.
 
 One entry point, :func:`prune`, with a criterion name and a keep fraction in
-``(0, 1]`` or an integer count (the vocabulary of ``torch.nn.utils.prune``):
-
-============ ======================================================== ===========
-criterion    score of weight ``i`` (largest kept)                     update
-============ ======================================================== ===========
-magnitude    ``abs(w_i)``                                             no
-hessian      ``1/2 H_ii w_i^2`` (OBD)                                 no
-taylor1      ``abs(g_i w_i)``                                         no
-taylor2      ``abs(-g_i w_i + 1/2 H_ii w_i^2)``                       no
-random       uniform (``rng`` required)                               no
-oracle       the true importance (``importance=``)                    no
-obs          greedy OBS: remove ``argmin w_i^2 / [H^-1]_ii``, update  yes
-             ``w -= w_i H^-1 e_i / [H^-1]_ii``, downdate ``H^-1``
-cbs          combinatorial OBS: from a magnitude, OBS or randomized-  yes
-             magnitude mask, swaps that lower ``w_S' ([H^-1]_SS)^-1
-             w_S`` (``cbs_search="exact"``) or, as in the CBS paper,
-             ``w_P' H_PP w_P`` (``"paper"``), then the joint update
-woodfisher   ``w_i^2 / (2 [H^-1]_ii)`` (``H`` the damped empirical     single
-             Fisher), then the single-weight OBS updates summed and
-             scaled by ``update_scale`` (0.9 as in the CBS paper)
-============ ======================================================== ===========
+``(0, 1]`` or an integer count (the vocabulary of ``torch.nn.utils.prune``). The
+criteria, their scores and what they need are the registry of
+:mod:`linear_models.criteria` (users add theirs with
+:func:`linear_models.register_criterion`); ``obs`` is greedy Optimal Brain Surgeon
+(remove ``argmin w_i^2 / [H^-1]_ii``, update ``w -= w_i H^-1 e_i / [H^-1]_ii``,
+downdate ``H^-1``) and ``cbs`` combinatorial OBS: from a magnitude, OBS or
+randomized-magnitude mask, swaps that lower ``w_S' ([H^-1]_SS)^-1 w_S``
+(``cbs_search="exact"``) or, as in the CBS paper, ``w_P' H_PP w_P`` (``"paper"``),
+then the joint update.
 
 Any mask can get the multi-weight OBS update (``update="obs"``, e.g.
 magnitude + update) or none (``update="none"``). Loss-modelling criteria
@@ -32,17 +20,18 @@ The second-order algorithms themselves (empirical Fisher, multi-weight OBS updat
 the kept block, WoodFisher's update, RMP starts, the CBS paper's swap search with the CBS
 code's exact in-iteration correction of ``alpha``/``beta``, loss-model scores, multi-step
 pruning) live once, in :mod:`linear_models.second_order`; ``prune`` selects among them,
-and the network experiments call them directly. ``prune`` reports loss increases as
-``w_S' ([H^-1]_SS)^-1 w_S`` (the model ``L* + (w - w*)' H (w - w*)``), ``second_order`` as
-``1/2`` of that (the model ``L* + 1/2 dw' F dw``).
+and the network experiments call them directly. Every result is a :class:`PruneResult` whose
+``loss_increase`` is the quadratic model's ``1/2 dw' H dw`` (the model ``L* + 1/2 dw' H dw`` with ``H``
+the Hessian passed in).
 ``damping`` adds ``damping I`` to the Hessian; ``relative_damping`` adds that
 multiple of the Hessian's mean diagonal instead (the scale of a Fisher changes
 by orders of magnitude during training). :func:`linear_models.empirical_fisher` builds
 ``F = damping I + (1/N) sum_n g_n g_n'`` from per-sample gradients.
 
-For a quadratic loss ``L(w) = L* + (w - w*)' H (w - w*)`` at its minimum
+For a quadratic loss ``L(w) = L* + 1/2 (w - w*)' H (w - w*)`` at its minimum
 ``w*``, removing the set ``S`` and re-optimising the rest raises the loss by
-``w_S' ([H^-1]_SS)^-1 w_S`` (THEORY.md Section 5); with ``H = X'X`` and
+``1/2 w_S' ([H^-1]_SS)^-1 w_S`` (THEORY.md Section 5; for the residual sum of squares
+``||y - X w||^2`` the Hessian is ``2 X'X``); with ``H = X'X`` and
 ``w`` the least-squares fit, OBS equals the least-squares refit on the kept
 support. Singular Hessians (``p > n``) need ``damping`` (``H + damping I``).
 
@@ -63,16 +52,16 @@ from dataclasses import dataclass
 import numpy as np
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, check_symmetric, keep_count
 
+from . import criteria as _criteria
+from .criteria import Stats, get_criterion
 from .second_order import (CBS_EPSILON, CBS_MAX_ITER, CBS_MISSES, CBS_PATIENCE, CBS_RANGE, RMP_CANDIDATES,
-                           WOODFISHER_SCALE, _obs_greedy, cbs, cbs_search, loss_model_scores, optimal_update,
-                           rmp_masks, selection_objective, single_weight_update, spd_inverse, top_indices, top_mask,
-                           woodfisher_scores)
+                           WOODFISHER_SCALE, PruneResult, cbs, cbs_search, obs_greedy, optimal_update, resolve_damping,
+                           quadratic_increase, rmp_masks, selection_objective, single_weight_update, spd_inverse, top_indices,
+                           top_mask)
 
-CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs", "woodfisher")
 CBS_STARTS = ("magnitude", "obs", "random-magnitude")
 CBS_SEARCHES = ("exact", "paper")
-UPDATES = ("none", "obs", "single")
-LOSS_MODEL_CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2")     # take the locality penalty
+UPDATES = _criteria.UPDATES
 CBS_RTOL = 1e-12          # a swap must lower the objective by more than this (relative)
 WOODFISHER_UPDATE_SCALE = WOODFISHER_SCALE   # the CBS paper's WoodFisher baseline scales its update by 0.9
 
@@ -109,51 +98,6 @@ class CBSOptions:
         for name, low in (("swap_range", 1), ("max_misses", 1), ("max_iterations", 0), ("patience", 1),
                           ("n_starts", 0)):
             check_int(getattr(self, name), name, low=low)
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    """Pruned weights and what produced them.
-
-    Attributes
-    ----------
-    weights : ndarray
-        Pruned weights (zeros off the mask); updated for ``obs`` and ``cbs``.
-    mask : ndarray of bool
-        Kept entries.
-    criterion : str
-    scores : ndarray or None
-        Per-weight scores of score-based criteria.
-    loss_increase : float or None
-        ``w_S' ([H^-1]_SS)^-1 w_S`` of the removed set ``S`` (``obs``, ``cbs``).
-    start_loss_increase : float or None
-        The same for the starting mask of ``cbs``.
-    swaps : int
-        Accepted ``cbs`` swaps.
-    objective, start_objective : float or None
-        ``cbs``: the objective its search minimised (``loss_increase`` for ``cbs_search="exact"``,
-        ``w_P' H_PP w_P`` for ``"paper"``) at the returned and at the starting mask.
-    """
-
-    weights: np.ndarray
-    mask: np.ndarray
-    criterion: str
-    scores: np.ndarray | None = None
-    loss_increase: float | None = None
-    start_loss_increase: float | None = None
-    swaps: int = 0
-    objective: float | None = None
-    start_objective: float | None = None
-
-
-def _damping(H, damping, relative_damping):
-    """The absolute damping: ``damping`` or ``relative_damping * mean(diag(H))`` (not both)."""
-    if relative_damping is not None:
-        if damping:
-            raise ValueError("pass damping or relative_damping, not both.")
-        rel = check_scalar(relative_damping, "relative_damping", low=0)
-        return rel * float(np.mean(np.diag(H)))
-    return 0.0 if damping is None else check_scalar(damping, "damping", low=0)
 
 
 def _cbs_search(w, Hinv, removed, max_swaps):
@@ -213,8 +157,9 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
         Weights (not modified).
     keep : float in (0, 1] or int
         Kept fraction or count.
-    criterion : str
-        One of :data:`CRITERIA`.
+    criterion : str or Criterion
+        A registered criterion (:func:`linear_models.criteria.criterion_names`; built-ins in the module
+        docstring of :mod:`linear_models.criteria`).
     hessian : array_like, shape (p, p) or (p,), optional
         Loss Hessian or Fisher (its diagonal suffices for ``hessian``/``taylor2``); required by
         ``hessian``, ``taylor2``, ``obs``, ``cbs``, ``woodfisher`` and by any ``update``.
@@ -265,53 +210,79 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     w = check_array(w, "w", 1)
     p = w.size
     k = keep_count(keep, p)
-    check_choice(criterion, "criterion", CRITERIA)
+    crit = get_criterion(criterion)
+    criterion = crit.name
     if update is not None:
         check_choice(update, "update", UPDATES)
     update_scale = check_scalar(update_scale, "update_scale")
     locality = check_scalar(locality, "locality", low=0)
-    if locality and criterion not in LOSS_MODEL_CRITERIA:
-        raise ValueError(f"locality applies to {', '.join(LOSS_MODEL_CRITERIA)}, not to criterion {criterion!r}.")
-    default_update = {"obs": "obs", "cbs": "obs", "woodfisher": "single"}.get(criterion, "none")
-    if criterion in ("obs", "cbs") and update not in (None, "obs"):
+    if locality and not crit.locality:
+        raise ValueError(f"locality applies to {', '.join(c for c in _criteria.criterion_names() if get_criterion(c).locality)}, "
+                         f"not to criterion {criterion!r}.")
+    if not crit.separable and update not in (None, "obs"):
         raise ValueError(f"update == {update!r}: criterion {criterion!r} always applies the OBS update.")
-    update = default_update if update is None else update
+    update = crit.update if update is None else update
 
-    need_inverse = criterion in ("obs", "cbs", "woodfisher") or update != "none"
+    need_inverse = "hessian_inverse" in crit.needs or update != "none"
+    H = Hd = Hinv = None
     if need_inverse:
         H = _check_hessian(hessian, p, need_matrix=True)
-        lam = _damping(H, damping, relative_damping)
+        lam = resolve_damping(float(np.mean(np.diag(H))), damping, relative_damping)
         Hd = H + lam * np.eye(p) if lam else np.array(H, dtype=float)       # the damped Hessian
         if hessian_inverse is None:
             Hinv = _inverse(Hd, lam)
         else:
             Hinv = np.ascontiguousarray(check_symmetric(hessian_inverse, "hessian_inverse", p))
     elif damping is not None or relative_damping is not None:
-        _damping(np.zeros((1, 1)), damping, relative_damping)          # still validated
+        resolve_damping(1.0, damping, relative_damping)          # still validated (nothing to damp)
 
     if criterion == "obs":
         w_upd, A = w.copy(), Hinv.copy()
         order = np.empty(p - k, dtype=np.int64)
-        loss_inc = _obs_greedy(w_upd, A, p - k, order)
+        loss_inc = obs_greedy(w_upd, A, p - k, order)
         mask = np.ones(p, dtype=bool)
         mask[order] = False
-        return PruneResult(w_upd, mask, criterion, None, float(loss_inc))
+        return PruneResult(w_upd, mask, criterion, None, 0.5 * float(loss_inc))
 
     if criterion == "cbs":
         return _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, cbs_search, cbs_options, loss)
 
-    if criterion == "woodfisher":
-        scores = woodfisher_scores(w, np.diag(Hinv))
-    else:
-        scores = _scores(w, criterion, hessian, grad, importance, rng, locality)
+    stats = _stats(crit, p, hessian, H, Hinv, grad, importance, rng)
+    scores = _criteria.scores(crit, w, stats, locality=locality)
     mask = np.zeros(p, dtype=bool)
     mask[top_indices(scores, k)] = True
     if update == "none":
         return PruneResult(np.where(mask, w, 0.0), mask, criterion, scores)
     if update == "single":
-        return PruneResult(single_weight_update(w, Hinv, mask, update_scale), mask, criterion, scores)
+        weights = single_weight_update(w, Hinv, mask, update_scale)
+        return PruneResult(weights, mask, criterion, scores, quadratic_increase(Hd, weights - w))
     weights, inc = optimal_update(w, Hd, mask)
-    return PruneResult(weights, mask, criterion, scores, 2 * inc)
+    return PruneResult(weights, mask, criterion, scores, inc)
+
+
+def _stats(crit, p, hessian, H, Hinv, grad, importance, rng):
+    """The :class:`~linear_models.criteria.Stats` of a score-based criterion, its needs checked first."""
+    name = crit.name
+    given = {}
+    if hessian is not None and H is None and ({"hessian", "hessian_diag"} & set(crit.needs)):
+        H = _check_hessian(hessian, p, need_matrix="hessian" in crit.needs)
+    if H is not None:
+        given["hessian" if np.ndim(H) == 2 else "hessian_diag"] = H
+    if Hinv is not None:
+        given["hessian_inverse"] = Hinv
+    if grad is not None and "grad" in crit.needs:
+        given["grad"] = check_array(grad, "grad", 1, shape=(p,))
+    if importance is not None and "importance" in crit.needs:
+        given["importance"] = check_array(importance, "importance", 1, shape=(p,))
+    if rng is not None and "rng" in crit.needs:
+        given["rng"] = as_generator(rng)
+    stats = Stats(criterion=name, **given)
+    for need in crit.needs:
+        if not stats.has(need):
+            what = {"hessian_diag": "hessian", "hessian_inverse": "hessian", "rng": "rng"}.get(need, need)
+            extra = {"rng": " (a seed or a Generator)", "importance": " (the true importance per weight)"}.get(need, "")
+            raise ValueError(f"{what} is required for criterion {name!r}{extra}.")
+    return stats
 
 
 def _inverse(Hd, damping):
@@ -324,8 +295,8 @@ def _inverse(Hd, damping):
 
 
 def _removal_cost(w, Hd, mask):
-    """``w_S' ([H^-1]_SS)^-1 w_S`` of the removed set ``S = ~mask`` (the quadratic model without 1/2)."""
-    return 2 * optimal_update(w, Hd, mask)[1]
+    """``1/2 w_S' ([H^-1]_SS)^-1 w_S`` of the removed set ``S = ~mask`` (the quadratic model's loss increase)."""
+    return optimal_update(w, Hd, mask)[1]
 
 
 def _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, search, options, loss):
@@ -352,7 +323,7 @@ def _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, search, options, loss):
         if start == "obs":
             w_upd, A = w.copy(), Hinv.copy()
             order = np.empty(p - k, dtype=np.int64)
-            _obs_greedy(w_upd, A, p - k, order)
+            obs_greedy(w_upd, A, p - k, order)
             start_mask = np.ones(p, dtype=bool)
             start_mask[order] = False
         elif start == "random-magnitude":
@@ -367,29 +338,5 @@ def _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, search, options, loss):
             sr = cbs_search(w, Hd, start_mask, loss=loss, **search_args)
             mask, swaps = sr.mask, int(sum(sr.swaps[:sr.best_iteration]))
     weights, inc = optimal_update(w, Hd, mask)
-    return PruneResult(weights, mask, "cbs", None, 2 * inc, _removal_cost(w, Hd, start_mask), swaps,
+    return PruneResult(weights, mask, "cbs", None, inc, _removal_cost(w, Hd, start_mask), swaps,
                        objective(mask), objective(start_mask))
-
-
-def _scores(w, criterion, hessian, grad, importance, rng, locality):
-    p = w.size
-    if criterion == "magnitude":
-        return np.abs(w) + 0.5 * locality * w**2
-    if criterion == "random":
-        if rng is None:
-            raise ValueError("rng is required for criterion 'random' (a seed or a Generator).")
-        return as_generator(rng).random(p)
-    if criterion == "oracle":
-        if importance is None:
-            raise ValueError("importance is required for criterion 'oracle' (the true importance per weight).")
-        return check_array(importance, "importance", 1, shape=(p,))
-    h = None
-    if criterion in ("hessian", "taylor2"):
-        H = _check_hessian(hessian, p, need_matrix=False)
-        h = H if H.ndim == 1 else np.diag(H).copy()
-    g = None
-    if criterion in ("taylor1", "taylor2"):
-        if grad is None:
-            raise ValueError(f"grad is required for criterion {criterion!r}.")
-        g = check_array(grad, "grad", 1, shape=(p,))
-    return loss_model_scores(w, criterion, grad=g, curvature=h, penalty=locality)

@@ -20,8 +20,8 @@ import numpy as np
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, keep_count
 from .estimators import fit, gradient_descent
 from .pruning import PruneResult, prune
+from .schedules import SCHEDULES, schedule_counts
 
-SCHEDULES = ("linear", "geometric", "cubic")
 
 
 def _mask(mask, p):
@@ -92,16 +92,6 @@ def fine_tune_vs_scratch(X, y, pruned, mask, *, steps, dense_steps, rng, init_sc
         "scratch-B zero": gd(zero, budget_b),
         "scratch-B random": gd(rand, budget_b),
     }
-
-
-def schedule_counts(p, k, steps, schedule):
-    """Kept counts after each of ``steps`` stages, ending exactly at ``k``."""
-    s = np.arange(1, steps + 1) / steps
-    a = k / p
-    dens = {"linear": 1 - (1 - a) * s, "geometric": a**s, "cubic": a + (1 - a) * (1 - s) ** 3}[schedule]
-    counts = np.maximum(np.round(dens * p).astype(int), k)
-    counts[-1] = k
-    return np.minimum.accumulate(counts)
 
 
 def prune_iterative(X, y, w, keep, criterion="magnitude", *, steps=5, schedule="geometric", finetune_steps=0,

@@ -38,7 +38,7 @@ woodfisher          score ``w_q^2 / (2 [F^-1]_qq)``, *joint* (one Fisher over al
                     ``-w_q F^-1 e_q / [F^-1]_qq`` over the pruned ``q``, scaled by
                     :data:`WOODFISHER_SCALE` = 0.9, pruned weights then set to 0
 obs                 greedy OBS: remove ``argmin w_i^2 / [F^-1]_ii`` one at a time,
-                    update, downdate ``F^-1`` (:func:`_obs_greedy`); the
+                    update, downdate ``F^-1`` (:func:`obs_greedy`); the
                     sequential updates compose to the multi-weight update of the set
 cbs                 Combinatorial Brain Surgeon: randomised-magnitude starts (RMP),
                     swap local search on ``f(P) = w_P' F_PP w_P``, outer loop on the
@@ -98,6 +98,9 @@ from scipy.linalg import lapack
 from pruning_checks import array, as_generator, count, keep_count, real
 from pruning_checks import check_choice as choice
 
+from . import criteria as _criteria
+from .schedules import schedule_counts
+
 #: Relative damping of the empirical Fisher: ``lambda = DEFAULT_DAMPING * mean(diag(G'G / N))``.
 DEFAULT_DAMPING = 1e-2
 #: Scale of WoodFisher's summed single-weight updates (CBS repository's MLPNet scripts).
@@ -153,6 +156,31 @@ def spd_inverse(A, name="fisher"):
     return np.ascontiguousarray(inv)
 
 
+def resolve_damping(mean_diagonal, damping=None, relative_damping=None):
+    """The absolute damping ``lambda`` added to a Hessian's diagonal: ``damping`` itself, or
+    ``relative_damping * mean_diagonal`` (damping relative to the mean diagonal, as SparseGPT and the
+    CBS code do; the scale of a Fisher changes by orders of magnitude during training).
+
+    The one resolver of the toolkit (:func:`linear_models.prune`, :func:`empirical_fisher`, the network
+    experiments).
+
+    Raises
+    ------
+    ValueError
+        If both are given, if ``damping < 0`` or ``relative_damping <= 0`` (pass ``damping=0`` for none),
+        if either is not finite, or if the mean diagonal is not positive (nothing to scale by).
+    """
+    if relative_damping is not None:
+        if damping:
+            raise ValueError("pass damping or relative_damping, not both.")
+        rel = real(relative_damping, "relative_damping", low=0, low_open=True)
+        if not mean_diagonal > 0:
+            raise ValueError(f"relative_damping == {rel:g}: the matrix's mean diagonal is {mean_diagonal!r}, so there "
+                             "is no scale to damp relative to; pass an absolute damping instead.")
+        return rel * mean_diagonal
+    return 0.0 if damping is None else real(damping, "damping", low=0)
+
+
 def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False):
     """``F = lambda I + (1/N) G'G`` from per-sample gradients.
 
@@ -177,16 +205,8 @@ def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False
     F = G.T @ G
     F /= N
     mean_diag = float(np.mean(np.diag(F)))
-    if relative_damping is not None:
-        if damping:
-            raise ValueError("pass damping or relative_damping, not both.")
-        rel = real(relative_damping, "relative_damping", low=0, low_open=True)
-        if not mean_diag > 0:
-            raise ValueError("grads are all zero: the Fisher has no scale to damp relative to.")
-        lam = rel * mean_diag
-    else:
-        lam = 0.0 if damping is None else real(damping, "damping", low=0)
-        rel = lam / mean_diag if mean_diag > 0 else math.inf
+    lam = resolve_damping(mean_diag, damping, relative_damping)
+    rel = float(relative_damping) if relative_damping is not None else (lam / mean_diag if mean_diag > 0 else math.inf)
     F[np.diag_indices_from(F)] += lam
     Finv = spd_inverse(F) if inverse else None
     return Fisher(F, Finv, lam, rel, mean_diag, N)
@@ -197,14 +217,43 @@ def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False
 # ----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Pruned:
-    """A pruned weight vector: ``weights`` (zero off ``mask``), ``mask`` (kept), and diagnostics."""
+class PruneResult:
+    """Pruned weights and what produced them: the one result type of every pruning function.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (p,)
+        Pruned weights (zeros off the mask); updated when the method updates the kept weights.
+    mask : ndarray of bool, shape (p,)
+        Kept entries.
+    criterion : str
+        The criterion or method (``"magnitude+update"``, ``"cbs-exact"``, ...).
+    scores : ndarray or None
+        Per-weight scores of score-based criteria (largest kept).
+    loss_increase : float or None
+        The quadratic model's predicted loss increase ``1/2 dw' H dw`` of the applied change ``dw``
+        (with the optimal multi-weight update: ``1/2 w_P' ([H^-1]_PP)^-1 w_P`` for the pruned set
+        ``P``; docs/theory.md Section 5), in the units of the loss whose Hessian is ``H``.
+    start_loss_increase : float or None
+        ``cbs``: the same for its starting mask.
+    swaps : int
+        Accepted ``cbs`` swaps.
+    objective, start_objective : float or None
+        ``cbs``: the objective its search minimised at the returned and at the starting mask.
+    info : dict
+        Method-specific diagnostics.
+    """
 
     weights: np.ndarray
     mask: np.ndarray
-    method: str
-    predicted_increase: float | None = None
-    info: dict = field(default_factory=dict)
+    criterion: str
+    scores: np.ndarray | None = None
+    loss_increase: float | None = None
+    start_loss_increase: float | None = None
+    swaps: int = 0
+    objective: float | None = None
+    start_objective: float | None = None
+    info: dict = field(default_factory=dict, repr=False)
 
 
 def _mask(mask, d):
@@ -280,7 +329,7 @@ def magnitude(w, keep):
     """Global magnitude pruning (no update)."""
     w = array(w, "w", 1)
     mask = top_mask(np.abs(w), keep_count(keep, w.size))
-    return Pruned(np.where(mask, w, 0.0), mask, "magnitude")
+    return PruneResult(np.where(mask, w, 0.0), mask, "magnitude")
 
 
 def magnitude_update(w, fisher, keep):
@@ -288,7 +337,7 @@ def magnitude_update(w, fisher, keep):
     w = array(w, "w", 1)
     mask = top_mask(np.abs(w), keep_count(keep, w.size))
     weights, inc = optimal_update(w, fisher.matrix, mask)
-    return Pruned(weights, mask, "magnitude+update", inc)
+    return PruneResult(weights, mask, "magnitude+update", loss_increase=inc)
 
 
 def woodfisher_scores(w, inverse_diagonal):
@@ -312,7 +361,7 @@ def woodfisher(w, fisher, keep, *, scale=WOODFISHER_SCALE):
 
     The update is ``dw = scale * F^-1 s`` with ``s_q = -w_q / [F^-1]_qq`` on the pruned ``q`` (each
     weight's own OBS update as if it were removed alone, added up); pruned weights are then set to
-    zero. ``predicted_increase`` is the quadratic model's ``1/2 dw' F dw`` of the applied change.
+    zero. ``loss_increase`` is the quadratic model's ``1/2 dw' F dw`` of the applied change.
     """
     w = array(w, "w", 1)
     scale = real(scale, "scale", low=0)
@@ -322,12 +371,11 @@ def woodfisher(w, fisher, keep, *, scale=WOODFISHER_SCALE):
     scores = woodfisher_scores(w, np.diag(Finv).copy())
     mask = top_mask(scores, keep_count(keep, w.size))
     weights = single_weight_update(w, Finv, mask, scale)
-    return Pruned(weights, mask, "woodfisher", quadratic_increase(fisher.matrix, weights - w),
-                  {"scores": scores})
+    return PruneResult(weights, mask, "woodfisher", scores, quadratic_increase(fisher.matrix, weights - w))
 
 
 @njit(cache=True, parallel=True)
-def _obs_greedy(w, A, n_remove, order):
+def obs_greedy(w, A, n_remove, order):
     """In place: greedily remove ``n_remove`` weights, updating ``w`` and downdating ``A = H^-1``.
 
     ``A`` must be symmetric and C-ordered. The surviving weights are kept compacted in the
@@ -386,7 +434,7 @@ def obs_order(w, fisher, n_remove):
     A = np.array(fisher.inverse, dtype=float, order="C", copy=True)
     wu = w.copy()
     order = np.empty(n_remove, dtype=np.int64)
-    _obs_greedy(wu, A, n_remove, order)
+    obs_greedy(wu, A, n_remove, order)
     return order
 
 
@@ -402,7 +450,7 @@ def obs(w, fisher, keep, *, order=None):
     mask = np.ones(w.size, dtype=bool)
     mask[order[:w.size - k]] = False
     weights, inc = optimal_update(w, fisher.matrix, mask)
-    return Pruned(weights, mask, "obs", inc)
+    return PruneResult(weights, mask, "obs", loss_increase=inc)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -631,7 +679,7 @@ def cbs(w, fisher, keep, *, loss=None, rng, n_starts=RMP_CANDIDATES, epsilon=CBS
 
     Returns
     -------
-    Pruned
+    PruneResult
         ``info`` holds the :class:`SearchResult` (``"search"``) and the start's index and loss (or ``f``).
     """
     w = array(w, "w", 1)
@@ -649,7 +697,7 @@ def cbs(w, fisher, keep, *, loss=None, rng, n_starts=RMP_CANDIDATES, epsilon=CBS
         weights, inc = optimal_update(w, F, res.mask)
     else:
         weights, inc = np.where(res.mask, w, 0.0), 0.5 * res.objective
-    return Pruned(weights, res.mask, "cbs", inc, {"search": res, "start": s0, "start_loss": start_losses[s0],
+    return PruneResult(weights, res.mask, "cbs", loss_increase=inc, info={"search": res, "start": s0, "start_loss": start_losses[s0],
                                                       "start_mask": starts[s0]})
 
 
@@ -660,7 +708,8 @@ def cbs(w, fisher, keep, *, loss=None, rng, n_starts=RMP_CANDIDATES, epsilon=CBS
 def loss_model_scores(w, criterion, *, grad=None, curvature=None, penalty=0.0):
     """Scores of Laurent et al. (lowest pruned) plus the locality penalty ``1/2 penalty w^2``.
 
-    ``magnitude``: ``1/2 w^2``; ``taylor1``: ``abs(g w)``; ``taylor2``: ``abs(-g w + 1/2 h w^2)``;
+    The registry's scores (:mod:`linear_models.criteria`): ``magnitude``: ``abs(w)`` (Laurent et al.'s
+    ``1/2 w^2`` ranks the same); ``taylor1``: ``abs(g w)``; ``taylor2``: ``abs(-g w + 1/2 h w^2)``;
     ``hessian`` (OBD): ``1/2 h w^2``, with ``h`` the curvature diagonal (the generalised Gauss-Newton
     diagonal for networks).
     """
@@ -673,15 +722,7 @@ def loss_model_scores(w, criterion, *, grad=None, curvature=None, penalty=0.0):
         raise ValueError(f"curvature is required for criterion {criterion!r}.")
     g = None if grad is None else array(grad, "grad", 1, shape=(w.size,))
     h = None if curvature is None else array(curvature, "curvature", 1, shape=(w.size,))
-    if criterion == "magnitude":
-        s = 0.5 * w * w
-    elif criterion == "taylor1":
-        s = np.abs(g * w)
-    elif criterion == "taylor2":
-        s = np.abs(-g * w + 0.5 * h * w * w)
-    else:
-        s = 0.5 * h * w * w
-    return s + 0.5 * lam * w * w
+    return _criteria.scores(criterion, w, _criteria.Stats(criterion=criterion, grad=g, hessian_diag=h), locality=lam)
 
 
 def step_counts(d, k, steps):
@@ -690,8 +731,6 @@ def step_counts(d, k, steps):
     Every step removes the same fraction ``1 - (k/d)^(1/steps)`` of the remaining weights (rounded);
     counts never increase. The ``"geometric"`` schedule of :func:`linear_models.schedule_counts`.
     """
-    from .retrain import schedule_counts            # retrain imports pruning, which imports this module
-
     return schedule_counts(d, k, count(steps, "steps", low=1), "geometric")
 
 
@@ -712,7 +751,7 @@ def prune_in_steps(w, keep, criterion, steps, statistics=None, *, penalty=0.0):
 
     Returns
     -------
-    Pruned
+    PruneResult
         ``info["counts"]``: kept count after each step.
     """
     w = array(w, "w", 1)
@@ -732,7 +771,7 @@ def prune_in_steps(w, keep, criterion, steps, statistics=None, *, penalty=0.0):
         s = np.where(mask, s, -np.inf)                   # removed weights stay removed
         mask = top_mask(s, int(k_t))
         cur = np.where(mask, w, 0.0)
-    return Pruned(cur, mask, criterion, None, {"counts": counts})
+    return PruneResult(cur, mask, criterion, info={"counts": counts})
 
 
 METHODS = ("magnitude", "magnitude+update", "woodfisher", "obs", "cbs")

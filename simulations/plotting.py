@@ -15,36 +15,40 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 from matplotlib.figure import Figure
+
+from linear_models.criteria import criterion_names, plot_style
 
 from .runtime.files import write_tidy_csv
 
-COLORS = {
-    "magnitude": "#d62728",
-    "hessian": "#1f77b4",
-    "oracle": "#2ca02c",
-    "random": "#7f7f7f",
-    "dense": "#000000",
-}
-MARKERS = {"magnitude": "o", "hessian": "s", "oracle": "^", "random": "D", "dense": "x"}
-LABELS = {
-    "magnitude": "magnitude",
-    "hessian": "hessian (OBD)",
-    "oracle": "oracle",
-    "random": "random",
-    "dense": "dense",
-}
+
+class _StyleTable(Mapping):
+    """A read-only view of one column of the criterion registry's plot styles (label, colour or marker);
+    names that are not criteria (``dense``, ``magnitude+update``, ...) get a neutral fixed style."""
+
+    def __init__(self, column):
+        self._column = column
+
+    def __getitem__(self, name):
+        return plot_style(name)[self._column]
+
+    def __iter__(self):
+        return iter(criterion_names() + ("dense",))
+
+    def __len__(self):
+        return len(criterion_names()) + 1
+
+
+#: Per criterion name (from :mod:`linear_models.criteria`): legend label, colour, marker.
+LABELS, COLORS, MARKERS = _StyleTable(0), _StyleTable(1), _StyleTable(2)
 
 
 def color(name):
-    """The toolkit-wide colour of a criterion (a fixed fallback cycle for other names)."""
-    if name in COLORS:
-        return COLORS[name]
-    cycle = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"]
-    return cycle[sum(map(ord, name)) % len(cycle)]
+    """The toolkit-wide colour of a criterion (its registry entry; a fixed fallback cycle for other names)."""
+    return COLORS[name]
 
 
 def new_figure(ncols=1, nrows=1, width=4.2, height=3.4, sharey=False):

@@ -42,9 +42,9 @@ def test_equal_variances_make_magnitude_and_hessian_masks_equal():
 @pytest.mark.parametrize("keep", [0.25, 0.5, 9])
 def test_greedy_obs_equals_least_squares_refit_on_its_support(keep):
     X, y, w = ls_problem(seed=2)
-    res = prune(w, keep, "obs", hessian=X.T @ X)
+    res = prune(w, keep, "obs", hessian=2 * X.T @ X)        # the Hessian of the RSS ||y - X b||^2
     assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-8, atol=1e-10)
-    # and the reported loss increase is the training-loss increase
+    # and the reported loss increase 1/2 dw' H dw is the training-loss increase
     rss = lambda b: float(np.sum((y - X @ b) ** 2))
     assert_allclose(res.loss_increase, rss(res.weights) - rss(w), rtol=1e-8)
 
@@ -105,6 +105,7 @@ def test_cbs_never_worse_than_its_start_and_reaches_the_optimum_on_18_of_20(caps
         w = ols(X, y)
         H = X.T @ X
         best, _ = brute_force_best(w, np.linalg.inv(H), 7)
+        best *= 0.5                          # loss increases are 1/2 w_S' ([H^-1]_SS)^-1 w_S
         for start in ("magnitude", "obs"):
             res = prune(w, 7, "cbs", hessian=H, start=start)
             assert res.loss_increase <= res.start_loss_increase * (1 + 1e-12)
@@ -338,10 +339,11 @@ def test_woodfisher_scores_and_single_weight_update():
 
 @pytest.mark.parametrize("criterion,extra", [("magnitude", {}), ("woodfisher", {}), ("taylor1", "grad")])
 def test_any_mask_with_the_obs_update_is_the_refit_and_its_predicted_loss_change_is_exact(criterion, extra):
-    """The multi-weight update of a mask from any selector: the predicted loss increase w_S'([H^-1]_SS)^-1 w_S
-    equals the brute-force increase of the training loss, and no other update of the kept weights does better."""
+    """The multi-weight update of a mask from any selector: the predicted loss increase 1/2 w_S'([H^-1]_SS)^-1 w_S
+    with H = 2 X'X (the Hessian of the RSS) equals the brute-force increase of the training loss, and no other
+    update of the kept weights does better."""
     X, y, w = tiny_ls(23)
-    H = X.T @ X
+    H = 2 * X.T @ X
     kwargs = dict(grad=-(2 / 40) * X.T @ (y - X @ w) + 0.1) if extra else {}
     res = prune(w, 4, criterion, hessian=H, update="obs", **kwargs)
     assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-8, atol=1e-10)
@@ -374,7 +376,7 @@ def test_cbs_paper_search_never_worse_than_its_start(start, capsys):
         assert res.objective >= best * (1 - 1e-12)
         assert_allclose(res.objective, rss(X, y, np.where(res.mask, w, 0.0)) - rss(X, y, w), rtol=1e-8)
         assert_allclose(res.weights, refit(X, y, res.mask), rtol=1e-8, atol=1e-10)          # then the update
-        assert_allclose(res.loss_increase, removal_increase(w, 2 * H, res.mask), rtol=1e-8)
+        assert_allclose(res.loss_increase, removal_increase(w, H, res.mask), rtol=1e-8)   # 1/2 w_P'([H^-1]_PP)^-1 w_P
         mag = prune(w, 5, "magnitude")
         assert res.start_objective <= selection_objective(w, H, mag.mask) * (1 + 1e-12)       # magnitude is a start
         hits += res.objective <= best * (1 + 1e-9)

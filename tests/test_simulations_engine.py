@@ -16,6 +16,8 @@ from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 from linear_models import LinearProblem
 from simulations import monte_carlo
 from simulations.linear import kernels
+from linear_models.criteria import Stats, criterion_names, get_criterion
+from linear_models.criteria import scores as registry_scores
 from simulations.linear.engine import KeepCollisionWarning, make_job
 
 SPEC = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
@@ -231,7 +233,8 @@ def test_trial_steps_agree_with_linear_models(n, p, ridge):
         sqrt_h = np.sqrt(sample.gram_diag / n)
         for c in CRITERIA:
             ties = kernels.tie_order(kernels.stream(1, 0, kernels.TIES_STREAM), p)
-            order = kernels.rank(kernels.scores(c, bh, sqrt_h, drop, kernels.stream(1, 0, 13)), ties)
+            stats = Stats(criterion=c, hessian_diag=sqrt_h**2, importance=drop, rng=kernels.stream(1, 0, 13))
+            order = kernels.rank(registry_scores(c, bh, stats), ties)
             risks = kernels.pruned_risks(order, err, drop, counts, 0.25)
             for k, r in zip(counts, risks):
                 lm = linear_models.prune(ref, int(k), c, hessian=X.T @ X / n, importance=prob.importance(),
@@ -279,7 +282,7 @@ def test_a_whole_trial_equals_linear_models_on_the_same_draws(retrain):
         for c, name in enumerate(CRITERIA):
             for j, k in enumerate(job.keep_counts):
                 mask = linear_models.prune(bh, int(k), name, hessian=X.T @ X / 18, importance=prob.importance(),
-                                           rng=kernels.stream(8, t, kernels.CRITERION_STREAM["random"])).mask
+                                           rng=kernels.stream(8, t, get_criterion("random").stream)).mask
                 b = np.zeros(30)
                 b[mask] = (_min_norm_from(Xr[:, mask], yr, b0[mask]) if k > 18
                            else _ridge_call(linear_models.fit, Xr[:, mask], yr, ridge=0.0))
@@ -439,8 +442,9 @@ def test_streams_are_children_of_the_trial_seed_sequence():
     child = np.random.SeedSequence(5, spawn_key=(3,)).spawn(12)[11]
     expected = np.random.Generator(np.random.PCG64(child)).random(4)
     assert_array_equal(kernels.stream(5, 3, 11).random(4), expected)
-    assert len(set(kernels.CRITERION_STREAM.values()) | {kernels.DATA_STREAM, kernels.FRESH_STREAM,
-                                                         kernels.INIT_STREAM, kernels.TIES_STREAM}) == 8
-    assert set(kernels.CRITERION_STREAM) == set(CRITERIA)
+    keys = [get_criterion(c).stream for c in criterion_names()]
+    purposes = {kernels.DATA_STREAM, kernels.FRESH_STREAM, kernels.INIT_STREAM, kernels.TIES_STREAM}
+    assert len(set(keys)) == len(keys) and not set(keys) & purposes       # one stream per criterion, by name
+    assert [get_criterion(c).stream for c in CRITERIA] == [10, 11, 12, 13]  # the engine's keys, unchanged
     for a, b in itertools.combinations(range(3), 2):
         assert not np.array_equal(kernels.stream(0, a, 0).random(3), kernels.stream(0, b, 0).random(3))

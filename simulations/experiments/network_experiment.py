@@ -29,7 +29,7 @@ import numpy as np
 from scipy.linalg import lapack
 from scipy.stats import spearmanr
 
-from linear_models import PruneResult, prune
+from linear_models import PruneResult, get_criterion, prune
 from pruning_checks import check_choice, check_int, check_scalar
 
 from ..networks.model import ACTIVATIONS, OPTIMIZERS, Network
@@ -37,11 +37,22 @@ from ..runtime import workers
 from ..runtime.seeds import stream as _stream
 from ..runtime.stats import mean_sem
 
+#: The criteria of the seed paper's comparison (any registered criterion runs: :mod:`linear_models.criteria`).
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs")
 TEACHERS = ("linear", "shallow")
 PRUNE_LAYERS = ("first", "all")
-# spawn keys (t, j) of the per-trial streams; criteria use STREAM_CRITERIA + their index in CRITERIA
+# spawn keys (t, j) of the per-trial streams; criterion c draws its scores from (t, STREAM_CRITERIA, key) and
+# fine-tunes from (t, STREAM_FINETUNE, key), key = the registry's stream key of its name (never its position)
 STREAM_DATA, STREAM_INIT, STREAM_ORDER, STREAM_IMPORTANCE, STREAM_CHECKPOINT, STREAM_CRITERIA = 0, 1, 2, 3, 4, 5
+STREAM_FINETUNE = 6
+
+
+def _criterion(name, extra=()):
+    """The registry entry of ``name``; user-registered ones travel with the job (``extra``)."""
+    for crit in extra:
+        if crit.name == name:
+            return crit
+    return get_criterion(name)
 
 
 def _int(value, name, low=1):
@@ -118,6 +129,7 @@ class _NetJob:
     importance_samples: int
     checkpoints: np.ndarray
     cbs_max_swaps: int
+    extra_criteria: tuple = ()
 
 
 def _draw_data(job, t):
@@ -156,19 +168,21 @@ def _spearman(a, b):
 class _Pruning:
     """The pruning inputs of one trained network on the pruned block, computed once and shared."""
 
-    def __init__(self, net, theta, X, y, block, criteria, damping):
+    def __init__(self, net, theta, X, y, block, criteria, damping, extra=()):
         self.block = block
         start, stop = block
         self.w = theta[start:stop].copy()
-        need = set(criteria)
+        self.crits = {c: _criterion(c, extra) for c in criteria}
+        need = {n for c in self.crits.values() for n in c.needs}
         self.grad = self.hdiag = self.H = self.Hinv = None
-        if need & {"taylor1", "taylor2"}:
+        self.relative_damping = damping
+        if "grad" in need:
             self.grad = net.loss_and_grad(theta, X, y)[1][start:stop]
-        if need & {"obs", "cbs"}:
+        if need & {"hessian", "hessian_inverse"}:
             self.H = net.ggn_matrix(theta, X, block=block)
             self.hdiag = np.diag(self.H).copy()
             self.damping = damping * max(float(self.hdiag.mean()), np.finfo(float).tiny)
-        elif need & {"hessian", "taylor2"}:
+        elif "hessian_diag" in need:
             self.hdiag = net.ggn_diagonal(theta, X)[start:stop]
 
     def obs_saliency(self):
@@ -183,31 +197,34 @@ class _Pruning:
         return self.w**2 / np.diag(self.Hinv)
 
     def prune(self, criterion, keep, importance, rng, max_swaps):
+        """:func:`linear_models.prune` with what the criterion needs (its registry entry says what)."""
+        crit = self.crits[criterion]
         kw = {}
-        if criterion in ("hessian", "taylor2"):
+        if "hessian" in crit.needs or "hessian_inverse" in crit.needs:
+            kw.update(hessian=self.H, relative_damping=self.relative_damping)
+        elif "hessian_diag" in crit.needs:
             kw["hessian"] = self.hdiag
-        if criterion in ("taylor1", "taylor2"):
+        if "grad" in crit.needs:
             kw["grad"] = self.grad
-        if criterion in ("obs", "cbs"):
-            kw.update(hessian=self.H, damping=self.damping)
+        if "importance" in crit.needs:
+            kw["importance"] = importance
+        if "rng" in crit.needs:
+            kw["rng"] = rng
         if criterion == "cbs":
             kw["max_swaps"] = max_swaps
-        if criterion == "oracle":
-            kw["importance"] = importance
-        if criterion == "random":
-            kw["rng"] = rng
-        return prune(self.w, keep, criterion, **kw)
+        return prune(self.w, keep, crit.name if crit.builtin else crit, **kw)
 
     def prune_all(self, criterion, keep_counts, importance, rng, max_swaps):
-        """Prune results for every count of ``keep_counts`` (in their order).
+        """Prune results for every count of ``keep_counts`` (in their order); ``rng()`` gives the criterion's
+        stream afresh (the same numbers at every level, so the masks of a criterion are nested).
 
         Greedy OBS removes weights one at a time, so the result at a smaller count continues the run at a
         larger one: after removing ``S`` with exact downdates the inverse Hessian is ``[(H + damping I)_KK]^-1``
         on the kept set ``K``, so a run on the subproblem ``(w_K, H_KK)`` from the larger count's updated
         weights makes the same greedy choices (up to rounding) and costs one greedy run in all.
         """
-        if criterion != "obs":
-            return [self.prune(criterion, int(k), importance, rng, max_swaps) for k in keep_counts]
+        if criterion != "obs":          # every level from the same fresh stream: nested masks, in any level order
+            return [self.prune(criterion, int(k), importance, rng(), max_swaps) for k in keep_counts]
         results = [None] * len(keep_counts)
         kept = np.arange(self.w.size)
         w = self.w
@@ -231,10 +248,10 @@ class _Pruning:
         return self.prune(criterion, 1.0, importance, rng, None).scores
 
 
-def _corr_all(net, theta, X, y, Xi, yi, block, criteria, damping, rng):
+def _corr_all(net, theta, X, y, Xi, yi, block, criteria, damping, rng, extra=()):
     """Importance of the block and each criterion's Spearman correlation with it."""
     imp = net.ablation_importance(theta, Xi, yi, block=block)
-    pr = _Pruning(net, theta, X, y, block, [c for c in criteria if c != "random"], damping)
+    pr = _Pruning(net, theta, X, y, block, criteria, damping, extra)
     out = {}
     for c in criteria:
         s = pr.scores(c, imp, rng)
@@ -278,16 +295,18 @@ def _trial(job, t):
                    corr={c: np.nan for c in job.criteria}, group_importance=np.full(n_groups, np.nan))
     else:
         imp, pr, corr = _corr_all(net, theta, X, y, Xi, yi, block, job.criteria, job.damping,
-                                  _stream(job.seed, t, STREAM_CHECKPOINT))
+                                  _stream(job.seed, t, STREAM_CHECKPOINT), job.extra_criteria)
         out["corr"] = corr
         out["group_importance"] = np.array([imp[:first[1]].reshape(-1, job.width)[group == g].mean()
                                             for g in range(n_groups)])
         pruned, before = {}, {}
         for c in job.criteria:
-            rng = _stream(job.seed, t, STREAM_CRITERIA + CRITERIA.index(c))
+            key = _criterion(c, job.extra_criteria).stream
+            rng = _stream(job.seed, t, STREAM_FINETUNE, key)
+            fresh = lambda: _stream(job.seed, t, STREAM_CRITERIA, key)   # noqa: E731
             pruned[c] = np.empty(job.keep_counts.size)
             before[c] = np.empty(job.keep_counts.size)
-            results = pr.prune_all(c, job.keep_counts, imp, rng, job.cbs_max_swaps)
+            results = pr.prune_all(c, job.keep_counts, imp, fresh, job.cbs_max_swaps)
             for k, res in enumerate(results):
                 th = theta.copy()
                 th[block[0]:block[1]] = res.weights
@@ -310,7 +329,8 @@ def _trial(job, t):
             dense_t[i] = _rel_loss(net, th, Xt, yt, var)
             gw_t[i] = _group_means(th[first[0]:first[1]], group, n_groups, job.width)
             if np.all(np.isfinite(th)):
-                _, _, corr = _corr_all(net, th, X, y, Xi, yi, block, job.criteria, job.damping, crng)
+                _, _, corr = _corr_all(net, th, X, y, Xi, yi, block, job.criteria, job.damping, crng,
+                                       job.extra_criteria)
             else:
                 corr = {c: np.nan for c in job.criteria}
             for c in job.criteria:
@@ -486,8 +506,7 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
     criteria = tuple(criteria)
     if not criteria:
         raise ValueError("criteria is empty, must name at least one of " + ", ".join(CRITERIA) + ".")
-    for c in criteria:
-        check_choice(c, "criteria", CRITERIA)
+    extra = tuple(get_criterion(c, "criteria") for c in criteria if not get_criterion(c, "criteria").builtin)
     if len(set(criteria)) != len(criteria):
         raise ValueError(f"criteria == {criteria!r} names a criterion twice.")
     finetune_steps = _int(finetune_steps, "finetune_steps", low=0)
@@ -507,7 +526,7 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
     cbs_max_swaps = _int(cbs_max_swaps, "cbs_max_swaps", low=0)
     job = _NetJob(d, width, n_train, n_test, counts, scales, tweights, noise, activation, init, optimizer, lr,
                   momentum, steps, batch_size, keep_counts, criteria, finetune_steps, seed, teacher, teacher_width,
-                  prune_layers, bool(freeze_second_layer), damping, importance_samples, ckpt, cbs_max_swaps)
+                  prune_layers, bool(freeze_second_layer), damping, importance_samples, ckpt, cbs_max_swaps, extra)
     config = dict(d=d, width=width, n_train=n_train, n_test=n_test,
                   groups=[list(g) for g in zip(counts, scales.tolist(), tweights.tolist())], noise=noise,
                   activation=activation, init=init, optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size,

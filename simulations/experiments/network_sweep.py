@@ -53,7 +53,9 @@ from ..runtime.sweep import (ConfigError, PointKind, as_list, check_table, choic
                              real_field, register_kind)
 from ..networks.model import ACTIVATIONS, OPTIMIZERS
 from ..runtime.stats import mean_sem
-from .network_experiment import CRITERIA, PRUNE_LAYERS, TEACHERS, experiment_job, network_experiment
+from linear_models import criterion_names
+
+from .network_experiment import PRUNE_LAYERS, TEACHERS, experiment_job, network_experiment
 
 NET_GRID = ("init", "width", "activation", "noise", "lr", "steps", "scale")
 NET_REQUIRED = ("d", "groups", "trials", "keep")
@@ -147,7 +149,7 @@ def _net_normalize(raw):
     if not isinstance(raw["freeze_second_layer"], bool):
         raise ConfigError(f"freeze_second_layer == {raw['freeze_second_layer']!r}, must be true or false.")
     cfg["freeze_second_layer"] = raw["freeze_second_layer"]
-    cfg["criteria"] = _net_list(raw["criteria"], "criteria", lambda v, n: choice_field(v, n, CRITERIA))
+    cfg["criteria"] = _net_list(raw["criteria"], "criteria", lambda v, n: choice_field(v, n, criterion_names()))
     return cfg
 
 

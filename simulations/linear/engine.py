@@ -46,15 +46,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asymptotics import Spectrum
+from linear_models import atom_counts, get_criterion
 from pruning_checks import check_choice, check_int, check_keep, check_scalar
-from linear_models import atom_counts
 
 from ..runtime import workers
 from ..runtime.stats import mean_sem
 from ..runtime.workers import one_blas_thread
 from . import kernels
 
-CRITERIA = kernels.CRITERIA
+#: The default criteria: those with a formula in :mod:`asymptotics` (any per-weight criterion of the
+#: registry :mod:`linear_models.criteria` runs, user-registered ones included).
+CRITERIA = ("magnitude", "hessian", "oracle", "random")
 RETRAIN = kernels.RETRAIN
 HESSIAN_SCORES = ("empirical", "population")
 SAMPLERS = ("auto", "design", "bartlett")
@@ -126,6 +128,8 @@ def _check_keep_grid(keep):
 
 
 def _check_criteria(criteria):
+    """Names of registered per-weight criteria whose needs a trial can provide; returns ``(names, extra)``
+    with ``extra`` the registry entries of user-registered ones (carried to the workers by the job)."""
     if isinstance(criteria, str):
         criteria = (criteria,)
     try:
@@ -134,11 +138,21 @@ def _check_criteria(criteria):
         raise TypeError(f"criteria must be a name or a sequence of names, got {criteria!r}.") from None
     if not criteria:
         raise ValueError("criteria is empty, must name at least one of " + ", ".join(CRITERIA) + ".")
+    extra = []
     for c in criteria:
-        check_choice(c, "criteria", CRITERIA)
+        crit = get_criterion(c, "criteria")
+        if not crit.separable:
+            raise ValueError(f"criteria contains {c!r}, a selection algorithm: the Monte Carlo engine ranks weights by "
+                             "per-weight scores (use linear_models.prune for obs and cbs).")
+        missing = [n for n in crit.needs if n not in kernels.ENGINE_NEEDS]
+        if missing:
+            raise ValueError(f"criteria contains {c!r}, which needs {', '.join(missing)}; a trial provides "
+                             f"{', '.join(kernels.ENGINE_NEEDS)}.")
+        if not crit.builtin:
+            extra.append(crit)
     if len(set(criteria)) < len(criteria):
         raise ValueError(f"criteria == {list(criteria)!r} names a criterion twice.")
-    return criteria
+    return criteria, tuple(extra)
 
 
 def _check_squared(value, name):
@@ -164,7 +178,7 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
     if n < 1:
         raise ValueError(f"kappa * p == {kappa * p:g}, must round to at least one sample.")
     keep_arr = _check_keep_grid(keep)
-    criteria = _check_criteria(criteria)
+    criteria, extra = _check_criteria(criteria)
     retrain = "none" if retrain is None else retrain
     check_choice(retrain, "retrain", RETRAIN)
     check_choice(hessian_scores, "hessian_scores", HESSIAN_SCORES)
@@ -188,7 +202,7 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
     counts = atom_counts(spectrum.weights, p)
     job = kernels.Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
                       spectrum.signal_dist == "gaussian", n, noise, ridge, refit_ridge, keep_counts, criteria,
-                      retrain, hessian_scores == "empirical", seed, bartlett, init)
+                      retrain, hessian_scores == "empirical", seed, bartlett, init, extra)
     config = dict(variances=spectrum.variances.tolist(), signal=spectrum.signal.tolist(),
                   weights=spectrum.weights.tolist(), signal_dist=spectrum.signal_dist, p=p, kappa=kappa,
                   noise=noise, ridge=ridge, refit_ridge=refit_ridge, init=init, keep=keep_arr.tolist(),
@@ -235,7 +249,8 @@ def monte_carlo(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, crit
         Non-decreasing kept fractions in (0, 1]; ``max(1, round(keep * p))`` weights are kept
         (``keep_effective`` of the result). Integers are refused (a count is not a fraction).
     criteria : sequence of str
-        Subset of ``("magnitude", "hessian", "oracle", "random")``, no repeats.
+        Registered per-weight criteria (:mod:`linear_models.criteria`), no repeats; the default
+        ``("magnitude", "hessian", "oracle", "random")`` are those :mod:`asymptotics` has formulas for.
     retrain : {"none", "fresh", "same"}
         No refit, or refit on the kept support with a fresh sample or the same sample
         (``None`` is accepted for ``"none"``).

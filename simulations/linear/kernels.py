@@ -7,7 +7,8 @@ sample   the signal ``beta*``, the initialization ``b0``, a training sample (the
          design ``(X, y)``, or for ``p <= n`` its Bartlett sufficient statistics)
 fit      ridge / OLS / min-norm by Cholesky on the smaller Gram side; min-norm from ``b0``
          is ``b0 + X^+ (y - X b0)`` (gradient descent from ``b0`` run to convergence)
-score    magnitude, hessian (``sqrt(diag(X'X/n)) |b|`` or ``sqrt(lam) |b|``), oracle, random
+score    any per-weight criterion of the registry (:mod:`linear_models.criteria`), e.g. magnitude,
+         hessian (OBD ``1/2 h_i b_i^2``, ``h = diag(X'X/n)`` or ``lam``), oracle, random
 prune    the coordinates by decreasing score, ties broken by a random permutation; risks of
          the pruned estimator at every keep level from cumulative sums
 refit    the estimator on a support, with fresh or the same data, at its own ridge, from
@@ -33,17 +34,20 @@ import numpy as np
 from numba import njit
 from scipy.linalg import lapack, solve_triangular
 
+from linear_models.criteria import Stats, get_criterion
+from linear_models.criteria import scores as _registry_scores
+
 from ..runtime.seeds import stream
 
-CRITERIA = ("magnitude", "hessian", "oracle", "random")
+#: What a score may ask of a trial (:func:`trial_stats`); ``hessian_inverse`` is not offered.
+ENGINE_NEEDS = ("hessian_diag", "hessian", "grad", "importance", "rng")
 RETRAIN = ("none", "fresh", "same")
 
 #: Child ``k`` of the trial's ``SeedSequence`` feeds one purpose (fixed forever): the training sample,
 #: the fresh refit sample, the initialization, the tie-breaking permutation (shared by all criteria,
-#: drawn whether or not ties occur), and each criterion that draws random numbers, keyed by its name
-#: (today only ``random``; the keys of the others are reserved).
+#: drawn whether or not ties occur), and each criterion that draws random numbers, with the stream key
+#: the criterion registry fixes by its name (``linear_models.get_criterion(name).stream``).
 DATA_STREAM, FRESH_STREAM, INIT_STREAM, TIES_STREAM = 0, 1, 2, 3
-CRITERION_STREAM = {"magnitude": 10, "hessian": 11, "oracle": 12, "random": 13}
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Job:
     seed: int
     bartlett: bool = False
     init: float = 0.0
+    extra_criteria: tuple = ()
 
 
 # ----------------------------------------------------------------------------------------- sample
@@ -286,17 +291,29 @@ def refit_nested(sample, order, keep_counts, ridge, b0=None):
 
 # ------------------------------------------------------------------------------ score and prune
 
-def scores(criterion, bh, sqrt_h, importance, rng=None):
-    """Scores of one criterion (the largest are kept). ``sqrt_h`` is the Hessian scale of ``hessian``
-    (``sqrt(diag(X'X/n))`` or ``sqrt(lam)``), ``importance`` the true ``lam beta*^2`` of ``oracle``,
-    ``rng`` the criterion's own stream (``random``)."""
-    if criterion == "magnitude":
-        return np.abs(bh)
-    if criterion == "hessian":
-        return sqrt_h * np.abs(bh)
-    if criterion == "oracle":
-        return importance
-    return rng.random(bh.size)
+def criterion_of(job, name):
+    """The registry entry of criterion ``name``: carried by the job for user-registered criteria (worker
+    processes need not have registered them), looked up in :mod:`linear_models.criteria` for built-ins."""
+    for crit in job.extra_criteria:
+        if crit.name == name:
+            return crit
+    return get_criterion(name)
+
+
+def trial_stats(job, t, crit, train, bh, beta, drop):
+    """The :class:`linear_models.Stats` of one trial: the Hessian of ``(1/n)||y - X b||^2 / 2`` (``X'X/n``, or
+    the population ``diag(lam)`` with ``hessian_scores="population"``) and its diagonal, the gradient at the
+    fit, the true importance ``lam beta*^2`` (``oracle``) and the criterion's own stream."""
+    n = job.n
+    if job.empirical_hessian:
+        hdiag = lambda: train.gram_diag / n                                 # noqa: E731
+        hess = lambda: train.G / n                                          # noqa: E731
+    else:
+        hdiag = job.lam
+        hess = lambda: np.diag(job.lam)                                     # noqa: E731
+    grad = lambda: (train.G @ bh - train.Xty) / n                           # noqa: E731
+    rng = stream(job.seed, t, crit.stream) if "rng" in crit.needs else None
+    return Stats(criterion=crit.name, hessian=hess, hessian_diag=hdiag, grad=grad, importance=drop, rng=rng)
 
 
 def tie_order(rng, p):
@@ -334,7 +351,7 @@ def trial(job, t, out_risk):
 
     Streams (children of ``SeedSequence(job.seed, spawn_key=(t,))``): :data:`DATA_STREAM` the signal and the
     training sample, :data:`FRESH_STREAM` the refit sample, :data:`INIT_STREAM` ``b0``, :data:`TIES_STREAM`
-    the tie-breaking permutation, and :data:`CRITERION_STREAM` one per criterion name (random scores). A
+    the tie-breaking permutation, and one per criterion, keyed by the registry's stream key of its name (random scores). A
     criterion's numbers therefore do not depend on which other criteria run beside it, nor in which order.
     """
     p = job.lam.size
@@ -353,13 +370,10 @@ def trial(job, t, out_risk):
         refit_on = draw(stream(job.seed, t, FRESH_STREAM), sqrt_lam, beta, job.n, job.noise)
     else:
         refit_on = train if job.retrain == "same" else None
-    sqrt_h = None
-    if "hessian" in job.criteria:
-        sqrt_h = np.sqrt(train.gram_diag / job.n) if job.empirical_hessian else sqrt_lam
     ties = tie_order(stream(job.seed, t, TIES_STREAM), p)
     for c, name in enumerate(job.criteria):
-        crng = stream(job.seed, t, CRITERION_STREAM[name]) if name == "random" else None
-        order = rank(scores(name, bh, sqrt_h, drop, crng), ties)
+        crit = criterion_of(job, name)
+        order = rank(_registry_scores(crit, bh, trial_stats(job, t, crit, train, bh, beta, drop)), ties)
         if refit_on is None:
             out_risk[c] = pruned_risks(order, err, drop, job.keep_counts, noise2)
             continue

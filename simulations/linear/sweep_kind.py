@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 
 from asymptotics import CRITERIA, Spectrum, pruned_risk
+from linear_models import criterion_names
 
 from ..runtime.sweep import (ConfigError, PointKind, as_list, check_table, choice_field, distinct, integer_field,
                              real_field, register_kind)
@@ -69,7 +70,7 @@ def _linear_normalize(raw):
     cfg["retrain"] = distinct([choice_field(v, f"retrain[{j}]", RETRAIN_CHOICES)
                                 for j, v in enumerate(as_list(raw["retrain"], "retrain"))], "retrain")
     cfg["keep"] = _keep_grid(raw["keep"])
-    cfg["criteria"] = distinct([choice_field(v, f"criteria[{j}]", CRITERIA)
+    cfg["criteria"] = distinct([choice_field(v, f"criteria[{j}]", criterion_names())
                                  for j, v in enumerate(as_list(raw["criteria"], "criteria"))], "criteria")
     cfg["hessian_scores"] = choice_field(raw["hessian_scores"], "hessian_scores", HESSIAN_SCORES)
     return cfg
@@ -99,9 +100,10 @@ def _linear_theory_at(cfg, point, keep_eff):
     if point["retrain"] == "same":            # same-data refits: no formula is known (THEORY.md Section 4)
         return np.full((len(cfg["criteria"]), len(keep_eff)), np.nan)
     spec = Spectrum(**cfg["spectrum"])
+    nan = np.full(len(keep_eff), np.nan)            # a criterion without a formula in the limit (user-registered)
     return np.array([np.asarray(pruned_risk(spec, point["kappa"], cfg["noise"], keep=np.asarray(keep_eff), criterion=c,
                                             ridge=point["ridge"], retrain=point["retrain"]), dtype=float)
-                     for c in cfg["criteria"]]).reshape(len(cfg["criteria"]), len(keep_eff))
+                     if c in CRITERIA else nan for c in cfg["criteria"]]).reshape(len(cfg["criteria"]), len(keep_eff))
 
 
 def _linear_theory(cfg, point):

@@ -71,8 +71,8 @@ def _prune_all(task, net, data, theta, fisher, rows):
             rows.append(row(task.figure, data.name, m, s, "test_accuracy",
                              accuracy(net, r.weights, data.X_test, data.y_test), **common))
             rows.append(row(task.figure, data.name, m, s, "train_loss", loss(r.weights), **common))
-            if r.predicted_increase is not None:
-                rows.append(row(task.figure, data.name, m, s, "predicted_increase", r.predicted_increase, **common))
+            if r.loss_increase is not None:
+                rows.append(row(task.figure, data.name, m, s, "predicted_increase", r.loss_increase, **common))
         mag = so.top_mask(np.abs(theta), keep_count(keep, d))
         for m in ("woodfisher", "obs", "cbs"):
             if m in res:

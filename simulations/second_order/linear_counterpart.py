@@ -59,15 +59,15 @@ def _linear_task(args):
             "cbs": so.cbs(w, fisher, keep, loss=train, rng=rng, n_starts=so.RMP_CANDIDATES, epsilon=1e-10),
         }
         ex = prune(w, keep, "cbs", hessian=H)
-        res["cbs-exact"] = so.Pruned(ex.weights, ex.mask, "cbs-exact")
+        res["cbs-exact"] = so.PruneResult(ex.weights, ex.mask, "cbs-exact")
         for m, r in res.items():
             rows.append(row("linear-counterpart", name, m, round(1 - keep, 6), "train_loss_increase",
                              train(r.weights) - base, seed))
             rows.append(row("linear-counterpart", name, m, round(1 - keep, 6), "test_risk", prob.risk(r.weights), seed))
-            if r.predicted_increase is not None:
+            if r.loss_increase is not None:
                 # 1/2 dw'(2H)dw: the quadratic model with the true Hessian 2H of the training loss
                 rows.append(row("linear-counterpart", name, m, round(1 - keep, 6), "predicted_increase",
-                                 2 * r.predicted_increase, seed))
+                                 2 * r.loss_increase, seed))
     return rows
 
 
