@@ -4,7 +4,8 @@
   covariance scaling), :func:`from_spectrum`, :func:`ar1_covariance`,
   :func:`block_covariance`;
 * estimators: :func:`ols`, :func:`min_norm`, :func:`ridge`, :func:`fit`,
-  :func:`gradient_descent`;
+  :func:`gradient_descent`; a singular Gram, Hessian or Fisher matrix (decided relative to
+  its spectrum, the same way everywhere) raises :class:`RankDeficientError`;
 * pruning: :func:`prune` (magnitude, hessian, taylor1, taylor2, random, oracle,
   obs, cbs, woodfisher; optional OBS or single-weight updates, locality penalty),
   :func:`prune_iterative`, :func:`refit`, :func:`fine_tune_vs_scratch`;
@@ -27,6 +28,7 @@ Example
 """
 
 from .data import LinearProblem, ar1_covariance, atom_counts, block_covariance, from_spectrum
+from ._spd import RankDeficientError
 from .estimators import fit, gradient_descent, lipschitz, min_norm, ols, ridge
 from .pruning import CRITERIA, CBSOptions, PruneResult, prune
 from .second_order import (Fisher, Pruned, cbs, cbs_search, empirical_fisher, loss_model_scores, obs, optimal_update,
@@ -35,7 +37,8 @@ from .second_order import (Fisher, Pruned, cbs, cbs_search, empirical_fisher, lo
 from .retrain import SCHEDULES, fine_tune_vs_scratch, prune_iterative, refit, schedule_counts
 
 __all__ = [
-    "CBSOptions", "CRITERIA", "Fisher", "Pruned", "SCHEDULES", "LinearProblem", "PruneResult", "ar1_covariance",
+    "CBSOptions", "CRITERIA", "Fisher", "Pruned", "SCHEDULES", "LinearProblem", "PruneResult", "RankDeficientError",
+    "ar1_covariance",
     "atom_counts", "block_covariance", "cbs", "cbs_search", "empirical_fisher", "fine_tune_vs_scratch", "fit",
     "from_spectrum", "gradient_descent", "lipschitz", "loss_model_scores", "min_norm", "obs", "ols",
     "optimal_update", "prune", "prune_in_steps", "prune_iterative", "refit", "removal_increase", "ridge",
