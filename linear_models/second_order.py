@@ -95,8 +95,9 @@ import numpy as np
 from numba import njit, prange
 from scipy.linalg import lapack
 
-from pruning_checks import array, as_generator, count, keep_count, real
+from pruning_checks import array, as_generator, check_symmetric, count, keep_count, real
 from pruning_checks import check_choice as choice
+from ._spd import RankDeficientError, spd_factor, spd_inv
 
 #: Relative damping of the empirical Fisher: ``lambda = DEFAULT_DAMPING * mean(diag(G'G / N))``.
 DEFAULT_DAMPING = 1e-2
@@ -141,16 +142,67 @@ class Fisher:
     mean_diagonal: float
     n_samples: int
 
+    def __post_init__(self):
+        """Refuse a non-finite, non-square or asymmetric ``matrix`` (and ``inverse``) at construction, so
+        that every function taking a Fisher can trust it (and only check it against the weights)."""
+        _check_square(self.matrix, "fisher.matrix")
+        if self.inverse is not None:
+            _check_square(self.inverse, "fisher.inverse", self.matrix.shape[0])
+        if int(self.n_samples) < 1:
+            raise ValueError(f"fisher.n_samples == {self.n_samples}, must be >= 1.")
 
-def spd_inverse(A, name="fisher"):
-    """Inverse of a symmetric positive definite matrix from its Cholesky factor (LAPACK potrf/potri)."""
-    c, info = lapack.dpotrf(A, lower=1, clean=1)
-    if info == 0:
-        inv, info = lapack.dpotri(c, lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"{name} is not positive definite; increase the damping.")
-    inv = np.tril(inv) + np.tril(inv, -1).T
-    return np.ascontiguousarray(inv)
+
+def _check_square(M, name, d=None):
+    """A finite, symmetric (up to ``1e-10`` of the largest entry) 2-D ndarray of shape ``(d, d)``; no copy."""
+    if not isinstance(M, np.ndarray) or M.ndim != 2 or M.shape[0] != M.shape[1] or M.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must be a square real ndarray, got {type(M).__name__} "
+                         f"with shape {np.shape(M)}.")
+    if d is not None and M.shape[0] != d:
+        raise ValueError(f"{name} has shape {M.shape}, must be ({d}, {d}) to match the {d} weights.")
+    bad = ~np.isfinite(M)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"{name}[{i}, {j}] == {M[i, j]}, must be finite.")
+    scale = max(float(np.abs(M).max(initial=0.0)), np.finfo(float).tiny)
+    if not np.allclose(M, M.T, rtol=0, atol=1e-10 * scale):
+        i, j = np.unravel_index(np.argmax(np.abs(M - M.T)), M.shape)
+        raise ValueError(f"{name} is not symmetric: {name}[{i}, {j}] == {M[i, j]} but {name}[{j}, {i}] == {M[j, i]}.")
+    return M
+
+
+def _fisher_matrix(fisher, d, name="fisher"):
+    """The ``(d, d)`` matrix of a :class:`Fisher` (validated when built) or of an array (validated here)."""
+    if isinstance(fisher, Fisher):
+        return _check_shape(fisher.matrix, f"{name}.matrix", d)
+    return np.ascontiguousarray(check_symmetric(fisher, name, d))
+
+
+def _fisher_inverse(fisher, d, who):
+    """``fisher.inverse`` of a :class:`Fisher` with ``d`` weights, or an error saying how to get one."""
+    if not isinstance(fisher, Fisher):
+        raise TypeError(f"{who} needs a Fisher (from empirical_fisher(..., inverse=True)), got {type(fisher).__name__}.")
+    _check_shape(fisher.matrix, "fisher.matrix", d)
+    if fisher.inverse is None:
+        raise ValueError(f"{who} needs the Fisher inverse: empirical_fisher(..., inverse=True).")
+    return fisher.inverse
+
+
+def _check_shape(M, name, d):
+    if M.shape != (d, d):
+        raise ValueError(f"{name} has shape {M.shape}, must be ({d}, {d}) to match the {d} weights.")
+    return M
+
+
+def spd_inverse(A, name="fisher", *, size=None, hint="increase the damping"):
+    """Inverse of a symmetric positive definite matrix (scaled to unit diagonal, Cholesky potrf/potri).
+
+    Raises
+    ------
+    RankDeficientError
+        ``A`` is singular or not positive definite at the package's tolerance (eigenvalues at most
+        ``size * eps`` times the largest after scaling to unit diagonal; :mod:`linear_models._spd`).
+    """
+    return spd_inv(np.asarray(A, dtype=float), name, size=size, hint=hint)
 
 
 def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False):
@@ -171,8 +223,20 @@ def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False
     Returns
     -------
     Fisher
+
+    Raises
+    ------
+    ValueError
+        ``grads`` is not a finite 2-D array with at least one row (sample) and one column; both
+        ``damping`` and ``relative_damping``; ``relative_damping`` with all-zero gradients.
+    RankDeficientError
+        ``inverse=True`` and ``F`` is singular at the package's tolerance (``N < d`` without damping,
+        for instance); increase the damping.
     """
     G = np.ascontiguousarray(array(grads, "grads", 2))
+    if G.shape[0] == 0 or G.shape[1] == 0:
+        raise ValueError(f"grads has shape {G.shape}; the Fisher needs at least one sample (row) and one weight "
+                         f"(column).")
     N = G.shape[0]
     F = G.T @ G
     F /= N
@@ -188,7 +252,7 @@ def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False
         lam = 0.0 if damping is None else real(damping, "damping", low=0)
         rel = lam / mean_diag if mean_diag > 0 else math.inf
     F[np.diag_indices_from(F)] += lam
-    Finv = spd_inverse(F) if inverse else None
+    Finv = spd_inverse(F, size=max(G.shape)) if inverse else None
     return Fisher(F, Finv, lam, rel, mean_diag, N)
 
 
@@ -238,8 +302,16 @@ def optimal_update(w, F, mask):
     ``P``) and the predicted loss increase ``1/2 w_P' ([F^-1]_PP)^-1 w_P = 1/2 dw' F dw``, both
     computed through the kept block: ``dw_K = F_KK^-1 F_KP w_P`` (block inversion; one solve of the
     kept size).
+
+    Raises
+    ------
+    ValueError
+        ``w`` not finite, ``F`` not a finite symmetric ``(d, d)`` matrix, ``mask`` not ``(d,)`` bool.
+    RankDeficientError
+        ``F_KK`` is singular at the package's tolerance (:mod:`linear_models._spd`); increase the damping.
     """
-    w = np.asarray(w, dtype=float)
+    w = array(w, "w", 1)
+    F = _fisher_matrix(F, w.size, "F")
     mask = _mask(mask, w.size)
     K, P = np.flatnonzero(mask), np.flatnonzero(~mask)
     out = np.zeros_like(w)
@@ -249,19 +321,12 @@ def optimal_update(w, F, mask):
     if K.size == 0:
         return out, 0.5 * float(wP @ (F[np.ix_(P, P)] @ wP))
     b = F[np.ix_(K, P)] @ wP
-    c, low = _cho(F[np.ix_(K, K)])
-    dK = _cho_solve(c, b)
+    c, s = spd_factor(F[np.ix_(K, K)], "F restricted to the kept weights", hint="increase the damping")
+    dK = s * _cho_solve(c, s * b)
     out[K] = w[K] + dK
     # 1/2 (w_P' F_PP w_P - b' F_KK^-1 b): the Schur complement form of 1/2 w_P'([F^-1]_PP)^-1 w_P
     inc = 0.5 * (float(wP @ (F[np.ix_(P, P)] @ wP)) - float(b @ dK))
     return out, inc
-
-
-def _cho(A):
-    c, info = lapack.dpotrf(np.asarray(A, dtype=float), lower=1, clean=1)
-    if info != 0:
-        raise np.linalg.LinAlgError("Fisher block is not positive definite; increase the damping.")
-    return c, True
 
 
 def _cho_solve(c, b):
@@ -286,8 +351,9 @@ def magnitude(w, keep):
 def magnitude_update(w, fisher, keep):
     """Magnitude mask, then the multi-weight OBS update (``magnitude+update``)."""
     w = array(w, "w", 1)
+    F = _fisher_matrix(fisher, w.size)
     mask = top_mask(np.abs(w), keep_count(keep, w.size))
-    weights, inc = optimal_update(w, fisher.matrix, mask)
+    weights, inc = optimal_update(w, F, mask)
     return Pruned(weights, mask, "magnitude+update", inc)
 
 
@@ -298,7 +364,12 @@ def woodfisher_scores(w, inverse_diagonal):
 
 def single_weight_update(w, Finv, mask, scale=WOODFISHER_SCALE):
     """WoodFisher's update: ``w + scale F^-1 s`` with ``s_q = -w_q / [F^-1]_qq`` on the pruned ``q`` (the
-    single-weight OBS updates of every removed weight, summed and scaled); pruned weights set to zero."""
+    single-weight OBS updates of every removed weight, summed and scaled); pruned weights set to zero.
+
+    Raises ``ValueError`` when ``w``, ``Finv`` (finite, symmetric, ``(d, d)``) or ``mask`` do not match."""
+    w = array(w, "w", 1)
+    Finv = _check_square(np.asarray(Finv), "Finv", w.size)
+    mask = _mask(mask, w.size)
     dg = np.diag(Finv)
     P = np.flatnonzero(~mask)
     s = -w[P] / dg[P]
@@ -316,9 +387,7 @@ def woodfisher(w, fisher, keep, *, scale=WOODFISHER_SCALE):
     """
     w = array(w, "w", 1)
     scale = real(scale, "scale", low=0)
-    if fisher.inverse is None:
-        raise ValueError("woodfisher needs the Fisher inverse: empirical_fisher(..., inverse=True).")
-    Finv = fisher.inverse
+    Finv = _fisher_inverse(fisher, w.size, "woodfisher")
     scores = woodfisher_scores(w, np.diag(Finv).copy())
     mask = top_mask(scores, keep_count(keep, w.size))
     weights = single_weight_update(w, Finv, mask, scale)
@@ -380,10 +449,11 @@ def obs_order(w, fisher, n_remove):
     """Greedy OBS removal order: ``n_remove`` indices, each the ``argmin w_i^2 / [F^-1]_ii`` after the
     previous removals and updates (``linear_models``' compacted downdating kernel)."""
     w = array(w, "w", 1)
+    Finv = _fisher_inverse(fisher, w.size, "obs")
     n_remove = count(n_remove, "n_remove")
     if n_remove > w.size - 1:
         raise ValueError(f"n_remove == {n_remove}, must be <= {w.size - 1} (at least one weight kept).")
-    A = np.array(fisher.inverse, dtype=float, order="C", copy=True)
+    A = np.array(Finv, dtype=float, order="C", copy=True)
     wu = w.copy()
     order = np.empty(n_remove, dtype=np.int64)
     _obs_greedy(wu, A, n_remove, order)
@@ -395,6 +465,7 @@ def obs(w, fisher, keep, *, order=None):
     reuse one greedy path for several sparsities (greedy removal sets are nested)."""
     w = array(w, "w", 1)
     k = keep_count(keep, w.size)
+    _fisher_inverse(fisher, w.size, "obs")
     if order is None:
         order = obs_order(w, fisher, w.size - k)
     if len(order) < w.size - k:
@@ -411,7 +482,8 @@ def obs(w, fisher, keep, *, order=None):
 
 def selection_objective(w, F, mask):
     """``f(P) = w_P' F_PP w_P``: CBS's selection objective (twice the no-update quadratic increase)."""
-    wp = np.where(mask, 0.0, w)
+    F = _check_shape(np.asarray(F), "F", np.size(w))
+    wp = np.where(_mask(mask, np.size(w)), 0.0, w)
     return float(wp @ (F @ wp))
 
 
@@ -422,7 +494,8 @@ def swap_statistics(w, F, mask):
     ``beta_j = 2 w_j (F w_P)_j + F_jj w_j^2`` (meaningful on the kept weights); swapping ``i`` out of
     ``P`` and ``j`` in changes :func:`selection_objective` by ``-alpha_i + beta_j - 2 w_i F_ij w_j``.
     """
-    wp = np.where(mask, 0.0, w)
+    F = _check_shape(np.asarray(F), "F", np.size(w))
+    wp = np.where(_mask(mask, np.size(w)), 0.0, w)
     Fw = F @ wp
     dg = np.diag(F)
     return 2 * w * Fw - dg * w * w, 2 * w * Fw + dg * w * w
@@ -533,7 +606,7 @@ def cbs_search(w, F, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau
     """
     w = np.ascontiguousarray(array(w, "w", 1))
     d = w.size
-    F = np.ascontiguousarray(F, dtype=float)
+    F = _fisher_matrix(F, d, "F")
     mask = _mask(mask, d).copy()
     epsilon = real(epsilon, "epsilon", low=0)
     rho, tau = count(rho, "rho", low=1), count(tau, "tau")
@@ -633,9 +706,16 @@ def cbs(w, fisher, keep, *, loss=None, rng, n_starts=RMP_CANDIDATES, epsilon=CBS
     -------
     Pruned
         ``info`` holds the :class:`SearchResult` (``"search"``) and the start's index and loss (or ``f``).
+
+    Raises
+    ------
+    ValueError
+        ``w`` not finite; ``fisher`` not a finite symmetric ``(d, d)`` matrix (checked before any work).
+    RankDeficientError
+        ``update=True`` and the kept block of ``fisher`` is singular; increase the damping.
     """
     w = array(w, "w", 1)
-    F = fisher.matrix if isinstance(fisher, Fisher) else np.ascontiguousarray(fisher, dtype=float)
+    F = _fisher_matrix(fisher, w.size)
     k = keep_count(keep, w.size)
     starts = rmp_masks(w, k, n_starts, rng)
     if loss is None:
