@@ -170,15 +170,21 @@ def gradient_descent(X, y, steps, *, lr=None, init=None, ridge=0.0, mask=None):
         ``mu >= 0``.
     mask : bool array, shape (p,), optional
         Only these coordinates move (the others stay at ``init``): training on a support.
+
+    Raises
+    ------
+    ValueError
+        Input that is not finite or has the wrong shape, a ``mask`` that is not a boolean ``(p,)`` array,
+        ``X`` without rows or columns.
     """
     X, y = _xy(X, y)
     n, p = X.shape
     steps = check_int(steps, "steps")
     mu = check_scalar(ridge, "ridge", low=0)
     b = np.zeros(p) if init is None else _check_init(init, p)
-    m = np.ones(p, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    if m.shape != (p,):
-        raise ValueError(f"mask has shape {m.shape}, must be ({p},).")
+    m = np.ones(p, dtype=bool) if mask is None else np.asarray(mask)
+    if m.dtype != bool or m.shape != (p,):            # 0/1 or 0.5 entries are not a mask: refused, not cast
+        raise ValueError(f"mask must be a boolean array of shape ({p},), got dtype {m.dtype} and shape {m.shape}.")
     Xm = X[:, m]
     target = y - X[:, ~m] @ b[~m]                    # the frozen coordinates' contribution
     step = 1.0 / (lipschitz(Xm) + 2 * mu) if lr is None else check_scalar(lr, "lr", low=0, include_low=False)

@@ -468,12 +468,26 @@ def obs(w, fisher, keep, *, order=None):
     _fisher_inverse(fisher, w.size, "obs")
     if order is None:
         order = obs_order(w, fisher, w.size - k)
+    else:
+        order = _order(order, w.size)
     if len(order) < w.size - k:
         raise ValueError(f"order has {len(order)} removals, {w.size - k} are needed.")
     mask = np.ones(w.size, dtype=bool)
     mask[order[:w.size - k]] = False
     weights, inc = optimal_update(w, fisher.matrix, mask)
     return Pruned(weights, mask, "obs", inc)
+
+
+def _order(order, d):
+    """A removal order: distinct integer indices in ``[0, d)`` (repeats would remove fewer weights)."""
+    o = np.asarray(order)
+    if o.ndim != 1 or (o.size and o.dtype.kind not in "iu"):
+        raise ValueError(f"order must be a 1-D array of integer indices, got dtype {o.dtype} and shape {o.shape}.")
+    if o.size and (o.min() < 0 or o.max() >= d):
+        raise ValueError(f"order holds index {int(o.min() if o.min() < 0 else o.max())}, must be in [0, {d}).")
+    if np.unique(o).size != o.size:
+        raise ValueError("order repeats an index; a removal order lists each weight at most once.")
+    return o
 
 
 # ----------------------------------------------------------------------------------------------
@@ -819,7 +833,12 @@ METHODS = ("magnitude", "magnitude+update", "woodfisher", "obs", "cbs")
 
 
 def mask_overlap(a, b):
-    """Fraction of the pruned weights of ``a`` that ``b`` also prunes (1 when both prune the same set)."""
-    pa, pb = ~np.asarray(a), ~np.asarray(b)
+    """Fraction of the pruned weights of ``a`` that ``b`` also prunes (1 when both prune the same set).
+
+    ``a`` and ``b`` are boolean masks (kept weights) of one shape; anything else is a ``ValueError``."""
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"a must be a 1-D boolean mask, got shape {a.shape}.")
+    pa, pb = ~_mask(a, a.size), ~_mask(b, a.size)
     n = pa.sum()
     return float((pa & pb).sum() / n) if n else 1.0

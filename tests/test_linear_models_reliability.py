@@ -199,3 +199,31 @@ def test_shape_mismatch_between_weights_and_matrix_is_refused():
         obs(w, empirical_fisher(np.random.default_rng(2).standard_normal((50, 6))), 3)
     with pytest.raises(ValueError, match=r"^mask must be a boolean array of shape \(6,\)"):
         selection_objective(w, F7.matrix[:6, :6], np.arange(7) < 3)
+
+
+def test_masks_and_orders_are_checked_not_cast():
+    """Deep or unclear errors, silently accepted input: a 0/1 or fractional mask was cast to bool by
+    gradient descent, a removal order with a repeated or out-of-range index silently kept more weights
+    than asked (or indexed from the end), and masks of different lengths broadcast in mask_overlap."""
+    from linear_models import gradient_descent
+    from linear_models.second_order import mask_overlap
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((20, 4)), rng.standard_normal(20)
+    for mask in ([1, 0, 1, 1], [0.5, 1.0, 1.0, 1.0]):
+        with pytest.raises(ValueError, match=r"^mask must be a boolean array of shape \(4,\), got dtype"):
+            gradient_descent(X, y, 3, mask=mask)
+    w, F = _problem()
+    for order, match in (([0, 0, 1], r"^order repeats an index"), ([0, 1, -1], r"^order holds index -1"),
+                         ([0, 1, 6], r"^order holds index 6, must be in \[0, 6\)"),
+                         ([0.0, 1.0, 2.0], r"^order must be a 1-D array of integer indices")):
+        with pytest.raises(ValueError, match=match):
+            obs(w, F, 3, order=order)
+    good = obs(w, F, 3, order=obs_order(w, F, 3))
+    assert good.mask.sum() == 3 and np.array_equal(good.mask, obs(w, F, 3).mask)
+    a = np.array([True, False, True, False])
+    with pytest.raises(ValueError, match=r"^mask must be a boolean array of shape \(4,\)"):
+        mask_overlap(a, np.array([True]))
+    with pytest.raises(ValueError, match=r"^mask must be a boolean array of shape \(4,\), got dtype int"):
+        mask_overlap(a, np.array([1, 0, 1, 0]))
+    assert mask_overlap(a, np.array([True, True, False, False])) == 0.5       # a prunes {1, 3}, b {2, 3}
