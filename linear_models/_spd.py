@@ -12,7 +12,11 @@ eigenvalues are computed, and eigenvalues at or below ``tol = lambda_max * size 
 zero, where ``size`` is the largest dimension of the data the matrix was formed from
 (``max(n, p)`` for ``X'X``; the rounding of a Gram matrix grows with the length of its sums).
 Fewer than ``p`` eigenvalues above ``tol`` is a :class:`RankDeficientError` that names the
-matrix, its numerical rank and what to do.
+matrix, its numerical rank and what to do. The eigenvalues are computed only when needed: a
+Cholesky factorisation that succeeds with ``1 / trace(G^-1)`` (a lower bound on the smallest
+eigenvalue, from the factor) far above the tolerance is accepted as it stands
+(:data:`CERTIFICATE_MARGIN`), which keeps the cost of a well-conditioned solve near that of
+the Cholesky factorisation alone.
 
 Example
 -------
@@ -61,13 +65,27 @@ def spd_factor(G, name, *, size=None, what="", hint):
     Returns
     -------
     (c, s) : lower Cholesky factor of ``diag(s) G diag(s)`` and the scale ``s = diag(G)^-1/2``
-        (entries with a non-positive diagonal, already refused, would have scale 1).
+        (entries with a non-positive diagonal, which are refused, would have scale 1).
 
     Raises
     ------
     RankDeficientError
         ``G`` has fewer than ``p`` eigenvalues above the tolerance, or a negative one below ``-tol``.
     """
+    c, s, _ = _factor(G, name, size, what, hint, inverse=False)
+    return c, s
+
+
+#: A successful Cholesky factorisation is accepted without eigenvalues when the lower bound
+#: ``lambda_min >= 1 / trace(G^-1)`` exceeds this many times the tolerance's upper bound
+#: ``||G||_1 * size * eps`` (far from the threshold, where rounding cannot change the answer);
+#: otherwise the eigenvalues decide. Either way the decision is the eigenvalue rule's.
+CERTIFICATE_MARGIN = 100.0
+
+
+def _factor(G, name, size, what, hint, inverse):
+    """``(c, s, X)``: the factor and scale of :func:`spd_factor` and ``X``, the inverse of the scaled
+    matrix (``inverse=True``) or of its factor ``c``."""
     G = np.asarray(G, dtype=float)
     p = G.shape[0]
     size = p if size is None else max(int(size), p)
@@ -76,27 +94,41 @@ def spd_factor(G, name, *, size=None, what="", hint):
     pos = d > 0
     s[pos] = 1.0 / np.sqrt(d[pos])
     Gs = G * s[:, None] * s[None, :]
-    lam = np.linalg.eigvalsh(Gs) if p else np.zeros(0)
-    lam_max = max(float(lam[-1]), 0.0) if p else 0.0
+    rule = (name, size, f" {what}" if what else "", hint)
+    c, info = lapack.dpotrf(Gs, lower=1, clean=1)
+    if info != 0:
+        _eigenvalue_rule(Gs, *rule)
+        raise RankDeficientError(                       # eigenvalues just above the tolerance
+            f"{name} is too close to singular to factor (Cholesky pivot {int(info)} of {p} not positive, after "
+            f"scaling to unit diagonal); {hint}.")
+    if inverse:
+        X, info = lapack.dpotri(c, lower=1)
+        X = np.tril(X) + np.tril(X, -1).T
+        trace_inv = float(np.trace(X))
+    else:
+        X, info = lapack.dtrtri(c, lower=1)
+        trace_inv = float(np.sum(X * X))                  # ||L^-1||_F^2 = trace(G^-1)
+    bound = CERTIFICATE_MARGIN * float(np.abs(Gs).sum(axis=0).max()) * size * EPS
+    if info != 0 or not (np.isfinite(trace_inv) and trace_inv > 0 and 1.0 / trace_inv > bound):
+        _eigenvalue_rule(Gs, *rule)
+    return c, s, X
+
+
+def _eigenvalue_rule(Gs, name, size, noun, hint):
+    """Raise :class:`RankDeficientError` unless every eigenvalue of ``Gs`` exceeds ``lambda_max * size * eps``."""
+    p = Gs.shape[0]
+    lam = np.linalg.eigvalsh(Gs)
+    lam_max = max(float(lam[-1]), 0.0)
     rtol = size * EPS
     tol = lam_max * rtol
-    noun = f" {what}" if what else ""
-    if p and lam[0] < -tol:
+    if lam[0] < -tol:
         raise RankDeficientError(
             f"{name} is not positive definite (smallest eigenvalue {lam[0] / max(lam_max, EPS):.2g} times the "
             f"largest, after scaling to unit diagonal); {hint}.")
     rank = int(np.count_nonzero(lam > tol))
     if rank < p:
-        raise RankDeficientError(_rank_message(name, rank, p, noun, rtol, hint))
-    c, info = lapack.dpotrf(Gs, lower=1, clean=1)
-    if info != 0:      # eigenvalues just above the tolerance; Cholesky needs a little more room
-        raise RankDeficientError(_rank_message(name, int(info) - 1, p, noun, rtol, hint))
-    return c, s
-
-
-def _rank_message(name, rank, p, noun, rtol, hint):
-    return (f"{name} has rank {rank} < {p}{noun} (eigenvalues at most {rtol:.1e} times the largest, after "
-            f"scaling to unit diagonal, count as zero); {hint}.")
+        raise RankDeficientError(f"{name} has rank {rank} < {p}{noun} (eigenvalues at most {rtol:.1e} times the "
+                                 f"largest, after scaling to unit diagonal, count as zero); {hint}.")
 
 
 def spd_solve(G, rhs, name, *, size=None, what="", hint):
@@ -111,10 +143,6 @@ def spd_solve(G, rhs, name, *, size=None, what="", hint):
 
 
 def spd_inv(G, name, *, size=None, hint):
-    """``G^-1`` (symmetric, C-ordered) through :func:`spd_factor` (raises its :class:`RankDeficientError`)."""
-    c, s = spd_factor(G, name, size=size, hint=hint)
-    inv, info = lapack.dpotri(c, lower=1)
-    if info != 0:  # pragma: no cover - potri fails only on a zero diagonal of a successful potrf
-        raise RankDeficientError(f"{name} could not be inverted; {hint}.")
-    inv = np.tril(inv) + np.tril(inv, -1).T
+    """``G^-1`` (symmetric, C-ordered) after :func:`spd_factor`'s decision (raises its :class:`RankDeficientError`)."""
+    _, s, inv = _factor(G, name, size, "", hint, inverse=True)
     return np.ascontiguousarray(inv * s[:, None] * s[None, :])

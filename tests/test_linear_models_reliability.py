@@ -227,3 +227,33 @@ def test_masks_and_orders_are_checked_not_cast():
     with pytest.raises(ValueError, match=r"^mask must be a boolean array of shape \(4,\), got dtype int"):
         mask_overlap(a, np.array([1, 0, 1, 0]))
     assert mask_overlap(a, np.array([True, True, False, False])) == 0.5       # a prunes {1, 3}, b {2, 3}
+
+
+def test_rank_decision_is_numpys_rule_on_both_sides_of_the_threshold():
+    """Rank deficiency decided by rounding, at the threshold itself: for matrices whose smallest
+    eigenvalue sweeps from far below to far above the tolerance, the factorisation, the inverse and the
+    solve refuse exactly those that numpy.linalg.matrix_rank (hermitian, default tolerance) calls
+    rank-deficient, after the same scaling to unit diagonal (whose rounding is shared, so that the
+    comparison is of the decision and not of the last bits of the scaling)."""
+    from linear_models._spd import RankDeficientError, spd_factor, spd_inv, spd_solve
+
+    rng = np.random.default_rng(7)
+    outcomes = {True: 0, False: 0}
+    for p in (5, 40):
+        for ratio in np.logspace(-18, -8, 200):
+            Q = np.linalg.qr(rng.standard_normal((p, p)))[0]
+            lam = np.logspace(0, np.log10(ratio), p)
+            G = (Q * lam) @ Q.T
+            G = 0.5 * (G + G.T)
+            s = 1.0 / np.sqrt(np.diag(G))
+            full = np.linalg.matrix_rank(G * s[:, None] * s[None, :], hermitian=True) == p
+            outcomes[bool(full)] += 1
+            for call in (lambda: spd_factor(G, "G", hint="h"), lambda: spd_inv(G, "G", hint="h"),
+                         lambda: spd_solve(G, np.ones(p), "G", hint="h")):
+                try:
+                    call()
+                    accepted = True
+                except RankDeficientError:
+                    accepted = False
+                assert accepted == full, (p, ratio)
+    assert min(outcomes.values()) >= 100, outcomes          # both sides of the threshold are exercised
