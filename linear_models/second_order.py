@@ -337,7 +337,9 @@ def _cho_solve(c, b):
 
 
 def removal_increase(w, F, mask):
-    """``1/2 w_P' ([F^-1]_PP)^-1 w_P``: predicted loss increase of removing ``P`` with the optimal update."""
+    """``1/2 w_P' ([F^-1]_PP)^-1 w_P``: predicted loss increase of removing ``P`` with the optimal update.
+
+    Raises as :func:`optimal_update`."""
     return optimal_update(w, F, mask)[1]
 
 
@@ -349,7 +351,9 @@ def magnitude(w, keep):
 
 
 def magnitude_update(w, fisher, keep):
-    """Magnitude mask, then the multi-weight OBS update (``magnitude+update``)."""
+    """Magnitude mask, then the multi-weight OBS update (``magnitude+update``).
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size, :class:`RankDeficientError` when the kept block is singular."""
     w = array(w, "w", 1)
     F = _fisher_matrix(fisher, w.size)
     mask = top_mask(np.abs(w), keep_count(keep, w.size))
@@ -384,6 +388,8 @@ def woodfisher(w, fisher, keep, *, scale=WOODFISHER_SCALE):
     The update is ``dw = scale * F^-1 s`` with ``s_q = -w_q / [F^-1]_qq`` on the pruned ``q`` (each
     weight's own OBS update as if it were removed alone, added up); pruned weights are then set to
     zero. ``predicted_increase`` is the quadratic model's ``1/2 dw' F dw`` of the applied change.
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size or has no inverse.
     """
     w = array(w, "w", 1)
     scale = real(scale, "scale", low=0)
@@ -447,7 +453,9 @@ def _obs_greedy(w, A, n_remove, order):
 
 def obs_order(w, fisher, n_remove):
     """Greedy OBS removal order: ``n_remove`` indices, each the ``argmin w_i^2 / [F^-1]_ii`` after the
-    previous removals and updates (``linear_models``' compacted downdating kernel)."""
+    previous removals and updates (``linear_models``' compacted downdating kernel).
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size or has no inverse, and for ``n_remove >= d``."""
     w = array(w, "w", 1)
     Finv = _fisher_inverse(fisher, w.size, "obs")
     n_remove = count(n_remove, "n_remove")
@@ -462,7 +470,10 @@ def obs_order(w, fisher, n_remove):
 
 def obs(w, fisher, keep, *, order=None):
     """Greedy OBS to ``keep`` weights; pass ``order`` (from :func:`obs_order` at a higher sparsity) to
-    reuse one greedy path for several sparsities (greedy removal sets are nested)."""
+    reuse one greedy path for several sparsities (greedy removal sets are nested).
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size or has no inverse, and for an ``order`` that is not distinct indices in
+    ``[0, d)`` or is too short."""
     w = array(w, "w", 1)
     k = keep_count(keep, w.size)
     _fisher_inverse(fisher, w.size, "obs")
@@ -495,7 +506,9 @@ def _order(order, d):
 # ----------------------------------------------------------------------------------------------
 
 def selection_objective(w, F, mask):
-    """``f(P) = w_P' F_PP w_P``: CBS's selection objective (twice the no-update quadratic increase)."""
+    """``f(P) = w_P' F_PP w_P``: CBS's selection objective (twice the no-update quadratic increase).
+
+    ``ValueError`` when ``F`` is not ``(d, d)`` or ``mask`` not a ``(d,)`` boolean array (``d = w.size``)."""
     F = _check_shape(np.asarray(F), "F", np.size(w))
     wp = np.where(_mask(mask, np.size(w)), 0.0, w)
     return float(wp @ (F @ wp))
@@ -507,6 +520,7 @@ def swap_statistics(w, F, mask):
     ``alpha_i = 2 w_i (F w_P)_i - F_ii w_i^2`` (meaningful on ``P``) and
     ``beta_j = 2 w_j (F w_P)_j + F_jj w_j^2`` (meaningful on the kept weights); swapping ``i`` out of
     ``P`` and ``j`` in changes :func:`selection_objective` by ``-alpha_i + beta_j - 2 w_i F_ij w_j``.
+    ``ValueError`` when ``F`` is not ``(d, d)`` or ``mask`` not a ``(d,)`` boolean array.
     """
     F = _check_shape(np.asarray(F), "F", np.size(w))
     wp = np.where(_mask(mask, np.size(w)), 0.0, w)
@@ -617,6 +631,12 @@ def cbs_search(w, F, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau
     Returns
     -------
     SearchResult
+
+    Raises
+    ------
+    ValueError
+        Before any work: ``w`` not finite, ``F`` not a finite symmetric ``(d, d)`` matrix, ``mask`` not
+        a ``(d,)`` boolean array, or invalid search limits.
     """
     w = np.ascontiguousarray(array(w, "w", 1))
     d = w.size
