@@ -15,6 +15,10 @@ kept fraction, the kept probability of every atom and any linear combination
 of ``(E[Z^2 1{kept}], E[Z 1{kept}], P, 1)`` (``Z = Y - a``), reduced over atoms or
 stored per atom: the pruned risk needs nothing else.
 
+The fused kernel inlines the generated ``truncated_moments`` and the constant ``Z_CLIP`` of
+:mod:`asymptotics.thresholds`; both, and the serial/parallel variant, are part of its on-disk
+cache key (:mod:`asymptotics._jit`), so regenerating the moments recompiles it.
+
 Example
 -------
 >>> from asymptotics.moments import truncated_moments
@@ -29,6 +33,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _generated_moments as _gen
+from . import thresholds as _thresholds
+from ._jit import stamp
 from .thresholds import PARALLEL_MIN_WORK, Z_CLIP, Thresholds
 
 _tm_scalar = njit(cache=True)(_gen.truncated_moments)
@@ -60,46 +66,58 @@ def isotropic_risk(kappa, noise, signal, ridge=0.0):
     return float(_gen.isotropic_ols_risk(*args) if kappa > 1 else _gen.isotropic_minnorm_risk(*args))
 
 
-def _moment_py(base, step, x, t, tie, alpha, A, C, zc, mode, coef, wred, store, Q, R, TM):
-    """One pass over (kept fraction i, atom k).
+def _moment_kernel(key):
+    """The fused kernel below, closed over ``key``: a :func:`~asymptotics._jit.stamp` of the code and
+    constants it inlines from other modules and of its compile variant (Numba's cache key then covers
+    them; it covers only this file otherwise)."""
 
-    mode 0: thresholded atoms (``C > 0`` continuous, ``C = 0`` point masses at ``A``); mode 1: random
-    masks (``P = alpha_i``). ``R[0, i] = sum_k wred_k max(r_ik, 0)``, ``R[1, i]`` the same for the
-    dropped signal; ``TM[i, k] = max(tm_ik, 0)`` if ``store``.
-    """
-    n, K = x.size, A.size
-    for i in prange(n):
-        off = step[i] * x[i]
-        r_sum = 0.0
-        d_sum = 0.0
-        for k in range(K):
-            m1 = 0.0
-            m2 = 0.0
-            if mode == 1:
-                P = alpha[i]
-            elif C[k] > 0.0:
-                U = min(max(((base[i] - A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
-                Lm = min(max(((base[i] + A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
-                P, m1, m2 = _tm_scalar(0.0, zc[k], U, Lm)
-            elif A[k] > t[i]:
-                P = 1.0
-            elif A[k] == t[i]:
-                P = tie[i]
-            else:
-                P = 0.0
-            Q[i, k] = P
-            r = coef[0, 0, k] * m2 + coef[0, 1, k] * m1 + coef[0, 2, k] * P + coef[0, 3, k]
-            d = coef[1, 0, k] * m2 + coef[1, 1, k] * m1 + coef[1, 2, k] * P + coef[1, 3, k]
-            r_sum += wred[k] * max(r, 0.0)
-            d_sum += wred[k] * max(d, 0.0)
-            if store:
-                TM[i, k] = max(coef[2, 0, k] * m2 + coef[2, 1, k] * m1 + coef[2, 2, k] * P + coef[2, 3, k], 0.0)
-        R[0, i] = r_sum
-        R[1, i] = d_sum
+    def _moment_py(base, step, x, t, tie, alpha, A, C, zc, mode, coef, wred, store, Q, R, TM):
+        """One pass over (kept fraction i, atom k).
+
+        mode 0: thresholded atoms (``C > 0`` continuous, ``C = 0`` point masses at ``A``); mode 1: random
+        masks (``P = alpha_i``). ``R[0, i] = sum_k wred_k max(r_ik, 0)``, ``R[1, i]`` the same for the
+        dropped signal; ``TM[i, k] = max(tm_ik, 0)`` if ``store``.
+        """
+        if key < 0:                 # never taken: reading ``key`` puts it in Numba's cache key
+            return
+        n, K = x.size, A.size
+        for i in prange(n):
+            off = step[i] * x[i]
+            r_sum = 0.0
+            d_sum = 0.0
+            for k in range(K):
+                m1 = 0.0
+                m2 = 0.0
+                if mode == 1:
+                    P = alpha[i]
+                elif C[k] > 0.0:
+                    U = min(max(((base[i] - A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
+                    Lm = min(max(((base[i] + A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
+                    P, m1, m2 = _tm_scalar(0.0, zc[k], U, Lm)
+                elif A[k] > t[i]:
+                    P = 1.0
+                elif A[k] == t[i]:
+                    P = tie[i]
+                else:
+                    P = 0.0
+                Q[i, k] = P
+                r = coef[0, 0, k] * m2 + coef[0, 1, k] * m1 + coef[0, 2, k] * P + coef[0, 3, k]
+                d = coef[1, 0, k] * m2 + coef[1, 1, k] * m1 + coef[1, 2, k] * P + coef[1, 3, k]
+                r_sum += wred[k] * max(r, 0.0)
+                d_sum += wred[k] * max(d, 0.0)
+                if store:
+                    TM[i, k] = max(coef[2, 0, k] * m2 + coef[2, 1, k] * m1 + coef[2, 2, k] * P + coef[2, 3, k], 0.0)
+            R[0, i] = r_sum
+            R[1, i] = d_sum
+
+    return _moment_py
 
 
-_moment_serial = njit(cache=True)(_moment_py)
-_moment_parallel = njit(parallel=True, cache=True)(_moment_py)
+#: What the kernel inlines from other modules: the generated moments, the clipping constant (and the
+#: module defining it). Their source is hashed into the cache key together with the variant.
+_INLINED = (_gen, _thresholds, Z_CLIP)
+_moment_serial = njit(cache=True)(_moment_kernel(stamp(*_INLINED, "serial")))
+_moment_parallel = njit(parallel=True, cache=True)(_moment_kernel(stamp(*_INLINED, "parallel")))
 
 
 def moment_sums(th, A, C, zc, coef, wred, store, alpha=None):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from ._jit import stamp
 from .fixed_point import ConvergenceError
 
 THRESHOLD_RTOL = 1e-13      # target accuracy of the kept fraction, relative to alpha
@@ -81,31 +82,40 @@ class Thresholds:
         return np.clip(U, -Z_CLIP, Z_CLIP), np.clip(L, -Z_CLIP, Z_CLIP)
 
 
-def _kept_py(base, step, x, A, C, w, G, D, D2, density):
-    """G[i] = sum_k w_k P(|A_k + C_k g| >= t_i) at t_i = base_i + step_i x_i; with ``density``
-    D[i] = -dG/dx and D2[i] = dD/dx."""
-    for i in prange(x.size):
-        off = step[i] * x[i]
-        g_sum = 0.0
-        d_sum = 0.0
-        d2_sum = 0.0
-        for k in range(A.size):
-            z1 = min(max(((base[i] - A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
-            z2 = min(max(((base[i] + A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
-            g_sum += w[k] * 0.5 * (math.erfc(z1 * _INV_SQRT_2) + math.erfc(z2 * _INV_SQRT_2))
-            if density:
-                p1 = math.exp(-0.5 * z1 * z1) * _INV_SQRT_2PI
-                p2 = math.exp(-0.5 * z2 * z2) * _INV_SQRT_2PI
-                r = step[i] / C[k]
-                d_sum += w[k] * (p1 + p2) * r
-                d2_sum -= w[k] * (z1 * p1 + z2 * p2) * r * r
-        G[i] = g_sum
-        D[i] = d_sum
-        D2[i] = d2_sum
+def _kept_kernel(key):
+    """The kernel below closed over ``key``, the :func:`~asymptotics._jit.stamp` of its compile variant:
+    Numba's cache key ignores the compile options, so without it the serial and the parallel variant
+    would share one cache entry (whichever compiled first would be served for both)."""
+
+    def _kept_py(base, step, x, A, C, w, G, D, D2, density):
+        """G[i] = sum_k w_k P(|A_k + C_k g| >= t_i) at t_i = base_i + step_i x_i; with ``density``
+        D[i] = -dG/dx and D2[i] = dD/dx."""
+        if key < 0:                 # never taken: reading ``key`` puts it in Numba's cache key
+            return
+        for i in prange(x.size):
+            off = step[i] * x[i]
+            g_sum = 0.0
+            d_sum = 0.0
+            d2_sum = 0.0
+            for k in range(A.size):
+                z1 = min(max(((base[i] - A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
+                z2 = min(max(((base[i] + A[k]) + off) / C[k], -Z_CLIP), Z_CLIP)
+                g_sum += w[k] * 0.5 * (math.erfc(z1 * _INV_SQRT_2) + math.erfc(z2 * _INV_SQRT_2))
+                if density:
+                    p1 = math.exp(-0.5 * z1 * z1) * _INV_SQRT_2PI
+                    p2 = math.exp(-0.5 * z2 * z2) * _INV_SQRT_2PI
+                    r = step[i] / C[k]
+                    d_sum += w[k] * (p1 + p2) * r
+                    d2_sum -= w[k] * (z1 * p1 + z2 * p2) * r * r
+            G[i] = g_sum
+            D[i] = d_sum
+            D2[i] = d2_sum
+
+    return _kept_py
 
 
-_kept_serial = njit(cache=True)(_kept_py)
-_kept_parallel = njit(parallel=True, cache=True)(_kept_py)
+_kept_serial = njit(cache=True)(_kept_kernel(stamp("serial")))
+_kept_parallel = njit(parallel=True, cache=True)(_kept_kernel(stamp("parallel")))
 
 
 def _evaluate(base, step, x, A, C, w, density):

@@ -4,7 +4,8 @@
   covariance scaling), :func:`from_spectrum`, :func:`ar1_covariance`,
   :func:`block_covariance`;
 * estimators: :func:`ols`, :func:`min_norm`, :func:`ridge`, :func:`fit`,
-  :func:`gradient_descent`;
+  :func:`gradient_descent`; a singular Gram, Hessian or Fisher matrix (decided relative to
+  its spectrum, the same way everywhere) raises :class:`RankDeficientError`;
 * criteria: the registry of pruning criteria (:mod:`linear_models.criteria`:
   magnitude, hessian, taylor1, taylor2, random, oracle, obs, cbs, woodfisher, and
   any added with :func:`register_criterion`);
@@ -30,6 +31,7 @@ Example
 """
 
 from .data import LinearProblem, ar1_covariance, atom_counts, block_covariance, from_spectrum
+from ._spd import RankDeficientError
 from .estimators import fit, gradient_descent, lipschitz, min_norm, ols, ridge
 from .criteria import (CRITERIA, Criterion, Stats, criterion_names, get_criterion, register_criterion,
                        unregister_criterion)
@@ -42,7 +44,8 @@ from .schedules import SCHEDULES, schedule_counts
 
 __all__ = [
     "CBSOptions", "CRITERIA", "Criterion", "Fisher", "SCHEDULES", "Stats", "criterion_names", "get_criterion",
-    "register_criterion", "unregister_criterion", "LinearProblem", "PruneResult", "ar1_covariance",
+    "register_criterion", "unregister_criterion", "LinearProblem", "PruneResult", "RankDeficientError",
+    "ar1_covariance",
     "atom_counts", "block_covariance", "cbs", "cbs_search", "empirical_fisher", "fine_tune_vs_scratch", "fit",
     "from_spectrum", "gradient_descent", "lipschitz", "loss_model_scores", "min_norm", "obs", "ols",
     "optimal_update", "prune", "prune_in_steps", "prune_iterative", "refit", "removal_increase", "ridge",

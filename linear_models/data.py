@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pruning_checks import as_generator, check_array, check_int, check_scalar, check_symmetric
+from ._spd import spd_factor
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,12 +48,11 @@ class LinearProblem:
 
     @classmethod
     def from_covariance(cls, covariance, beta, noise):
+        """A full covariance ``(p, p)``; a singular or indefinite one (decided relative to its spectrum,
+        :mod:`linear_models._spd`) raises :class:`~linear_models.RankDeficientError` (a ``ValueError``)."""
         b = check_array(beta, "beta", 1)
         S = check_symmetric(covariance, "covariance", b.size)
-        try:
-            np.linalg.cholesky(S)
-        except np.linalg.LinAlgError:
-            raise ValueError("covariance is not positive definite.") from None
+        spd_factor(S, "covariance", hint="a Gaussian design needs a positive definite covariance")
         return cls(b, check_scalar(noise, "noise", low=0), None, S)
 
     @property

@@ -206,6 +206,15 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     Returns
     -------
     PruneResult
+
+    Raises
+    ------
+    ValueError
+        Before any work: ``w``, ``hessian``, ``hessian_inverse``, ``grad`` or ``importance`` not finite
+        or not of the shape of ``w`` (``(p,)``, or ``(p, p)`` and symmetric), and invalid options.
+    RankDeficientError
+        The (damped) ``hessian`` is singular or not positive definite at the package's tolerance
+        (:mod:`linear_models._spd`) and must be inverted; pass ``damping > 0``.
     """
     w = check_array(w, "w", 1)
     p = w.size
@@ -286,12 +295,9 @@ def _stats(crit, p, hessian, H, Hinv, grad, importance, rng):
 
 
 def _inverse(Hd, damping):
-    """``Hd^-1`` via Cholesky, with a clear error when it is not positive definite."""
-    try:
-        return spd_inverse(Hd, "hessian")
-    except np.linalg.LinAlgError:
-        hint = "pass damping > 0" if not damping else "increase damping"
-        raise ValueError(f"hessian is not positive definite (singular when p > n); {hint}.") from None
+    """``Hd^-1`` via Cholesky; :class:`~linear_models.RankDeficientError` (a ``ValueError``) naming the
+    numerical rank when ``Hd`` is singular (as when ``p > n``) or not positive definite."""
+    return spd_inverse(Hd, "hessian", hint="pass damping > 0" if not damping else "increase damping")
 
 
 def _removal_cost(w, Hd, mask):

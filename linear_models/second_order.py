@@ -95,8 +95,9 @@ import numpy as np
 from numba import njit, prange
 from scipy.linalg import lapack
 
-from pruning_checks import array, as_generator, count, keep_count, real
+from pruning_checks import array, as_generator, check_symmetric, count, keep_count, real
 from pruning_checks import check_choice as choice
+from ._spd import RankDeficientError, spd_factor, spd_inv  # noqa: F401  (named in the docstrings)
 
 from . import criteria as _criteria
 from .schedules import schedule_counts
@@ -144,16 +145,67 @@ class Fisher:
     mean_diagonal: float
     n_samples: int
 
+    def __post_init__(self):
+        """Refuse a non-finite, non-square or asymmetric ``matrix`` (and ``inverse``) at construction, so
+        that every function taking a Fisher can trust it (and only check it against the weights)."""
+        _check_square(self.matrix, "fisher.matrix")
+        if self.inverse is not None:
+            _check_square(self.inverse, "fisher.inverse", self.matrix.shape[0])
+        if int(self.n_samples) < 1:
+            raise ValueError(f"fisher.n_samples == {self.n_samples}, must be >= 1.")
 
-def spd_inverse(A, name="fisher"):
-    """Inverse of a symmetric positive definite matrix from its Cholesky factor (LAPACK potrf/potri)."""
-    c, info = lapack.dpotrf(A, lower=1, clean=1)
-    if info == 0:
-        inv, info = lapack.dpotri(c, lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"{name} is not positive definite; increase the damping.")
-    inv = np.tril(inv) + np.tril(inv, -1).T
-    return np.ascontiguousarray(inv)
+
+def _check_square(M, name, d=None):
+    """A finite, symmetric (up to ``1e-10`` of the largest entry) 2-D ndarray of shape ``(d, d)``; no copy."""
+    if not isinstance(M, np.ndarray) or M.ndim != 2 or M.shape[0] != M.shape[1] or M.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must be a square real ndarray, got {type(M).__name__} "
+                         f"with shape {np.shape(M)}.")
+    if d is not None and M.shape[0] != d:
+        raise ValueError(f"{name} has shape {M.shape}, must be ({d}, {d}) to match the {d} weights.")
+    bad = ~np.isfinite(M)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"{name}[{i}, {j}] == {M[i, j]}, must be finite.")
+    scale = max(float(np.abs(M).max(initial=0.0)), np.finfo(float).tiny)
+    if not np.allclose(M, M.T, rtol=0, atol=1e-10 * scale):
+        i, j = np.unravel_index(np.argmax(np.abs(M - M.T)), M.shape)
+        raise ValueError(f"{name} is not symmetric: {name}[{i}, {j}] == {M[i, j]} but {name}[{j}, {i}] == {M[j, i]}.")
+    return M
+
+
+def _fisher_matrix(fisher, d, name="fisher"):
+    """The ``(d, d)`` matrix of a :class:`Fisher` (validated when built) or of an array (validated here)."""
+    if isinstance(fisher, Fisher):
+        return _check_shape(fisher.matrix, f"{name}.matrix", d)
+    return np.ascontiguousarray(check_symmetric(fisher, name, d))
+
+
+def _fisher_inverse(fisher, d, who):
+    """``fisher.inverse`` of a :class:`Fisher` with ``d`` weights, or an error saying how to get one."""
+    if not isinstance(fisher, Fisher):
+        raise TypeError(f"{who} needs a Fisher (from empirical_fisher(..., inverse=True)), got {type(fisher).__name__}.")
+    _check_shape(fisher.matrix, "fisher.matrix", d)
+    if fisher.inverse is None:
+        raise ValueError(f"{who} needs the Fisher inverse: empirical_fisher(..., inverse=True).")
+    return fisher.inverse
+
+
+def _check_shape(M, name, d):
+    if M.shape != (d, d):
+        raise ValueError(f"{name} has shape {M.shape}, must be ({d}, {d}) to match the {d} weights.")
+    return M
+
+
+def spd_inverse(A, name="fisher", *, size=None, hint="increase the damping"):
+    """Inverse of a symmetric positive definite matrix (scaled to unit diagonal, Cholesky potrf/potri).
+
+    Raises
+    ------
+    RankDeficientError
+        ``A`` is singular or not positive definite at the package's tolerance (eigenvalues at most
+        ``size * eps`` times the largest after scaling to unit diagonal; :mod:`linear_models._spd`).
+    """
+    return spd_inv(np.asarray(A, dtype=float), name, size=size, hint=hint)
 
 
 def resolve_damping(mean_diagonal, damping=None, relative_damping=None):
@@ -199,8 +251,20 @@ def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False
     Returns
     -------
     Fisher
+
+    Raises
+    ------
+    ValueError
+        ``grads`` is not a finite 2-D array with at least one row (sample) and one column; both
+        ``damping`` and ``relative_damping``; ``relative_damping`` with all-zero gradients.
+    RankDeficientError
+        ``inverse=True`` and ``F`` is singular at the package's tolerance (``N < d`` without damping,
+        for instance); increase the damping.
     """
     G = np.ascontiguousarray(array(grads, "grads", 2))
+    if G.shape[0] == 0 or G.shape[1] == 0:
+        raise ValueError(f"grads has shape {G.shape}; the Fisher needs at least one sample (row) and one weight "
+                         f"(column).")
     N = G.shape[0]
     F = G.T @ G
     F /= N
@@ -208,7 +272,7 @@ def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False
     lam = resolve_damping(mean_diag, damping, relative_damping)
     rel = float(relative_damping) if relative_damping is not None else (lam / mean_diag if mean_diag > 0 else math.inf)
     F[np.diag_indices_from(F)] += lam
-    Finv = spd_inverse(F) if inverse else None
+    Finv = spd_inverse(F, size=max(G.shape)) if inverse else None
     return Fisher(F, Finv, lam, rel, mean_diag, N)
 
 
@@ -287,8 +351,16 @@ def optimal_update(w, F, mask):
     ``P``) and the predicted loss increase ``1/2 w_P' ([F^-1]_PP)^-1 w_P = 1/2 dw' F dw``, both
     computed through the kept block: ``dw_K = F_KK^-1 F_KP w_P`` (block inversion; one solve of the
     kept size).
+
+    Raises
+    ------
+    ValueError
+        ``w`` not finite, ``F`` not a finite symmetric ``(d, d)`` matrix, ``mask`` not ``(d,)`` bool.
+    RankDeficientError
+        ``F_KK`` is singular at the package's tolerance (:mod:`linear_models._spd`); increase the damping.
     """
-    w = np.asarray(w, dtype=float)
+    w = array(w, "w", 1)
+    F = _fisher_matrix(F, w.size, "F")
     mask = _mask(mask, w.size)
     K, P = np.flatnonzero(mask), np.flatnonzero(~mask)
     out = np.zeros_like(w)
@@ -298,19 +370,12 @@ def optimal_update(w, F, mask):
     if K.size == 0:
         return out, 0.5 * float(wP @ (F[np.ix_(P, P)] @ wP))
     b = F[np.ix_(K, P)] @ wP
-    c, low = _cho(F[np.ix_(K, K)])
-    dK = _cho_solve(c, b)
+    c, s = spd_factor(F[np.ix_(K, K)], "F restricted to the kept weights", hint="increase the damping")
+    dK = s * _cho_solve(c, s * b)
     out[K] = w[K] + dK
     # 1/2 (w_P' F_PP w_P - b' F_KK^-1 b): the Schur complement form of 1/2 w_P'([F^-1]_PP)^-1 w_P
     inc = 0.5 * (float(wP @ (F[np.ix_(P, P)] @ wP)) - float(b @ dK))
     return out, inc
-
-
-def _cho(A):
-    c, info = lapack.dpotrf(np.asarray(A, dtype=float), lower=1, clean=1)
-    if info != 0:
-        raise np.linalg.LinAlgError("Fisher block is not positive definite; increase the damping.")
-    return c, True
 
 
 def _cho_solve(c, b):
@@ -321,7 +386,9 @@ def _cho_solve(c, b):
 
 
 def removal_increase(w, F, mask):
-    """``1/2 w_P' ([F^-1]_PP)^-1 w_P``: predicted loss increase of removing ``P`` with the optimal update."""
+    """``1/2 w_P' ([F^-1]_PP)^-1 w_P``: predicted loss increase of removing ``P`` with the optimal update.
+
+    Raises as :func:`optimal_update`."""
     return optimal_update(w, F, mask)[1]
 
 
@@ -333,10 +400,13 @@ def magnitude(w, keep):
 
 
 def magnitude_update(w, fisher, keep):
-    """Magnitude mask, then the multi-weight OBS update (``magnitude+update``)."""
+    """Magnitude mask, then the multi-weight OBS update (``magnitude+update``).
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size, :class:`RankDeficientError` when the kept block is singular."""
     w = array(w, "w", 1)
+    F = _fisher_matrix(fisher, w.size)
     mask = top_mask(np.abs(w), keep_count(keep, w.size))
-    weights, inc = optimal_update(w, fisher.matrix, mask)
+    weights, inc = optimal_update(w, F, mask)
     return PruneResult(weights, mask, "magnitude+update", loss_increase=inc)
 
 
@@ -347,7 +417,12 @@ def woodfisher_scores(w, inverse_diagonal):
 
 def single_weight_update(w, Finv, mask, scale=WOODFISHER_SCALE):
     """WoodFisher's update: ``w + scale F^-1 s`` with ``s_q = -w_q / [F^-1]_qq`` on the pruned ``q`` (the
-    single-weight OBS updates of every removed weight, summed and scaled); pruned weights set to zero."""
+    single-weight OBS updates of every removed weight, summed and scaled); pruned weights set to zero.
+
+    Raises ``ValueError`` when ``w``, ``Finv`` (finite, symmetric, ``(d, d)``) or ``mask`` do not match."""
+    w = array(w, "w", 1)
+    Finv = _check_square(np.asarray(Finv), "Finv", w.size)
+    mask = _mask(mask, w.size)
     dg = np.diag(Finv)
     P = np.flatnonzero(~mask)
     s = -w[P] / dg[P]
@@ -362,12 +437,12 @@ def woodfisher(w, fisher, keep, *, scale=WOODFISHER_SCALE):
     The update is ``dw = scale * F^-1 s`` with ``s_q = -w_q / [F^-1]_qq`` on the pruned ``q`` (each
     weight's own OBS update as if it were removed alone, added up); pruned weights are then set to
     zero. ``loss_increase`` is the quadratic model's ``1/2 dw' F dw`` of the applied change.
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size or has no inverse.
     """
     w = array(w, "w", 1)
     scale = real(scale, "scale", low=0)
-    if fisher.inverse is None:
-        raise ValueError("woodfisher needs the Fisher inverse: empirical_fisher(..., inverse=True).")
-    Finv = fisher.inverse
+    Finv = _fisher_inverse(fisher, w.size, "woodfisher")
     scores = woodfisher_scores(w, np.diag(Finv).copy())
     mask = top_mask(scores, keep_count(keep, w.size))
     weights = single_weight_update(w, Finv, mask, scale)
@@ -426,12 +501,15 @@ def obs_greedy(w, A, n_remove, order):
 
 def obs_order(w, fisher, n_remove):
     """Greedy OBS removal order: ``n_remove`` indices, each the ``argmin w_i^2 / [F^-1]_ii`` after the
-    previous removals and updates (``linear_models``' compacted downdating kernel)."""
+    previous removals and updates (``linear_models``' compacted downdating kernel).
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size or has no inverse, and for ``n_remove >= d``."""
     w = array(w, "w", 1)
+    Finv = _fisher_inverse(fisher, w.size, "obs")
     n_remove = count(n_remove, "n_remove")
     if n_remove > w.size - 1:
         raise ValueError(f"n_remove == {n_remove}, must be <= {w.size - 1} (at least one weight kept).")
-    A = np.array(fisher.inverse, dtype=float, order="C", copy=True)
+    A = np.array(Finv, dtype=float, order="C", copy=True)
     wu = w.copy()
     order = np.empty(n_remove, dtype=np.int64)
     obs_greedy(wu, A, n_remove, order)
@@ -440,11 +518,17 @@ def obs_order(w, fisher, n_remove):
 
 def obs(w, fisher, keep, *, order=None):
     """Greedy OBS to ``keep`` weights; pass ``order`` (from :func:`obs_order` at a higher sparsity) to
-    reuse one greedy path for several sparsities (greedy removal sets are nested)."""
+    reuse one greedy path for several sparsities (greedy removal sets are nested).
+
+    Raises ``ValueError`` (before any work) when ``w`` is not finite or ``fisher`` does not match its size or has no inverse, and for an ``order`` that is not distinct indices in
+    ``[0, d)`` or is too short."""
     w = array(w, "w", 1)
     k = keep_count(keep, w.size)
+    _fisher_inverse(fisher, w.size, "obs")
     if order is None:
         order = obs_order(w, fisher, w.size - k)
+    else:
+        order = _order(order, w.size)
     if len(order) < w.size - k:
         raise ValueError(f"order has {len(order)} removals, {w.size - k} are needed.")
     mask = np.ones(w.size, dtype=bool)
@@ -453,13 +537,28 @@ def obs(w, fisher, keep, *, order=None):
     return PruneResult(weights, mask, "obs", loss_increase=inc)
 
 
+def _order(order, d):
+    """A removal order: distinct integer indices in ``[0, d)`` (repeats would remove fewer weights)."""
+    o = np.asarray(order)
+    if o.ndim != 1 or (o.size and o.dtype.kind not in "iu"):
+        raise ValueError(f"order must be a 1-D array of integer indices, got dtype {o.dtype} and shape {o.shape}.")
+    if o.size and (o.min() < 0 or o.max() >= d):
+        raise ValueError(f"order holds index {int(o.min() if o.min() < 0 else o.max())}, must be in [0, {d}).")
+    if np.unique(o).size != o.size:
+        raise ValueError("order repeats an index; a removal order lists each weight at most once.")
+    return o
+
+
 # ----------------------------------------------------------------------------------------------
 # CBS: randomised-magnitude starts, swap local search, outer loop
 # ----------------------------------------------------------------------------------------------
 
 def selection_objective(w, F, mask):
-    """``f(P) = w_P' F_PP w_P``: CBS's selection objective (twice the no-update quadratic increase)."""
-    wp = np.where(mask, 0.0, w)
+    """``f(P) = w_P' F_PP w_P``: CBS's selection objective (twice the no-update quadratic increase).
+
+    ``ValueError`` when ``F`` is not ``(d, d)`` or ``mask`` not a ``(d,)`` boolean array (``d = w.size``)."""
+    F = _check_shape(np.asarray(F), "F", np.size(w))
+    wp = np.where(_mask(mask, np.size(w)), 0.0, w)
     return float(wp @ (F @ wp))
 
 
@@ -469,8 +568,10 @@ def swap_statistics(w, F, mask):
     ``alpha_i = 2 w_i (F w_P)_i - F_ii w_i^2`` (meaningful on ``P``) and
     ``beta_j = 2 w_j (F w_P)_j + F_jj w_j^2`` (meaningful on the kept weights); swapping ``i`` out of
     ``P`` and ``j`` in changes :func:`selection_objective` by ``-alpha_i + beta_j - 2 w_i F_ij w_j``.
+    ``ValueError`` when ``F`` is not ``(d, d)`` or ``mask`` not a ``(d,)`` boolean array.
     """
-    wp = np.where(mask, 0.0, w)
+    F = _check_shape(np.asarray(F), "F", np.size(w))
+    wp = np.where(_mask(mask, np.size(w)), 0.0, w)
     Fw = F @ wp
     dg = np.diag(F)
     return 2 * w * Fw - dg * w * w, 2 * w * Fw + dg * w * w
@@ -578,10 +679,16 @@ def cbs_search(w, F, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau
     Returns
     -------
     SearchResult
+
+    Raises
+    ------
+    ValueError
+        Before any work: ``w`` not finite, ``F`` not a finite symmetric ``(d, d)`` matrix, ``mask`` not
+        a ``(d,)`` boolean array, or invalid search limits.
     """
     w = np.ascontiguousarray(array(w, "w", 1))
     d = w.size
-    F = np.ascontiguousarray(F, dtype=float)
+    F = _fisher_matrix(F, d, "F")
     mask = _mask(mask, d).copy()
     epsilon = real(epsilon, "epsilon", low=0)
     rho, tau = count(rho, "rho", low=1), count(tau, "tau")
@@ -681,9 +788,16 @@ def cbs(w, fisher, keep, *, loss=None, rng, n_starts=RMP_CANDIDATES, epsilon=CBS
     -------
     PruneResult
         ``info`` holds the :class:`SearchResult` (``"search"``) and the start's index and loss (or ``f``).
+
+    Raises
+    ------
+    ValueError
+        ``w`` not finite; ``fisher`` not a finite symmetric ``(d, d)`` matrix (checked before any work).
+    RankDeficientError
+        ``update=True`` and the kept block of ``fisher`` is singular; increase the damping.
     """
     w = array(w, "w", 1)
-    F = fisher.matrix if isinstance(fisher, Fisher) else np.ascontiguousarray(fisher, dtype=float)
+    F = _fisher_matrix(fisher, w.size)
     k = keep_count(keep, w.size)
     starts = rmp_masks(w, k, n_starts, rng)
     if loss is None:
@@ -778,7 +892,12 @@ METHODS = ("magnitude", "magnitude+update", "woodfisher", "obs", "cbs")
 
 
 def mask_overlap(a, b):
-    """Fraction of the pruned weights of ``a`` that ``b`` also prunes (1 when both prune the same set)."""
-    pa, pb = ~np.asarray(a), ~np.asarray(b)
+    """Fraction of the pruned weights of ``a`` that ``b`` also prunes (1 when both prune the same set).
+
+    ``a`` and ``b`` are boolean masks (kept weights) of one shape; anything else is a ``ValueError``."""
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"a must be a 1-D boolean mask, got shape {a.shape}.")
+    pa, pb = ~_mask(a, a.size), ~_mask(b, a.size)
     n = pa.sum()
     return float((pa & pb).sum() / n) if n else 1.0

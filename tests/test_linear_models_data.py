@@ -70,6 +70,7 @@ def test_importance_definitions():
     (lambda: LinearProblem.diagonal([1.0, 1.0], [1, 1, 1], 0.1), r"beta has shape \(3,\)"),
     (lambda: LinearProblem.diagonal([1.0, 1.0], [1, 1], -0.1), "noise == -0.1, must be >= 0"),
     (lambda: LinearProblem.from_covariance([[1, 2], [2, 1]], [1, 1], 0.1), "covariance is not positive definite"),
+    (lambda: LinearProblem.from_covariance([[1, 1], [1, 1]], [1, 1], 0.1), "covariance has rank 1 < 2"),
     (lambda: LinearProblem.diagonal([1.0], [1.0], 0.1).sample(0, rng=0), "n == 0, must be an integer >= 1"),
     (lambda: ar1_covariance(3, 1.0), r"rho == 1.0, must be in \(-1, 1\)"),
 ])
