@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from pruning_checks.threads import parallel_section
+
 from . import _generated_moments as _gen
 from . import thresholds as _thresholds
 from ._jit import stamp
@@ -161,7 +163,7 @@ def moment_sums(th, A, C, zc, coef, wred, store, alpha=None):
     R = np.empty((2, n))
     TM = np.empty((n, K)) if store else np.empty((0, 0))
     kernel = _moment_parallel if n * K >= PARALLEL_MIN_WORK else _moment_serial
-    kernel(th.base, th.step, th.x, th.t, th.tie, alpha, A, C,
-                   np.ascontiguousarray(zc, dtype=float), mode, np.ascontiguousarray(coef, dtype=float),
-                   np.ascontiguousarray(wred, dtype=float), store, Q, R, TM)
+    with parallel_section(kernel is _moment_parallel):
+        kernel(th.base, th.step, th.x, th.t, th.tie, alpha, A, C, np.ascontiguousarray(zc, dtype=float), mode,
+               np.ascontiguousarray(coef, dtype=float), np.ascontiguousarray(wred, dtype=float), store, Q, R, TM)
     return Q, R, (TM if store else None)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from pruning_checks.threads import parallel_section
+
 from ._jit import stamp
 from .fixed_point import ConvergenceError
 
@@ -124,8 +126,9 @@ def _evaluate(base, step, x, A, C, w, density):
     step = np.broadcast_to(np.asarray(step, dtype=float), x.shape).copy()
     G, D, D2 = np.empty(x.size), np.empty(x.size), np.empty(x.size)
     kernel = _kept_parallel if x.size * A.size >= PARALLEL_MIN_WORK else _kept_serial
-    kernel(base, step, x, np.ascontiguousarray(A, dtype=float), np.ascontiguousarray(C, dtype=float),
-           np.ascontiguousarray(w, dtype=float), G, D, D2, density)
+    with parallel_section(kernel is _kept_parallel):
+        kernel(base, step, x, np.ascontiguousarray(A, dtype=float), np.ascontiguousarray(C, dtype=float),
+               np.ascontiguousarray(w, dtype=float), G, D, D2, density)
     return G, D, D2
 
 

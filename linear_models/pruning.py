@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, check_symmetric, keep_count
+from pruning_checks.threads import parallel_section
 
 from . import criteria as _criteria
 from .criteria import Stats, get_criterion
@@ -248,7 +249,8 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     if criterion == "obs":
         w_upd, A = w.copy(), Hinv.copy()
         order = np.empty(p - k, dtype=np.int64)
-        loss_inc = obs_greedy(w_upd, A, p - k, order)
+        with parallel_section():
+            loss_inc = obs_greedy(w_upd, A, p - k, order)
         mask = np.ones(p, dtype=bool)
         mask[order] = False
         return PruneResult(w_upd, mask, criterion, None, 0.5 * float(loss_inc))
@@ -329,7 +331,8 @@ def _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, search, options, loss):
         if start == "obs":
             w_upd, A = w.copy(), Hinv.copy()
             order = np.empty(p - k, dtype=np.int64)
-            obs_greedy(w_upd, A, p - k, order)
+            with parallel_section():
+                obs_greedy(w_upd, A, p - k, order)
             start_mask = np.ones(p, dtype=bool)
             start_mask[order] = False
         elif start == "random-magnitude":

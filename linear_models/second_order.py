@@ -97,6 +97,7 @@ from scipy.linalg import lapack
 
 from pruning_checks import array, as_generator, check_symmetric, count, keep_count, real
 from pruning_checks import check_choice as choice
+from pruning_checks.threads import parallel_section
 from ._spd import RankDeficientError, spd_factor, spd_inv  # noqa: F401  (named in the docstrings)
 
 from . import criteria as _criteria
@@ -512,7 +513,8 @@ def obs_order(w, fisher, n_remove):
     A = np.array(Finv, dtype=float, order="C", copy=True)
     wu = w.copy()
     order = np.empty(n_remove, dtype=np.int64)
-    obs_greedy(wu, A, n_remove, order)
+    with parallel_section():
+        obs_greedy(wu, A, n_remove, order)
     return order
 
 
