@@ -360,14 +360,43 @@ def _read_cell(store, cfg, i, h, warn=True):
     data = _store.read_record(store, i, h, records="cells", warn=warn)
     if data is None:
         return None
-    rec = {k: v for k, v in data.items() if k not in ("format", "config_hash")}
+    rec = {k: v for k, v in data.items() if k not in ("format", "config_hash", "checksum")}
     knob, ti, j = cells(cfg)[i]
+    why = None
     if set(rec) != _CELL_KEYS or (rec["knob"], rec["temperature_index"], rec["seed_index"]) != (knob, ti, j):
+        why = "not a cell record of this grid"
+    else:
+        why = _cell_problem(rec, len(cfg["densities"]))
+    if why is not None:
         if warn:
-            warnings.warn(f"cell file {store / 'cells' / f'{i}.json'} is unreadable (not a cell record); "
-                          "recomputing it.", _store.StoreWarning, stacklevel=3)
+            warnings.warn(f"cell file {store / 'cells' / f'{i}.json'} is unreadable ({why}); recomputing it.",
+                          _store.StoreWarning, stacklevel=3)
         return None
     return dict(rec, hash=h)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _cell_problem(rec, n_densities):
+    """Why a cell record has the wrong types or shapes, or ``None`` (the schema :func:`compute_cell` writes)."""
+    for key in ("dense_test_error", "seconds"):
+        if not _is_number(rec[key]):
+            return f"{key} == {rec[key]!r} is not a number"
+    if rec["diverged"] != "dense" and not (isinstance(rec["diverged"], list)
+                                           and all(_is_number(v) for v in rec["diverged"])):
+        return f"diverged == {rec['diverged']!r} is neither 'dense' nor a list of densities"
+    for key in ("test_error", "test_error_sd", "train_error", "mc", "barrier", "cka", "pruned_test_error", "path"):
+        v = rec[key]
+        if not isinstance(v, list) or len(v) != n_densities:
+            return f"{key} must hold one entry per density ({n_densities}), got {v!r:.60}"
+        if key == "path":
+            if not all(isinstance(e, list) and len(e) in (0, PATH_POINTS) and all(map(_is_number, e)) for e in v):
+                return f"path must hold lists of {PATH_POINTS} numbers (or empty lists)"
+        elif not all(map(_is_number, v)):
+            return f"{key} holds a value that is not a number"
+    return None
 
 
 def run_grid(cfg=None, store=None, *, quick=False, n_jobs=None, client=None, progress=True):

@@ -4,8 +4,8 @@ The store
 ---------
 ::
 
-    store/config.json        {"format": 2, "hash": ..., "config": <the normalised configuration>}
-    store/points/<i>.json    grid point i: {"format", "kind", "index": i, "config_hash", "point", "seed", "result"}
+    store/config.json        {"format": 3, "hash": ..., "config": <the normalised configuration>}
+    store/points/<i>.json    grid point i: {"format", "kind", "index": i, "config_hash", "point", "seed", "result", "checksum"}
     store/locks/<i>.lock     advisory lock (fcntl.flock) held by the run computing point i
 
 What a store guarantees:
@@ -23,6 +23,9 @@ What a store guarantees:
   read; ``config.json`` is checked too. A point file of another configuration
   or another grid index (a deleted ``config.json``, a file copied over another)
   stops the sweep with one line naming the file.
+* **Edited or damaged records are detected.** Every record carries the SHA-256 of
+  its canonical JSON; one edited number (valid JSON, same shape) no longer matches
+  and the record is treated as unreadable.
 * **Unreadable points are recomputed.** A truncated, corrupted or malformed
   point file (wrong format, wrong array shapes) is treated as missing: a
   :class:`StoreWarning` names it and the point is computed again. Point files
@@ -52,7 +55,7 @@ from pathlib import Path
 from .files import remove_dead_temporaries, temporary, write_atomic
 
 #: Version of the store layout; stores of another format are refused.
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 
 
 class ConfigError(ValueError):
@@ -127,10 +130,20 @@ def record_file(store, i, records="points"):
     return Path(store) / records / f"{i}.json"
 
 
+def checksum(data):
+    """SHA-256 of a record's canonical JSON (sorted keys, floats by ``repr``), without its ``checksum`` field."""
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def write_record(store, i, cfg_hash, payload, records="points"):
-    """Write record ``i`` atomically: ``{"format", "index": i, "config_hash", **payload}`` as JSON
-    (floats written with ``repr``, NaN as ``NaN``) through a unique temporary file, fsynced, renamed."""
-    data = {"format": STORE_FORMAT, "index": i, "config_hash": cfg_hash, **payload}
+    """Write record ``i`` atomically: ``{"format", "index": i, "config_hash", **payload, "checksum"}`` as JSON
+    (floats written with ``repr``, NaN as ``NaN``) through a unique temporary file, fsynced, renamed.
+
+    ``checksum`` (:func:`checksum`) covers everything else in the record, so an edited or truncated value
+    is detected on read."""
+    data = json.loads(json.dumps({"format": STORE_FORMAT, "index": i, "config_hash": cfg_hash, **payload}))
+    data["checksum"] = checksum(data)
     write_atomic(record_file(store, i, records), json.dumps(data))
 
 
@@ -138,7 +151,8 @@ def read_record(store, i, cfg_hash, records="points", warn=True):
     """Record ``i`` as written by :func:`write_record`, or ``None`` if it is missing or unreadable (a
     :class:`StoreWarning` names an unreadable file; the caller recomputes it).
 
-    Raises :class:`StoreError` if the file belongs to another configuration or another index.
+    A record whose checksum does not match its contents (a value edited by hand, a damaged file) is
+    unreadable. Raises :class:`StoreError` if an intact file belongs to another configuration or index.
     """
     path = record_file(store, i, records)
     try:
@@ -149,6 +163,8 @@ def read_record(store, i, cfg_hash, records="points", warn=True):
         return unreadable(path, f"{type(exc).__name__}: {exc}", warn)
     if not isinstance(data, dict) or data.get("format") != STORE_FORMAT:
         return unreadable(path, "not a record of this store format", warn)
+    if data.get("checksum") != checksum(data):
+        return unreadable(path, "its checksum does not match its contents: edited or damaged", warn)
     if data.get("config_hash") != cfg_hash or data.get("index") != i:
         raise StoreError(f"point file {path} belongs to grid point {data.get('index')!r} of configuration "
                          f"{data.get('config_hash')!r}, not to point {i} of {cfg_hash}; delete it or use another "
