@@ -8,10 +8,11 @@ from numpy.testing import assert_allclose
 
 from linear_models import prune
 from linear_models.second_order import (
-    LOSS_CRITERIA, _ls_iteration, cbs, cbs_search, empirical_fisher, loss_model_scores, magnitude,
+    LOSS_CRITERIA, cbs, cbs_search, empirical_fisher, loss_model_scores, magnitude,
     magnitude_update, mask_overlap, obs, obs_order, optimal_update, prune_in_steps, quadratic_increase,
     removal_increase, selection_objective, step_counts, swap_statistics, top_mask, woodfisher,
     woodfisher_scores)
+from linear_models.cbs import _ls_iteration  # the kernel itself, tested against a direct recomputation
 
 
 def problem(d=8, N=30, seed=0, damping=0.05):
