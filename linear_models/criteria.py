@@ -20,19 +20,19 @@ asking for something the caller did not provide raises a ``ValueError`` naming t
 the argument to pass. The built-in criteria (scores of weight ``i``; ``H`` the loss Hessian or
 Fisher, ``g`` the gradient; docs/theory.md Sections 1, 3 and 7):
 
-============ =================================================== ======================== ========
-criterion    score (largest kept)                                needs                    update
-============ =================================================== ======================== ========
-magnitude    ``abs(w_i)``                                        nothing                  none
-hessian      ``1/2 H_ii w_i^2`` (OBD, LeCun et al. 1990)         ``hessian_diag``         none
-taylor1      ``abs(g_i w_i)`` (LM, Laurent et al. 2020)          ``grad``                 none
-taylor2      ``abs(-g_i w_i + 1/2 H_ii w_i^2)`` (QM)             ``grad``, ``hessian_diag`` none
-random       uniform on [0, 1) from the criterion's stream       ``rng``                  none
-oracle       the true importance ``Sigma_ii beta*_i^2``          ``importance``           none
-woodfisher   ``w_i^2 / (2 [H^-1]_ii)`` (Singh & Alistarh 2020)   ``hessian_inverse``      single
-obs          greedy Optimal Brain Surgeon (Hassibi & Stork 1993) ``hessian_inverse``      obs
-cbs          combinatorial OBS (Yu et al. 2022)                  ``hessian_inverse``      obs
-============ =================================================== ======================== ========
+========== =================================================== ========================== ======
+criterion  score (largest kept)                                needs                      update
+========== =================================================== ========================== ======
+magnitude  ``abs(w_i)``                                        nothing                    none
+hessian    ``1/2 H_ii w_i^2`` (OBD, LeCun et al. 1990)         ``hessian_diag``           none
+taylor1    ``abs(g_i w_i)`` (LM, Laurent et al. 2020)          ``grad``                   none
+taylor2    ``abs(-g_i w_i + 1/2 H_ii w_i^2)`` (QM)             ``grad``, ``hessian_diag`` none
+random     uniform on [0, 1) from the criterion's stream       ``rng``                    none
+oracle     the true importance ``Sigma_ii beta*_i^2``          ``importance``             none
+woodfisher ``w_i^2 / (2 [H^-1]_ii)`` (Singh & Alistarh 2020)   ``hessian_inverse``        single
+obs        greedy Optimal Brain Surgeon (Hassibi & Stork 1993) ``hessian_inverse``        obs
+cbs        combinatorial OBS (Yu et al. 2022)                  ``hessian_inverse``        obs
+========== =================================================== ========================== ======
 
 ``obs`` and ``cbs`` are *selections*, not per-weight scores: which weights go depends on the
 others removed, so they have ``score=None`` and :func:`linear_models.prune` runs their algorithms
