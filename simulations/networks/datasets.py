@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .memory import check_allocation, matrix_bytes
+
 #: The split of :func:`digits` is this seed's unless told otherwise: every experiment sees the same split.
 DIGITS_SPLIT_SEED = 0
 DIGITS_FRACTIONS = (0.6, 0.2, 0.2)
@@ -137,6 +139,9 @@ def digits(split_seed=DIGITS_SPLIT_SEED, *, fractions=DIGITS_FRACTIONS, standard
     except ImportError:  # pragma: no cover - depends on the optional extra
         raise ImportError("the digits data set needs scikit-learn: pip install -e '.[digits]'") from None
     split_seed = _count(split_seed, "split_seed", 0)
+    if not isinstance(standardize, (bool, np.bool_)):       # 'no' is truthy: a string must not standardise
+        raise TypeError(f"standardize == {standardize!r}, must be True or False.")
+    _fractions(fractions)
     bunch = load_digits()
     X = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)
@@ -197,7 +202,9 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
     sizes = [_count(v, n, 1) for v, n in ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"))]
     d = _count(d, "d", 1)
     n_classes = _count(n_classes, "n_classes", 2)
-    hidden = tuple(_count(h, "hidden", 1) for h in hidden)
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__"):
+        raise TypeError(f"hidden == {hidden!r}, must be a sequence of hidden widths, e.g. (40, 20).")
+    hidden = tuple(_count(h, f"hidden[{i}]", 1) for i, h in enumerate(hidden))
     if activation not in TEACHER_ACTIVATIONS:
         raise ValueError(f"activation == {activation!r}, must be one of {TEACHER_ACTIVATIONS}.")
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not (
@@ -223,6 +230,11 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
 
     n = sum(sizes)
     m = int(math.ceil(n / (1.0 - margin_quantile) * 1.05)) + n_classes   # enough draws after the margin cut
+    # the draws, their logits and the sorted top two (a few copies of m x (d + classes)), before any draw
+    big = max(range(3), key=lambda i: sizes[i])
+    check_allocation(matrix_bytes(m, d + 4 * n_classes + max(hidden + (0,)), 2),
+                     f"{('n_train', 'n_val', 'n_test')[big]} == {sizes[big]}",
+                     f"{m} teacher draws of {d} features", "draw fewer samples")
     if latent_dim is None:
         X = rng.standard_normal((m, d))
     else:
