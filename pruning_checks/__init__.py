@@ -256,7 +256,8 @@ def check_fraction(keep, name="keep", *, where="asymptotics"):
     if ints:
         if scalar:
             v = int(keep)
-            raise TypeError(f"{name} == {v} is an integer (a count); {where} takes kept fractions: pass {float(v)}.")
+            hint = f"pass {float(v)}" if v == 1 else "pass a float in (0, 1], e.g. 0.5 to keep half"   # 3.0 is refused too
+            raise TypeError(f"{name} == {v} is an integer (a count); {where} takes kept fractions: {hint}.")
         raise TypeError(f"{name} == {np.asarray(keep).tolist()!r} holds integers (counts); {where} takes kept "
                         f"fractions: pass floats in (0, 1], e.g. {arr.tolist()!r} if these are already fractions.")
     if arr.size == 0:
