@@ -4,7 +4,8 @@
     python -m simulations figure pruned-risk --out output [--quick] [--n-jobs 2]
     python -m simulations sweep config.json --store runs/a --csv runs/a.csv [--n-jobs 2] [--scheduler ADDR]
 
-Failures are one line on stderr, never a traceback:
+Failures are one line on stderr, never a traceback. Output paths (``--out``, ``--store``, ``--csv``)
+are checked first, before the configuration is read or any work runs:
 
 * bad arguments, config values, stores, and any error while computing
   (including ``ArithmeticError``, ``RuntimeError``, ``ImportError`` such as

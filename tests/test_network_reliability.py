@@ -76,6 +76,23 @@ def test_network_methods_refuse_non_finite_theta(method, value):
         getattr(net, method)(*args, **kw)
 
 
+@pytest.mark.parametrize("method", ["predict", "loss_value", "loss_and_grad", "per_sample_gradients",
+                                    "ggn_diagonal", "ggn_matrix", "ablation_importance"])
+def test_network_evaluation_that_overflows_is_an_error_not_inf(method):
+    """Finite parameters of scale 1e200 gave loss inf, silently."""
+    net, theta, X, y = _small_net()
+    big = np.full(theta.size, 1e200)
+    args = (big, X) if method in ("predict", "ggn_diagonal", "ggn_matrix") else (big, X, y)
+    with pytest.raises(FloatingPointError, match=rf"^{method}.* overflowed float64 from finite inputs"):
+        getattr(net, method)(*args)
+
+
+def test_initialization_scale_that_overflows_is_refused(monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(ValueError, match=r"^init == 1e\+200, must be <= 1e\+50"):
+        network_experiment(**dict(SMALL, init=1e200))
+
+
 @pytest.mark.parametrize("method", ["loss_value", "loss_and_grad", "ggn_diagonal", "ggn_matrix",
                                     "ablation_importance", "train"])
 def test_network_means_over_zero_samples_are_refused(method):
@@ -394,6 +411,19 @@ def test_regimes_grid_refuses_empty_and_repeated_values(kw, exc, match):
 
     with pytest.raises(exc, match=match):
         grid_config(quick=True, **kw)
+
+
+def test_regimes_cell_and_seed_indices_are_checked():
+    from simulations.regimes.grid import compute_cell, grid_config, magnitude_mask, make_problem
+
+    cfg = grid_config(quick=True, seeds=1, batches=(8,), knobs=("batch",), densities=(0.5,))
+    with pytest.raises(ValueError, match=r"^i == 1, must be an integer <= 0"):
+        compute_cell(cfg, 1)                        # was an IndexError from a list
+    with pytest.raises(TypeError, match=r"^j == 0.5"):
+        make_problem(cfg, 0.5)
+    net, theta, *_ = make_problem(cfg, 0)
+    with pytest.raises(TypeError, match=r"^density == 1 is an integer"):
+        magnitude_mask(net, theta, 1)               # one meaning: densities are fractions
 
 
 def test_regimes_config_missing_key_is_named():

@@ -95,8 +95,8 @@ class NetworkResult:
         Per-trial diagnostics (leading axis: trials): ``importance_corr`` (criterion -> (trials,)),
         ``importance_corr_sem``, ``group_abs_weight`` (trials, groups): mean ``|W|`` over the first-layer
         weights leaving each feature group, ``group_importance`` (same, mean ablation importance),
-        ``weight_change`` ``||W - W0|| / ||W0||`` of the first layer, ``train_loss`` (final full-batch),
-        ``train_finite``; with ``finetune_steps > 0`` also ``before_finetune`` (criterion -> (trials, keep));
+        ``weight_change`` ``||W - W0|| / ||W0||`` of the first layer, ``train_loss`` (final full-batch; NaN
+        when training diverged), ``initial_train_loss`` (at the initialization), ``train_finite``; with ``finetune_steps > 0`` also ``before_finetune`` (criterion -> (trials, keep));
         with ``record_every``: ``checkpoints`` (steps), ``corr_over_steps`` (criterion -> (trials, checkpoints)),
         ``dense_over_steps`` and ``group_abs_weight_over_steps`` (trials, checkpoints, groups).
     """
@@ -272,8 +272,20 @@ def _corr_all(net, theta, X, y, Xi, yi, block, criteria, damping, rng, extra=())
     return imp, pr, out
 
 
+def _loss_or_nan(net, theta, X, y):
+    try:
+        return net.loss_value(theta, X, y)
+    except FloatingPointError:
+        return float("nan")
+
+
 def _rel_loss(net, theta, Xt, yt, var):
-    return float(np.mean((net.predict(theta, Xt) - yt) ** 2) / var)
+    """Test MSE / Var(y_test); NaN if the prediction overflows (the trial records it and the summary warns)."""
+    try:
+        value = float(np.mean((net.predict(theta, Xt) - yt) ** 2) / var)
+    except FloatingPointError:
+        return float("nan")
+    return value if np.isfinite(value) else float("nan")
 
 
 def _group_means(values, group, n_groups, width):
@@ -305,8 +317,8 @@ def _trial(job, t):
     # a diverged run has no loss: NaN, never the loss of the NaN network's laundered output
     out = dict(dense=_rel_loss(net, theta, Xt, yt, var) if tr.finite else float("nan"), train_finite=tr.finite,
                weight_change=float(np.linalg.norm(W - W0) / max(np.linalg.norm(W0), np.finfo(float).tiny)),
-               train_loss=net.loss_value(theta, X, y) if tr.finite else float("nan"),
-               initial_train_loss=net.loss_value(theta0, X, y),
+               train_loss=_loss_or_nan(net, theta, X, y) if tr.finite else float("nan"),
+               initial_train_loss=_loss_or_nan(net, theta0, X, y),
                group_abs_weight=_group_means(W, group, n_groups, job.width), finetune_diverged=[])
     if not tr.finite:
         nan = np.full(job.keep_counts.size, np.nan)
@@ -490,6 +502,19 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
     Returns
     -------
     NetworkResult
+        A trial whose training diverged (non-finite loss or parameters) has NaN dense and pruned values (so
+        the means over trials are NaN), and a :class:`DivergedTrainingWarning` names the trials and the
+        training parameters; so does a run that ends above its initial training loss, or whose test loss
+        overflows.
+
+    Raises
+    ------
+    ValueError
+        Before any work, naming the parameter: every argument is checked, labels that are identically 0
+        (``noise == 0`` and no teacher weight) or whose scale overflows float64 are refused, and
+        :class:`simulations.networks.memory.AllocationError` (also a ``MemoryError``) when the full
+        Gauss-Newton block, the samples, the loss record or the snapshots exceed
+        :data:`simulations.networks.memory.MEMORY_LIMIT`.
     """
     job, config, keep_list, keep_counts, ckpt = experiment_job(
         d, width, n_train, n_test, groups=groups, noise=noise, activation=activation, init=init, optimizer=optimizer,
@@ -563,7 +588,7 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
     counts, scales, tweights = _check_groups(groups, d)
     noise = check_scalar(noise, "noise", low=0)
     check_choice(activation, "activation", tuple(ACTIVATIONS))
-    init = check_scalar(init, "init", low=0)
+    init = check_scalar(init, "init", low=0, high=SCALE_LIMIT)
     check_choice(optimizer, "optimizer", OPTIMIZERS)
     lr = check_scalar(lr, "lr", low=0, include_low=False)
     steps = _int(steps, "steps", low=0)
@@ -635,6 +660,12 @@ def _warn_diverged(records, config):
                       f"{len(records)} trials ({where}); the run diverged or oscillates, so its dense and pruned "
                       "values measure a failed fit; lower lr.", DivergedTrainingWarning, stacklevel=3)
     ft = [(t, c, k) for t, r in enumerate(records) for c, k in r.get("finetune_diverged", ())]
+    over = [t for t, r in enumerate(records) if r["train_finite"] and (
+        not np.isfinite(r["dense"]) or any(not np.all(np.isfinite(v)) for v in r["before"].values()))]
+    if over:
+        warnings.warn(f"network_experiment: the test loss overflowed float64 in trial{'s' if len(over) > 1 else ''} "
+                      f"{', '.join(map(str, over))} of {len(records)} ({where}); those values are NaN; lower lr or "
+                      "rescale the data.", DivergedTrainingWarning, stacklevel=3)
     if ft:
         shown = "; ".join(f"trial {t} {c} keep count {k}" for t, c, k in ft[:5]) + ("; ..." if len(ft) > 5 else "")
         warnings.warn(f"network_experiment: fine-tuning diverged in {len(ft)} case(s) ({shown}; "
@@ -658,6 +689,7 @@ def _summarize(records, criteria, keep_list, keep_counts, ckpt, config):
         group_importance=np.array([r["group_importance"] for r in records]),
         weight_change=np.array([r["weight_change"] for r in records]),
         train_loss=np.array([r["train_loss"] for r in records]),
+        initial_train_loss=np.array([r["initial_train_loss"] for r in records]),
         train_finite=np.array([r["train_finite"] for r in records]),
     )
     if config["finetune_steps"]:

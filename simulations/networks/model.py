@@ -224,6 +224,15 @@ class Network:
             return _matrix(X, "X", self.sizes[0], 1)
         return self._xy(X, y)[0]
 
+    @staticmethod
+    def _finite(out, what, theta, X):
+        """``out`` if finite; else the evaluation overflowed from finite inputs: say so, never return inf/NaN."""
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(
+                f"{what} overflowed float64 from finite inputs (max |theta| == {np.abs(theta).max(initial=0):.3g}, "
+                f"max |X| == {np.abs(X).max(initial=0):.3g}); rescale theta or X.")
+        return out
+
     def _block(self, block):
         if block is None:
             return 0, self.n_params
@@ -243,19 +252,21 @@ class Network:
         theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
         out = np.empty((X.shape[0], self.sizes[-1]))
         K.predict(theta, self._sizes, self._act, X, out)
+        self._finite(out, "predict", theta, X)
         return out[:, 0] if self.loss == "squared" else out
 
     def loss_value(self, theta, X, y):
         """Mean loss."""
         theta, (X, y) = self._theta(theta), self._xy(X, y)
-        return float(K.mean_loss(theta, self._sizes, self._act, self._loss, X, y))
+        return float(self._finite(K.mean_loss(theta, self._sizes, self._act, self._loss, X, y), "loss_value", theta, X))
 
     def loss_and_grad(self, theta, X, y):
         """``(mean loss, gradient (P,))``."""
         theta, (X, y) = self._theta(theta), self._xy(X, y)
         g = np.empty(self.n_params)
         value = K.loss_grad(theta, self._sizes, self._act, self._loss, X, y, g)
-        return float(value), g
+        self._finite(g, "loss_and_grad (gradient)", theta, X)
+        return float(self._finite(value, "loss_and_grad (loss)", theta, X)), g
 
     def per_sample_gradients(self, theta, X, y):
         """``(n, P)``: row ``i`` is the gradient of sample ``i``'s loss (the empirical Fisher is ``G'G/n``)."""
@@ -265,7 +276,7 @@ class Network:
                          "pass fewer samples at a time (the rows are independent)")
         out = np.empty((X.shape[0], self.n_params))
         K.per_sample_grads(theta, self._sizes, self._act, self._loss, X, y, out)
-        return out
+        return self._finite(out, "per_sample_gradients", theta, X)
 
     def ggn_diagonal(self, theta, X, y=None):
         """Exact diagonal of the Gauss-Newton matrix of the mean loss (the true Fisher for cross-entropy).
@@ -274,7 +285,7 @@ class Network:
         theta, X = self._theta(theta), self._x_only(X, y)
         out = np.empty(self.n_params)
         K.ggn_diag(theta, self._sizes, self._act, self._loss, X, np.zeros(X.shape[0]), out)
-        return out
+        return self._finite(out, "ggn_diagonal", theta, X)
 
     def ggn_matrix(self, theta, X, y=None, block=None):
         """The block ``[start:stop]`` (``block``: None = all, a layer index, or a pair) of the Gauss-Newton
@@ -295,7 +306,7 @@ class Network:
             K.ggn_rows(theta, self._sizes, self._act, self._loss, Xa, start, stop, 1.0 / np.sqrt(n), Fa)
             G = blas.dsyrk(1.0, Fa, beta=1.0, c=G, trans=1, lower=0, overwrite_c=1)
         G = np.triu(G)
-        return G + np.triu(G, 1).T
+        return self._finite(G + np.triu(G, 1).T, "ggn_matrix", theta, X)
 
     def ablation_importance(self, theta, X, y, block=None):
         """Exact increase of the mean loss on ``(X, y)`` when each weight of ``block`` alone is set to 0."""
@@ -303,7 +314,7 @@ class Network:
         start, stop = self._block(block)
         out = np.empty(stop - start)
         K.ablation(theta, self._sizes, self._act, self._loss, X, y, start, stop, out)
-        return out
+        return self._finite(out, "ablation_importance", theta, X)
 
     # training -----------------------------------------------------------------------------------------
     def train(self, theta, X, y, *, optimizer="adam", lr=1e-3, steps=100, batch_size=None, momentum=0.0,

@@ -243,6 +243,7 @@ def make_problem(cfg, j):
     Returns ``(net, theta0, (X, y), (Xt, yt), dense_seq)`` with ``dense_seq`` the SeedSequence of the
     dense run's minibatch order.
     """
+    j = check_int(j, "j", low=0)
     root = np.random.SeedSequence(cfg["seed"], spawn_key=(DENSE_KEY + j,))
     s_teacher, s_data, s_init, s_dense = children(root, 4)
     if cfg["task"] == "digits":                 # the split is fixed; seeds differ in init and minibatch order
@@ -316,6 +317,7 @@ def outputs(net, theta, X):
 def magnitude_mask(net, theta, density):
     """One-shot magnitude pruning, the same density in every layer but the last (which stays dense, like the
     final layer in Zhou et al.): in each, keep the ``round(density * size)`` largest ``|w|``."""
+    density = _density(density, "density")
     mask = np.ones(theta.size, dtype=bool)
     for layer in range(len(net.sizes) - 2):
         a, b = net.layer_block(layer)
@@ -341,7 +343,9 @@ def compute_cell(cfg, i):
     """Everything measured in grid cell ``i`` (a JSON-serialisable dict)."""
     from threadpoolctl import threadpool_limits
 
-    knob, ti, j = cells(cfg)[i]
+    grid = cells(cfg)
+    i = check_int(i, "i", low=0, high=len(grid) - 1)
+    knob, ti, j = grid[i]
     t0 = time.perf_counter()
     keys = ("test_error", "test_error_sd", "train_error", "mc", "barrier", "cka", "pruned_test_error", "path")
     with threadpool_limits(limits=1):
