@@ -58,7 +58,7 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "array", "as_generator", "check_array", "check_choice", "check_fraction", "check_int", "check_keep",
+    "array", "as_generator", "check_array", "check_bool", "check_choice", "check_fraction", "check_int", "check_keep",
     "check_scalar", "check_symmetric", "check_vector", "choice", "count", "keep_count", "real", "symmetric",
 ]
 
@@ -116,6 +116,14 @@ def check_int(value, name, *, low=0, high=None):
 def count(value, name, *, low=0):
     """Alias of :func:`check_int` (the former ``linear_models`` name)."""
     return check_int(value, name, low=low)
+
+
+def check_bool(value, name):
+    """Return ``value`` as a Python ``bool`` if it is one (``numpy.bool_`` too), else a ``TypeError`` naming
+    ``name``: a truthy string such as ``'no'`` or a number is not a flag."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} == {value!r}, must be True or False.")
+    return bool(value)
 
 
 def check_choice(value, name, choices):
