@@ -222,7 +222,8 @@ def test_full_gauss_newton_block_is_refused_before_training(monkeypatch):
                                      (dict(n_test=10**10), "n_test == 10000000000"),
                                      (dict(importance_samples=10**10), "importance_samples == 10000000000"),
                                      (dict(steps=10**11), "steps == 100000000000"),
-                                     (dict(record_every=1, steps=10**6, width=1000), "record_every")])
+                                     (dict(record_every=1, steps=10**6, width=1000), "record_every"),
+                                     (dict(d=10**5, width=10**5, groups=((10**5, 1.0, 1.0),)), "width == 100000")])
 def test_large_linear_allocations_are_refused_before_work(kw, name, monkeypatch):
     _no_training(monkeypatch)
     with pytest.raises(MemoryError) as info:
@@ -254,6 +255,9 @@ def test_network_quadratic_and_per_sample_allocations_are_refused(monkeypatch):
     with pytest.raises(MemoryError) as info:
         net.train(theta, X, X[:, 0], steps=10, checkpoints=list(range(11)) * 10)
     _refused_allocation(info, "checkpoints (110 of them)")
+    with pytest.raises(MemoryError) as info:
+        Network((10**6, 10**4, 1)).init(1.0, 0)                 # 10^10 weights
+    _refused_allocation(info, "sizes == (1000000, 10000, 1) (10000010000 weights)")
 
 
 def test_teacher_data_and_regimes_samples_are_refused_before_drawing():
@@ -266,6 +270,12 @@ def test_teacher_data_and_regimes_samples_are_refused_before_drawing():
     with pytest.raises(MemoryError) as info:
         grid_config(quick=True, n_test=10**10)
     _refused_allocation(info, "n_test == 10000000000")
+    with pytest.raises(MemoryError) as info:
+        teacher(0, hidden=(10**5, 10**5))                       # the teacher's own weights: 74.6 GiB
+    _refused_allocation(info, "hidden == (100000, 100000)")
+    with pytest.raises(MemoryError) as info:
+        grid_config(quick=True, width=10**9)
+    _refused_allocation(info, "width == 1000000000 (d == 10)")
 
 
 def test_digits_mlp_fisher_is_refused_before_training(monkeypatch):
@@ -447,6 +457,25 @@ def test_flags_are_booleans_not_truthy_strings():
         run_grid(grid_config(quick=True, seeds=1, batches=(8,), knobs=("batch",), densities=(0.5,)), progress="no")
     with pytest.raises(TypeError, match=r"^progress == 'no'"):
         run_scratch(progress="no", quick=True)
+    with pytest.raises(TypeError, match=r"^quick == 'no', must be True or False"):
+        grid_config(quick="no")                                  # was the quick grid
+
+
+def test_figure_functions_refuse_a_truthy_quick_before_work(tmp_path, monkeypatch):
+    from simulations.regimes import scratch_linear, scratch_networks
+    from simulations.second_order import cbs_table, linear_counterpart, loss_modelling
+
+    monkeypatch.setattr(scratch_networks, "run_scratch", lambda *a, **k: pytest.fail("ran before checking"))
+    monkeypatch.setattr(scratch_linear, "scratch_monte_carlo", lambda *a, **k: pytest.fail("ran before checking"))
+    monkeypatch.setattr(cbs_table, "table_rows", lambda *a, **k: pytest.fail("ran before checking"))
+    monkeypatch.setattr(loss_modelling, "lm_rows", lambda *a, **k: pytest.fail("ran before checking"))
+    monkeypatch.setattr(linear_counterpart, "map_ordered", lambda *a, **k: pytest.fail("ran before checking"))
+    for fn in (scratch_networks.scratch_table, scratch_linear.linear_scratch_table, cbs_table.cbs_table,
+               loss_modelling.loss_modelling, linear_counterpart.linear_counterpart):
+        with pytest.raises(TypeError, match=r"^quick == 'no', must be True or False"):
+            fn(tmp_path, quick="no")
+        with pytest.raises(ValueError, match=r"^n_jobs == 0"):
+            fn(tmp_path, quick=True, n_jobs=0)
 
 
 def test_shapes_and_types_are_named_up_front():

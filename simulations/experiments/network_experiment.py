@@ -566,6 +566,9 @@ def _check_memory(d, width, n_train, n_test, importance_samples, steps, finetune
                          f"criteria {tuple(full)!r} need the full {b} x {b} Gauss-Newton block "
                          f"({FULL_MATRIX_COPIES} copies at peak)",
                          f"drop them (criteria without the full matrix: {others}) or use a smaller d * width")
+    check_allocation(matrix_bytes(P, 1, 12), f"width == {width} (d == {d})",
+                     f"the {P} weights, their initialization, gradient, optimizer state, Gauss-Newton diagonal and "
+                     "scores (about 12 vectors)", "use a smaller d * width")
     samples = {"n_train": n_train, "n_test": n_test, "importance_samples": importance_samples}
     big = max(samples, key=samples.get)
     check_allocation(matrix_bytes(sum(samples.values()), d + 2, 2), f"{big} == {samples[big]}",

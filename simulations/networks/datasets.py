@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pruning_checks import as_generator, check_bool
+
 from .memory import check_allocation, matrix_bytes
 
 #: The split of :func:`digits` is this seed's unless told otherwise: every experiment sees the same split.
@@ -99,6 +101,10 @@ def stratified_split(y, fractions, rng):
     points and the rest to the test part, so the three parts are disjoint and cover ``y``.
     """
     f = _fractions(fractions)
+    y = np.asarray(y)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y must be a non-empty 1-D array of labels, got shape {y.shape}.")
+    rng = as_generator(rng)
     parts = ([], [], [])
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
@@ -139,8 +145,7 @@ def digits(split_seed=DIGITS_SPLIT_SEED, *, fractions=DIGITS_FRACTIONS, standard
     except ImportError:  # pragma: no cover - depends on the optional extra
         raise ImportError("the digits data set needs scikit-learn: pip install -e '.[digits]'") from None
     split_seed = _count(split_seed, "split_seed", 0)
-    if not isinstance(standardize, (bool, np.bool_)):       # 'no' is truthy: a string must not standardise
-        raise TypeError(f"standardize == {standardize!r}, must be True or False.")
+    check_bool(standardize, "standardize")                  # 'no' is truthy: a string must not standardise
     _fractions(fractions)
     bunch = load_digits()
     X = np.asarray(bunch.data, dtype=np.float64)
@@ -216,6 +221,16 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
             0 <= margin_quantile < 1):
         raise ValueError(f"margin_quantile == {margin_quantile!r}, must be in [0, 1).")
     margin_quantile = float(margin_quantile)
+    widths = (d, *hidden, n_classes)
+    check_allocation(matrix_bytes(sum(a * b for a, b in zip(widths[:-1], widths[1:])), 1),
+                     f"hidden == {hidden}", "the teacher's weights", "use smaller hidden widths")
+    n = sum(sizes)
+    m = int(math.ceil(n / (1.0 - margin_quantile) * 1.05)) + n_classes   # enough draws after the margin cut
+    # the draws, their logits and the sorted top two (a few copies of m x (d + classes)), before any draw
+    big = max(range(3), key=lambda i: sizes[i])
+    check_allocation(matrix_bytes(m, d + 4 * n_classes + max(hidden + (0,)), 2),
+                     f"{('n_train', 'n_val', 'n_test')[big]} == {sizes[big]}",
+                     f"{m} teacher draws of {d} features", "draw fewer samples")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x7EAC,)))
     gain = 2.0 if activation == "relu" else 1.0
     widths = (d, *hidden, n_classes)
@@ -228,13 +243,6 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
             h = act(h @ W.T)
         return h @ Ws[-1].T
 
-    n = sum(sizes)
-    m = int(math.ceil(n / (1.0 - margin_quantile) * 1.05)) + n_classes   # enough draws after the margin cut
-    # the draws, their logits and the sorted top two (a few copies of m x (d + classes)), before any draw
-    big = max(range(3), key=lambda i: sizes[i])
-    check_allocation(matrix_bytes(m, d + 4 * n_classes + max(hidden + (0,)), 2),
-                     f"{('n_train', 'n_val', 'n_test')[big]} == {sizes[big]}",
-                     f"{m} teacher draws of {d} features", "draw fewer samples")
     if latent_dim is None:
         X = rng.standard_normal((m, d))
     else:

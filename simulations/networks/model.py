@@ -185,6 +185,7 @@ class Network:
         """Parameters with matrix ``l`` i.i.d. ``N(0, init^2 / n_l)``, drawn layer by layer from ``rng``."""
         init = check_scalar(init, "init", low=0)
         rng = as_generator(rng)
+        self._check_params(2, "the parameters (drawn and concatenated)")
         parts = [init / np.sqrt(a) * rng.standard_normal((a, b)).ravel()
                  for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         return np.concatenate(parts)
@@ -217,6 +218,10 @@ class Network:
                 i = int(np.flatnonzero(bad)[0])
                 raise ValueError(f"y[{i}] == {y[i]}, cross_entropy labels must be integers in [0, {self.sizes[-1]}).")
         return X, y
+
+    def _check_params(self, copies, what):
+        check_allocation(matrix_bytes(self.n_params, 1, copies), f"sizes == {self.sizes} ({self.n_params} weights)",
+                         f"{copies} vectors of the {self.n_params} weights: {what}", "use a smaller network")
 
     def _x_only(self, X, y):
         """``X`` (at least one row) for the Gauss-Newton methods; ``y``, unused, is checked if given."""
@@ -344,6 +349,7 @@ class Network:
         -------
         TrainResult
         """
+        self._check_params(6, "parameters, gradient, two moment buffers, mask and the input")
         theta, (X, y) = self._theta(theta).copy(), self._xy(X, y)
         check_choice(optimizer, "optimizer", OPTIMIZERS)
         lr = check_scalar(lr, "lr", low=0, include_low=False)

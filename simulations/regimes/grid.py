@@ -77,7 +77,7 @@ import warnings
 
 import numpy as np
 
-from pruning_checks import check_int, check_scalar
+from pruning_checks import check_bool, check_int, check_scalar
 
 from ..networks.memory import check_allocation, matrix_bytes
 from ..networks.model import Network
@@ -113,6 +113,7 @@ _TEACHER_KEYS = ("d", "teacher_width", "width", "n_train", "n_test", "noise")
 
 
 def task_config(task, quick):
+    check_bool(quick, "quick")
     if task not in TASKS:
         raise ValueError(f"task == {task!r}, must be one of {', '.join(map(repr, TASKS))}.")
     if task == "teacher":
@@ -179,6 +180,9 @@ def _check_sizes(out):
     check_allocation(matrix_bytes(steps, 1), f"steps == {steps}", "the loss record of every training step",
                      "use fewer steps")
     if out["task"] == "teacher":
+        P = out["d"] * out["width"] + out["width"]
+        check_allocation(matrix_bytes(P, 1, 8), f"width == {out['width']} (d == {out['d']})",
+                         f"the {P} weights of the student and their training state", "use a smaller d * width")
         big = "n_train" if out["n_train"] >= out["n_test"] else "n_test"
         check_allocation(matrix_bytes(out["n_train"] + out["n_test"], out["d"] + 2), f"{big} == {out[big]}",
                          f"{out['n_train'] + out['n_test']} samples of {out['d']} features", "use fewer samples")
@@ -417,8 +421,7 @@ def check_run_arguments(n_jobs, client, progress):
     (a resumed store with nothing left, or one cell, must not skip the checks)."""
     check_client(client)
     n_workers(n_jobs)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress == {progress!r}, must be True or False.")
+    check_bool(progress, "progress")
 
 
 def run_grid(cfg=None, store=None, *, quick=False, n_jobs=None, client=None, progress=True):
@@ -437,6 +440,7 @@ def run_grid(cfg=None, store=None, *, quick=False, n_jobs=None, client=None, pro
     progress : bool
         tqdm progress bar with an ETA.
     """
+    check_bool(quick, "quick")
     cfg = grid_config(quick) if cfg is None else check_config(cfg)
     check_run_arguments(n_jobs, client, progress)
     grid = cells(cfg)

@@ -81,7 +81,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from asymptotics import Spectrum
-from pruning_checks import check_choice, check_int, check_scalar
+from pruning_checks import check_bool, check_choice, check_int, check_scalar
 from asymptotics.fixed_point import solve_atoms
 from asymptotics.moments import truncated_moments
 from asymptotics.thresholds import solve_thresholds
@@ -291,6 +291,8 @@ def linear_scratch_table(out_dir, quick=False, n_jobs=None):
     from ..runtime.files import write_tidy_csv
 
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    _workers(n_jobs)
     spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
     p, trials = (200, 60) if quick else (400, 200)
     keep, crits = [0.3, 0.6, 0.8], ("magnitude", "hessian")

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pruning_checks import check_bool
+
 from ..output_paths import check_output_dir
 from ..runtime.seeds import child, children, generator
 from ..runtime.stats import finite_mean_sem
@@ -109,6 +111,7 @@ def compute_scratch_cell(cfg, j):
 
 def run_scratch(cfg=None, *, quick=False, task="teacher", n_jobs=None, client=None, progress=True):
     """Per dense seed records of :func:`compute_scratch_cell` (in seed order)."""
+    check_bool(quick, "quick")
     cfg = scratch_config(quick, task=task) if cfg is None else check_config(cfg)
     check_run_arguments(n_jobs, client, progress)
     records = {}
@@ -155,6 +158,8 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=N
     from .scratch_linear import ARMS as LIN_ARMS, scratch_risk
 
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    check_run_arguments(n_jobs, client, progress)
     res = run_scratch(quick=quick, task=task, n_jobs=n_jobs, client=client, progress=progress)
     stem = "scratch" if task == "teacher" else f"scratch_{task}"
     model = "shallow net" if task == "teacher" else "digits MLP"

@@ -11,15 +11,14 @@ A ``64-40-20-10`` ReLU MLP without
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from linear_models import second_order as so
-import numbers
-
-from pruning_checks import check_choice, check_int, check_scalar, keep_count
+from pruning_checks import check_bool, check_choice, check_int, check_scalar, keep_count
 
 from ..plotting import new_figure, plot_points
 from ..output_paths import check_output_dir
@@ -194,6 +193,8 @@ def table_rows(tasks, n_jobs=None):
 def cbs_table(out_dir, quick=False, n_jobs=None):
     """Experiment 1: one-shot pruning without fine-tuning (CBS Table 1 at small scale); returns the paths."""
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    n_workers(n_jobs)
     tasks = _table_tasks(quick)
     rows = table_rows(tasks, n_jobs)
     present = [d for d in DATASETS if any(r["data"] == d for r in rows)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from linear_models import second_order as so
-from pruning_checks import check_array, check_choice, check_int, check_scalar
+from pruning_checks import check_bool, check_array, check_choice, check_int, check_scalar
 
 from ..plotting import new_figure, plot_points
 from ..output_paths import check_output_dir
@@ -205,6 +205,8 @@ def loss_modelling_summary(rows):
 def loss_modelling(out_dir, quick=False, n_jobs=None):
     """Experiment 2: loss-modelling criteria, steps and locality penalty; returns the paths."""
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    n_workers(n_jobs)
     configs = lm_configs(quick)
     seeds = range(1) if quick else range(5)
     epochs = 3 if quick else FINETUNE_EPOCHS
