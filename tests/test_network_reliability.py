@@ -272,7 +272,7 @@ def test_teacher_data_and_regimes_samples_are_refused_before_drawing():
     _refused_allocation(info, "n_test == 10000000000")
     with pytest.raises(MemoryError) as info:
         teacher(0, hidden=(10**5, 10**5))                       # the teacher's own weights: 74.6 GiB
-    _refused_allocation(info, "hidden == (100000, 100000)")
+    _refused_allocation(info, "d == 64, hidden == (100000, 100000)")
     with pytest.raises(MemoryError) as info:
         grid_config(quick=True, width=10**9)
     _refused_allocation(info, "width == 1000000000 (d == 10)")

@@ -223,7 +223,7 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
     margin_quantile = float(margin_quantile)
     widths = (d, *hidden, n_classes)
     check_allocation(matrix_bytes(sum(a * b for a, b in zip(widths[:-1], widths[1:])), 1),
-                     f"hidden == {hidden}", "the teacher's weights", "use smaller hidden widths")
+                     f"d == {d}, hidden == {hidden}", "the teacher's weights", "use a smaller d or hidden widths")
     n = sum(sizes)
     m = int(math.ceil(n / (1.0 - margin_quantile) * 1.05)) + n_classes   # enough draws after the margin cut
     # the draws, their logits and the sorted top two (a few copies of m x (d + classes)), before any draw
