@@ -58,7 +58,7 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "array", "as_generator", "check_array", "check_choice", "check_fraction", "check_int", "check_keep",
+    "array", "as_generator", "check_array", "check_bool", "check_choice", "check_fraction", "check_int", "check_keep",
     "check_scalar", "check_symmetric", "check_vector", "choice", "count", "keep_count", "real", "symmetric",
 ]
 
@@ -116,6 +116,14 @@ def check_int(value, name, *, low=0, high=None):
 def count(value, name, *, low=0):
     """Alias of :func:`check_int` (the former ``linear_models`` name)."""
     return check_int(value, name, low=low)
+
+
+def check_bool(value, name):
+    """Return ``value`` as a Python ``bool`` if it is one (``numpy.bool_`` too), else a ``TypeError`` naming
+    ``name``: a truthy string such as ``'no'`` or a number is not a flag."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} == {value!r}, must be True or False.")
+    return bool(value)
 
 
 def check_choice(value, name, choices):
@@ -256,7 +264,8 @@ def check_fraction(keep, name="keep", *, where="asymptotics"):
     if ints:
         if scalar:
             v = int(keep)
-            raise TypeError(f"{name} == {v} is an integer (a count); {where} takes kept fractions: pass {float(v)}.")
+            hint = f"pass {float(v)}" if v == 1 else "pass a float in (0, 1], e.g. 0.5 to keep half"   # 3.0 is refused too
+            raise TypeError(f"{name} == {v} is an integer (a count); {where} takes kept fractions: {hint}.")
         raise TypeError(f"{name} == {np.asarray(keep).tolist()!r} holds integers (counts); {where} takes kept "
                         f"fractions: pass floats in (0, 1], e.g. {arr.tolist()!r} if these are already fractions.")
     if arr.size == 0:

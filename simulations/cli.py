@@ -4,7 +4,8 @@
     python -m simulations figure pruned-risk --out output [--quick] [--n-jobs 2]
     python -m simulations sweep config.json --store runs/a --csv runs/a.csv [--n-jobs 2] [--scheduler ADDR]
 
-Failures are one line on stderr, never a traceback:
+Failures are one line on stderr, never a traceback. Output paths (``--out``, ``--store``, ``--csv``)
+are checked first, before the configuration is read or any work runs:
 
 * bad arguments, config values, stores, and any error while computing
   (including ``ArithmeticError``, ``RuntimeError``, ``ImportError`` such as
@@ -30,6 +31,8 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+
+from .output_paths import check_output_dir, check_output_file
 
 PROG = "python -m simulations"
 #: Errors reported as one line with exit status 2 (anything a computation may raise on bad input).
@@ -90,7 +93,8 @@ def build_parser():
 
 
 def _check_csv_target(csv, config):
-    """Refuse a --csv that would overwrite an input: the config file or any existing non-CSV file."""
+    """Refuse a --csv that would overwrite an input (the config file or any existing non-CSV file) or that
+    cannot be written (its folder is a file or not writable), before any work."""
     path = Path(csv)
     if path.is_dir():
         raise ValueError(f"--csv {csv!r} is a folder, must be a .csv file.")
@@ -99,6 +103,7 @@ def _check_csv_target(csv, config):
     if path.suffix.lower() != ".csv":
         raise ValueError(f"--csv {csv!r} must end in .csv (refusing to write a CSV over "
                          f"{'an existing non-CSV file' if path.exists() else 'another kind of file'}).")
+    check_output_file(path, "--csv")
 
 
 def _one_line(exc):
@@ -183,14 +188,16 @@ def _run(args, figures):
         for name, fn in sorted(figures.items()):
             print(f"{name:18s} {fn.summary}")
     elif args.command == "figure":
+        check_output_dir(args.out, "--out")             # a file named like the folder fails now, not after the work
         for path in figures[args.name](args.out, quick=args.quick, n_jobs=args.n_jobs):
             print(path)
     elif args.command == "sweep":
         from .runtime.sweep import export_csv, load_config, run_sweep
 
-        cfg = load_config(args.config)
+        check_output_dir(args.store, "--store")         # every output path before the config is even read
         if args.csv:
             _check_csv_target(args.csv, args.config)
+        cfg = load_config(args.config)
         results = run_sweep(cfg, args.store, n_jobs=args.n_jobs, client=args.scheduler,
                             progress=not args.no_progress)
         print(f"{len(results)} points in {args.store}")

@@ -177,7 +177,8 @@ def test_check_fraction_arrays_keep_their_shape():
 @pytest.mark.parametrize("keep,match", [
     (1, r"^keep == 1 is an integer \(a count\); asymptotics takes kept fractions: pass 1.0.$"),
     (np.int64(1), r"^keep == 1 is an integer \(a count\); asymptotics takes kept fractions: pass 1.0.$"),
-    (np.uint8(3), r"^keep == 3 is an integer \(a count\); asymptotics takes kept fractions: pass 3.0.$"),
+    (np.uint8(3), r"^keep == 3 is an integer \(a count\); asymptotics takes kept fractions: pass a float in "
+                  r"\(0, 1\], e.g. 0.5 to keep half.$"),
     (np.array(1), r"^keep == 1 is an integer \(a count\)"),
     ([1, 1], r"keep == \[1, 1\] holds integers \(counts\); asymptotics takes kept fractions"),
     (np.array([1, 2]), r"keep == \[1, 2\] holds integers \(counts\)"),

@@ -22,7 +22,9 @@ identical for any ``n_jobs`` (and on Dask).
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +34,7 @@ from scipy.stats import spearmanr
 from linear_models import PruneResult, get_criterion, prune
 from pruning_checks import check_choice, check_int, check_scalar
 
+from ..networks.memory import check_allocation, matrix_bytes
 from ..networks.model import ACTIVATIONS, OPTIMIZERS, Network
 from ..runtime import workers
 from ..runtime.seeds import stream as _stream
@@ -45,6 +48,16 @@ PRUNE_LAYERS = ("first", "all")
 # fine-tunes from (t, STREAM_FINETUNE, key), key = the registry's stream key of its name (never its position)
 STREAM_DATA, STREAM_INIT, STREAM_ORDER, STREAM_IMPORTANCE, STREAM_CHECKPOINT, STREAM_CRITERIA = 0, 1, 2, 3, 4, 5
 STREAM_FINETUNE = 6
+#: Largest label / feature standard deviation accepted: squares, gradients and Gauss-Newton entries of
+#: larger scales overflow float64 (``noise = 1e200`` made every value NaN); the smallest label scale too.
+SCALE_LIMIT = 1e50
+#: Copies of the ``b x b`` Gauss-Newton block alive at the peak of the full-matrix criteria (the block, the
+#: damped copy, its Cholesky factor and inverse, and a symmetrised copy inside the pruning call).
+FULL_MATRIX_COPIES = 5
+
+
+class DivergedTrainingWarning(RuntimeWarning):
+    """Training of some trials diverged (non-finite loss or parameters): their values are NaN."""
 
 
 def _criterion(name, extra=()):
@@ -82,8 +95,8 @@ class NetworkResult:
         Per-trial diagnostics (leading axis: trials): ``importance_corr`` (criterion -> (trials,)),
         ``importance_corr_sem``, ``group_abs_weight`` (trials, groups): mean ``|W|`` over the first-layer
         weights leaving each feature group, ``group_importance`` (same, mean ablation importance),
-        ``weight_change`` ``||W - W0|| / ||W0||`` of the first layer, ``train_loss`` (final full-batch),
-        ``train_finite``; with ``finetune_steps > 0`` also ``before_finetune`` (criterion -> (trials, keep));
+        ``weight_change`` ``||W - W0|| / ||W0||`` of the first layer, ``train_loss`` (final full-batch; NaN
+        when training diverged), ``initial_train_loss`` (at the initialization), ``train_finite``; with ``finetune_steps > 0`` also ``before_finetune`` (criterion -> (trials, keep));
         with ``record_every``: ``checkpoints`` (steps), ``corr_over_steps`` (criterion -> (trials, checkpoints)),
         ``dense_over_steps`` and ``group_abs_weight_over_steps`` (trials, checkpoints, groups).
     """
@@ -259,8 +272,20 @@ def _corr_all(net, theta, X, y, Xi, yi, block, criteria, damping, rng, extra=())
     return imp, pr, out
 
 
+def _loss_or_nan(net, theta, X, y):
+    try:
+        return net.loss_value(theta, X, y)
+    except FloatingPointError:
+        return float("nan")
+
+
 def _rel_loss(net, theta, Xt, yt, var):
-    return float(np.mean((net.predict(theta, Xt) - yt) ** 2) / var)
+    """Test MSE / Var(y_test); NaN if the prediction overflows (the trial records it and the summary warns)."""
+    try:
+        value = float(np.mean((net.predict(theta, Xt) - yt) ** 2) / var)
+    except FloatingPointError:
+        return float("nan")
+    return value if np.isfinite(value) else float("nan")
 
 
 def _group_means(values, group, n_groups, width):
@@ -273,6 +298,9 @@ def _trial(job, t):
     net = Network((job.d, job.width, 1), job.activation, "squared")
     X, y, Xt, yt, Xi, yi, group = _draw_data(job, t)
     var = float(np.var(yt))
+    if not (np.isfinite(var) and var > 0):      # refused up front (_check_label_scale); never divide by it
+        raise FloatingPointError(f"trial {t}: Var(y_test) == {var}; the relative test loss is undefined "
+                                 f"(noise == {job.noise}, teacher weights {job.teacher_weights.tolist()}).")
     theta0 = net.init(job.init, _stream(job.seed, t, STREAM_INIT))
     first = net.layer_block(0)
     block = first if job.prune_layers == "first" else (0, net.n_params)
@@ -286,9 +314,12 @@ def _trial(job, t):
     theta = tr.theta
     n_groups = len(job.counts)
     W0, W = theta0[first[0]:first[1]], theta[first[0]:first[1]]
-    out = dict(dense=_rel_loss(net, theta, Xt, yt, var), train_finite=tr.finite,
+    # a diverged run has no loss: NaN, never the loss of the NaN network's laundered output
+    out = dict(dense=_rel_loss(net, theta, Xt, yt, var) if tr.finite else float("nan"), train_finite=tr.finite,
                weight_change=float(np.linalg.norm(W - W0) / max(np.linalg.norm(W0), np.finfo(float).tiny)),
-               train_loss=net.loss_value(theta, X, y), group_abs_weight=_group_means(W, group, n_groups, job.width))
+               train_loss=_loss_or_nan(net, theta, X, y) if tr.finite else float("nan"),
+               initial_train_loss=_loss_or_nan(net, theta0, X, y),
+               group_abs_weight=_group_means(W, group, n_groups, job.width), finetune_diverged=[])
     if not tr.finite:
         nan = np.full(job.keep_counts.size, np.nan)
         out.update(pruned={c: nan for c in job.criteria}, before={c: nan for c in job.criteria},
@@ -314,9 +345,13 @@ def _trial(job, t):
                 if job.finetune_steps:
                     mask = np.ones(net.n_params, dtype=bool)
                     mask[block[0]:block[1]] = res.mask
-                    th = net.train(th, X, y, steps=job.finetune_steps, mask=mask, trainable=trainable, rng=rng,
-                                   **train_kw).theta
-                    pruned[c][k] = _rel_loss(net, th, Xt, yt, var)
+                    ft = net.train(th, X, y, steps=job.finetune_steps, mask=mask, trainable=trainable, rng=rng,
+                                   **train_kw)
+                    if ft.finite:
+                        pruned[c][k] = _rel_loss(net, ft.theta, Xt, yt, var)
+                    else:
+                        pruned[c][k] = np.nan
+                        out["finetune_diverged"].append((c, int(job.keep_counts[k])))
                 else:
                     pruned[c][k] = before[c][k]
         out.update(pruned=pruned, before=before)
@@ -326,9 +361,10 @@ def _trial(job, t):
         dense_t = np.empty(job.checkpoints.size)
         gw_t = np.empty((job.checkpoints.size, n_groups))
         for i, th in enumerate(tr.snapshots):
-            dense_t[i] = _rel_loss(net, th, Xt, yt, var)
+            finite = bool(np.all(np.isfinite(th)))
+            dense_t[i] = _rel_loss(net, th, Xt, yt, var) if finite else np.nan
             gw_t[i] = _group_means(th[first[0]:first[1]], group, n_groups, job.width)
-            if np.all(np.isfinite(th)):
+            if finite:
                 _, _, corr = _corr_all(net, th, X, y, Xi, yi, block, job.criteria, job.damping, crng,
                                        job.extra_criteria)
             else:
@@ -383,12 +419,14 @@ def _check_keep_counts(keep, p):
         if isinstance(v, numbers.Integral):
             if not 1 <= v <= p:
                 raise ValueError(f"keep{where} == {v} is an integer (a count) and must be in [1, {p}]; "
-                                 "pass kept fractions as floats, e.g. 1.0.")
+                                 "pass kept fractions as floats in (0, 1], e.g. 1.0 for every weight.")
             counts.append(int(v))
         elif isinstance(v, numbers.Real):
             v = float(v)
             if not (np.isfinite(v) and 0 < v <= 1):
-                raise ValueError(f"keep{where} == {v}, a kept fraction must be in (0, 1].")
+                hint = (f"; for a count of {int(v)} weights pass the integer {int(v)}"
+                        if np.isfinite(v) and v.is_integer() and 1 <= v <= p else "")
+                raise ValueError(f"keep{where} == {v}, a kept fraction must be in (0, 1]{hint}.")
             counts.append(max(1, int(round(v * p))))
         else:
             raise TypeError(f"keep{where} == {v!r}, must be a fraction in (0, 1] or an integer count.")
@@ -464,6 +502,19 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
     Returns
     -------
     NetworkResult
+        A trial whose training diverged (non-finite loss or parameters) has NaN dense and pruned values (so
+        the means over trials are NaN), and a :class:`DivergedTrainingWarning` names the trials and the
+        training parameters; so does a run that ends above its initial training loss, or whose test loss
+        overflows.
+
+    Raises
+    ------
+    ValueError
+        Before any work, naming the parameter: every argument is checked, labels that are identically 0
+        (``noise == 0`` and no teacher weight) or whose scale overflows float64 are refused, and
+        :class:`simulations.networks.memory.AllocationError` (also a ``MemoryError``) when the full
+        Gauss-Newton block, the samples, the loss record or the snapshots exceed
+        :data:`simulations.networks.memory.MEMORY_LIMIT`.
     """
     job, config, keep_list, keep_counts, ckpt = experiment_job(
         d, width, n_train, n_test, groups=groups, noise=noise, activation=activation, init=init, optimizer=optimizer,
@@ -471,8 +522,61 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
         finetune_steps=finetune_steps, trials=trials, seed=seed, teacher=teacher, teacher_width=teacher_width,
         prune_layers=prune_layers, freeze_second_layer=freeze_second_layer, damping=damping,
         importance_samples=importance_samples, record_every=record_every, cbs_max_swaps=cbs_max_swaps)
+    if workers.check_client(client) is None:
+        workers.n_workers(n_jobs)                       # a bad n_jobs is refused whatever the trial count
     records = _execute(job, trials, n_jobs, client)
     return _summarize(list(records), job.criteria, keep_list, keep_counts, ckpt, config)
+
+
+def _check_label_scale(counts, scales, weights, noise):
+    """Refuse data whose labels are identically 0 or whose scale overflows float64, before any draw."""
+    if noise == 0 and not np.any(weights):
+        raise ValueError("noise == 0 and every teacher weight in groups is 0: the labels are identically 0, "
+                         "Var(y_test) == 0 and every relative loss is undefined; give a group a nonzero teacher "
+                         "weight or set noise > 0.")
+    for i, sc in enumerate(scales):
+        if sc > SCALE_LIMIT:
+            raise ValueError(f"groups[{i}] scale == {sc:g} overflows squares and Gauss-Newton entries; "
+                             f"feature scales must be at most {SCALE_LIMIT:g} (rescale the inputs).")
+    # label standard deviation sqrt(sum count (scale w)^2 + noise^2), in logs (no overflow)
+    logs = [math.log(noise)] if noise > 0 else []
+    logs += [0.5 * math.log(c) + math.log(sc) + math.log(abs(w)) for c, sc, w in zip(counts, scales, weights) if w]
+    top = max(logs)
+    log_s = top + 0.5 * math.log(sum(math.exp(2 * (v - top)) for v in logs))
+    name = "noise" if noise > 0 and logs[0] == top else "groups (scale x teacher weight)"
+    value = f" == {noise:g}" if name == "noise" else ""
+    if log_s > math.log(SCALE_LIMIT):
+        raise ValueError(f"{name}{value}: the labels have standard deviation about {math.exp(min(log_s, 700)):.3g}, "
+                         f"whose squares overflow float64; it must be at most {SCALE_LIMIT:g} (rescale the labels).")
+    if log_s < -math.log(SCALE_LIMIT):
+        raise ValueError(f"{name}{value}: the labels have standard deviation about {math.exp(log_s):.3g}; "
+                         f"Var(y_test) underflows; it must be at least {1 / SCALE_LIMIT:g} (rescale the labels).")
+
+
+def _check_memory(d, width, n_train, n_test, importance_samples, steps, finetune_steps, n_ckpt, criteria, extra,
+                  prune_layers):
+    """Estimate the largest allocations of one trial from the arguments and refuse before any work."""
+    P = d * width + width
+    b = d * width if prune_layers == "first" else P
+    crits = [_criterion(c, extra) for c in criteria]
+    full = [c.name for c in crits if {"hessian", "hessian_inverse"} & set(c.needs)]
+    if full:
+        others = ", ".join(c for c in CRITERIA if c not in ("obs", "cbs"))
+        check_allocation(matrix_bytes(b, b, FULL_MATRIX_COPIES), f"width == {width} (d == {d})",
+                         f"criteria {tuple(full)!r} need the full {b} x {b} Gauss-Newton block "
+                         f"({FULL_MATRIX_COPIES} copies at peak)",
+                         f"drop them (criteria without the full matrix: {others}) or use a smaller d * width")
+    check_allocation(matrix_bytes(P, 1, 12), f"width == {width} (d == {d})",
+                     f"the {P} weights, their initialization, gradient, optimizer state, Gauss-Newton diagonal and "
+                     "scores (about 12 vectors)", "use a smaller d * width")
+    samples = {"n_train": n_train, "n_test": n_test, "importance_samples": importance_samples}
+    big = max(samples, key=samples.get)
+    check_allocation(matrix_bytes(sum(samples.values()), d + 2, 2), f"{big} == {samples[big]}",
+                     f"{sum(samples.values())} samples of {d} features", "use fewer samples")
+    check_allocation(matrix_bytes(max(steps, finetune_steps), 1), f"steps == {max(steps, finetune_steps)}",
+                     "the loss record of every training step", "use fewer steps")
+    check_allocation(matrix_bytes(n_ckpt, P), f"record_every ({n_ckpt} checkpoints)",
+                     f"{n_ckpt} snapshots of the {P} parameters", "record less often (a larger record_every)")
 
 
 def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init, optimizer, lr, steps, batch_size,
@@ -487,7 +591,7 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
     counts, scales, tweights = _check_groups(groups, d)
     noise = check_scalar(noise, "noise", low=0)
     check_choice(activation, "activation", tuple(ACTIVATIONS))
-    init = check_scalar(init, "init", low=0)
+    init = check_scalar(init, "init", low=0, high=SCALE_LIMIT)
     check_choice(optimizer, "optimizer", OPTIMIZERS)
     lr = check_scalar(lr, "lr", low=0, include_low=False)
     steps = _int(steps, "steps", low=0)
@@ -524,6 +628,9 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
         record_every = _int(record_every, "record_every")
         ckpt = np.unique(np.append(np.arange(0, steps + 1, record_every), steps)).astype(np.int64)
     cbs_max_swaps = _int(cbs_max_swaps, "cbs_max_swaps", low=0)
+    _check_label_scale(counts, scales, tweights, noise)
+    _check_memory(d, width, n_train, n_test, importance_samples, steps, finetune_steps, ckpt.size, criteria, extra,
+                  prune_layers)
     job = _NetJob(d, width, n_train, n_test, counts, scales, tweights, noise, activation, init, optimizer, lr,
                   momentum, steps, batch_size, keep_counts, criteria, finetune_steps, seed, teacher, teacher_width,
                   prune_layers, bool(freeze_second_layer), damping, importance_samples, ckpt, cbs_max_swaps, extra)
@@ -537,7 +644,40 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
     return job, config, keep_list, keep_counts, ckpt
 
 
+def _warn_diverged(records, config):
+    """One warning naming the trials and the training parameters when training diverged."""
+    train = dict(optimizer=config["optimizer"], lr=config["lr"], steps=config["steps"],
+                 batch_size=config["batch_size"])
+    where = ", ".join(f"{k} == {v!r}" for k, v in train.items())
+    bad = [t for t, r in enumerate(records) if not r["train_finite"]]
+    if bad:
+        warnings.warn(f"network_experiment: dense training diverged (non-finite loss or parameters) in trial"
+                      f"{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))} of {len(records)} ({where}); "
+                      "their dense and pruned values are NaN, and so are the means over trials; lower lr.",
+                      DivergedTrainingWarning, stacklevel=3)
+    up = [t for t, r in enumerate(records) if r["train_finite"] and r["train_loss"] > r["initial_train_loss"]]
+    if up:                                      # finite but not converging: measured values, kept, and said
+        shown = "; ".join(f"trial {t}: {records[t]['initial_train_loss']:.3g} -> {records[t]['train_loss']:.3g}"
+                          for t in up[:5]) + ("; ..." if len(up) > 5 else "")
+        warnings.warn(f"network_experiment: training raised the training loss ({shown}) in {len(up)} of "
+                      f"{len(records)} trials ({where}); the run diverged or oscillates, so its dense and pruned "
+                      "values measure a failed fit; lower lr.", DivergedTrainingWarning, stacklevel=3)
+    ft = [(t, c, k) for t, r in enumerate(records) for c, k in r.get("finetune_diverged", ())]
+    over = [t for t, r in enumerate(records) if r["train_finite"] and (
+        not np.isfinite(r["dense"]) or any(not np.all(np.isfinite(v)) for v in r["before"].values()))]
+    if over:
+        warnings.warn(f"network_experiment: the test loss overflowed float64 in trial{'s' if len(over) > 1 else ''} "
+                      f"{', '.join(map(str, over))} of {len(records)} ({where}); those values are NaN; lower lr or "
+                      "rescale the data.", DivergedTrainingWarning, stacklevel=3)
+    if ft:
+        shown = "; ".join(f"trial {t} {c} keep count {k}" for t, c, k in ft[:5]) + ("; ..." if len(ft) > 5 else "")
+        warnings.warn(f"network_experiment: fine-tuning diverged in {len(ft)} case(s) ({shown}; "
+                      f"finetune_steps == {config['finetune_steps']}, {where}); those pruned values are NaN; "
+                      "lower lr.", DivergedTrainingWarning, stacklevel=3)
+
+
 def _summarize(records, criteria, keep_list, keep_counts, ckpt, config):
+    _warn_diverged(records, config)
     samples = {c: np.array([r["pruned"][c] for r in records]) for c in criteria}
     samples["dense"] = np.array([r["dense"] for r in records])
     mean, sem = {}, {}
@@ -552,6 +692,7 @@ def _summarize(records, criteria, keep_list, keep_counts, ckpt, config):
         group_importance=np.array([r["group_importance"] for r in records]),
         weight_change=np.array([r["weight_change"] for r in records]),
         train_loss=np.array([r["train_loss"] for r in records]),
+        initial_train_loss=np.array([r["initial_train_loss"] for r in records]),
         train_finite=np.array([r["train_finite"] for r in records]),
     )
     if config["finetune_steps"]:

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import warnings
 
 import numpy as np
 
@@ -55,7 +56,8 @@ from ..networks.model import ACTIVATIONS, OPTIMIZERS
 from ..runtime.stats import mean_sem
 from linear_models import criterion_names
 
-from .network_experiment import PRUNE_LAYERS, TEACHERS, experiment_job, network_experiment
+from .network_experiment import (PRUNE_LAYERS, TEACHERS, DivergedTrainingWarning, experiment_job,
+                                 network_experiment)
 
 NET_GRID = ("init", "width", "activation", "noise", "lr", "steps", "scale")
 NET_REQUIRED = ("d", "groups", "trials", "keep")
@@ -105,14 +107,28 @@ def _net_list(raw, name, check):
 
 
 def _net_keep(raw):
-    """Kept fractions (floats in (0, 1]) or counts (ints >= 1), in the order given."""
+    """Kept fractions (floats in (0, 1]) or counts (ints >= 1), entry by entry, in the order given.
+
+    ``[0.5, 1]`` keeps half the weights and one weight, as in :func:`network_experiment`; ``1`` and ``1.0``
+    are different levels (one weight, all weights), so both may be listed."""
     def one(v, name):
         if isinstance(v, bool):
-            raise ConfigError(f"{name} == {v!r} is a bool; pass kept fractions as floats, e.g. 1.0.")
+            raise ConfigError(f"{name} == {v!r} is a bool; pass a kept fraction in (0, 1] (a float) or a "
+                              "count >= 1 (an integer).")
         if isinstance(v, int):
             return integer_field(v, name, 1)
+        if isinstance(v, float) and v > 1 and v.is_integer():
+            raise ConfigError(f"{name} == {v!r}, a kept fraction must be in (0, 1]; for a count of {int(v)} "
+                              f"weights pass the integer {int(v)}.")
         return real_field(v, name, low=0, include_low=False, high=1)
-    return _net_list(raw, "keep", one)
+    values = [one(v, f"keep[{j}]") for j, v in enumerate(as_list(raw, "keep"))]
+    seen = []
+    for j, v in enumerate(values):
+        key = (isinstance(v, int), v)              # a count and a fraction of equal value are different levels
+        if key in seen:
+            raise ConfigError(f"keep[{j}] == {v!r} is listed twice.")
+        seen.append(key)
+    return values
 
 
 def _net_normalize(raw):
@@ -181,7 +197,14 @@ def _net_check_point(cfg, point):
 
 
 def _net_simulate(cfg, point, seed, n_jobs, client):
-    res = network_experiment(**_net_arguments(cfg, point, seed), n_jobs=n_jobs, client=client)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DivergedTrainingWarning)
+        res = network_experiment(**_net_arguments(cfg, point, seed), n_jobs=n_jobs, client=client)
+    for w in caught:                            # name the grid point: the sweep's warnings must say where
+        if issubclass(w.category, DivergedTrainingWarning):
+            warnings.warn(f"{w.message} (grid point {_net_where(point)})", DivergedTrainingWarning, stacklevel=2)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     crit = cfg["criteria"]
     ex = res.extras
 

@@ -18,6 +18,10 @@ The Gauss-Newton matrix of the mean loss is ``(1/n) sum_i J_i' H_i J_i``
 (``J_i = df_i/dtheta``); it is computed from the factor rows ``J_i' s_c`` (one
 backward pass per factor), never from second derivatives of the network.
 
+Non-finite values propagate: the ReLU maps NaN to NaN. The forward and backward passes skip zero
+activations (``0 * w`` adds nothing for finite ``w``); :class:`simulations.networks.model.Network`
+refuses non-finite parameters, so the skip never hides a NaN or inf weight.
+
 Every kernel takes arrays and scalars only and writes into preallocated outputs;
 randomness (minibatch order) comes from a ``numpy.random.Generator`` passed in.
 """
@@ -47,8 +51,11 @@ def offsets(sizes):
 
 @njit(cache=True)
 def _act(z, act):
+    """The hidden activation; NaN stays NaN (``max(z, 0)`` written as a comparison would map it to 0)."""
     if act == RELU:
-        return z if z > 0.0 else 0.0
+        if z > 0.0:
+            return z
+        return 0.0 if z <= 0.0 else z
     if act == TANH:
         return np.tanh(z)
     return z
@@ -56,9 +63,11 @@ def _act(z, act):
 
 @njit(cache=True)
 def _dact(z, a, act):
-    """Derivative of the activation at ``z`` (``a = act(z)``); ReLU'(0) = 0."""
+    """Derivative of the activation at ``z`` (``a = act(z)``); ReLU'(0) = 0, NaN at NaN."""
     if act == RELU:
-        return 1.0 if z > 0.0 else 0.0
+        if z > 0.0:
+            return 1.0
+        return 0.0 if z <= 0.0 else z
     if act == TANH:
         return 1.0 - a * a
     return 1.0

@@ -38,6 +38,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pruning_checks import as_generator, check_bool
+
+from .memory import check_allocation, matrix_bytes
+
 #: The split of :func:`digits` is this seed's unless told otherwise: every experiment sees the same split.
 DIGITS_SPLIT_SEED = 0
 DIGITS_FRACTIONS = (0.6, 0.2, 0.2)
@@ -97,6 +101,10 @@ def stratified_split(y, fractions, rng):
     points and the rest to the test part, so the three parts are disjoint and cover ``y``.
     """
     f = _fractions(fractions)
+    y = np.asarray(y)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y must be a non-empty 1-D array of labels, got shape {y.shape}.")
+    rng = as_generator(rng)
     parts = ([], [], [])
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
@@ -137,6 +145,8 @@ def digits(split_seed=DIGITS_SPLIT_SEED, *, fractions=DIGITS_FRACTIONS, standard
     except ImportError:  # pragma: no cover - depends on the optional extra
         raise ImportError("the digits data set needs scikit-learn: pip install -e '.[digits]'") from None
     split_seed = _count(split_seed, "split_seed", 0)
+    check_bool(standardize, "standardize")                  # 'no' is truthy: a string must not standardise
+    _fractions(fractions)
     bunch = load_digits()
     X = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)
@@ -197,7 +207,9 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
     sizes = [_count(v, n, 1) for v, n in ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"))]
     d = _count(d, "d", 1)
     n_classes = _count(n_classes, "n_classes", 2)
-    hidden = tuple(_count(h, "hidden", 1) for h in hidden)
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__"):
+        raise TypeError(f"hidden == {hidden!r}, must be a sequence of hidden widths, e.g. (40, 20).")
+    hidden = tuple(_count(h, f"hidden[{i}]", 1) for i, h in enumerate(hidden))
     if activation not in TEACHER_ACTIVATIONS:
         raise ValueError(f"activation == {activation!r}, must be one of {TEACHER_ACTIVATIONS}.")
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not (
@@ -209,6 +221,16 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
             0 <= margin_quantile < 1):
         raise ValueError(f"margin_quantile == {margin_quantile!r}, must be in [0, 1).")
     margin_quantile = float(margin_quantile)
+    widths = (d, *hidden, n_classes)
+    check_allocation(matrix_bytes(sum(a * b for a, b in zip(widths[:-1], widths[1:])), 1),
+                     f"d == {d}, hidden == {hidden}", "the teacher's weights", "use a smaller d or hidden widths")
+    n = sum(sizes)
+    m = int(math.ceil(n / (1.0 - margin_quantile) * 1.05)) + n_classes   # enough draws after the margin cut
+    # the draws, their logits and the sorted top two (a few copies of m x (d + classes)), before any draw
+    big = max(range(3), key=lambda i: sizes[i])
+    check_allocation(matrix_bytes(m, d + 4 * n_classes + max(hidden + (0,)), 2),
+                     f"{('n_train', 'n_val', 'n_test')[big]} == {sizes[big]}",
+                     f"{m} teacher draws of {d} features", "draw fewer samples")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x7EAC,)))
     gain = 2.0 if activation == "relu" else 1.0
     widths = (d, *hidden, n_classes)
@@ -221,8 +243,6 @@ def teacher(seed=0, *, n_train=1000, n_val=300, n_test=1000, d=64, hidden=(40, 2
             h = act(h @ W.T)
         return h @ Ws[-1].T
 
-    n = sum(sizes)
-    m = int(math.ceil(n / (1.0 - margin_quantile) * 1.05)) + n_classes   # enough draws after the margin cut
     if latent_dim is None:
         X = rng.standard_normal((m, d))
     else:

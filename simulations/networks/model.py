@@ -40,27 +40,51 @@ from scipy.linalg import blas
 from pruning_checks import as_generator, check_choice, check_int, check_scalar
 
 from . import _kernels as K
+from .memory import check_allocation, matrix_bytes
 
 ACTIVATIONS = {"linear": K.LINEAR, "relu": K.RELU, "tanh": K.TANH}
 LOSSES = {"squared": K.SQUARED, "cross_entropy": K.CROSS_ENTROPY}
 OPTIMIZERS = ("gd", "sgd", "adam")
 GGN_ROWS = 4096                  # factor rows (samples x output factors) per block of a Gauss-Newton matrix
+#: Copies of the ``b x b`` block alive at the peak of :meth:`Network.ggn_matrix` (the accumulator, its
+#: upper triangle and the symmetrised result).
+GGN_PEAK_COPIES = 3
 
 
 def _int(value, name, low=1):
     return check_int(value, name, low=low)
 
 
-def _matrix(X, name, cols):
+def _first_bad(arr):
+    """``[i]`` / ``[i, j]`` of the first non-finite entry of ``arr`` and its value, as text."""
+    idx = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    return "[" + ", ".join(map(str, idx)) + f"] == {arr[idx]}"
+
+
+def _matrix(X, name, cols, min_rows=0):
     try:
         X = np.ascontiguousarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array of real numbers.") from exc
     if X.ndim != 2 or X.shape[1] != cols:
         raise ValueError(f"{name} has shape {X.shape}, must be (n, {cols}).")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{name} has {X.shape[0]} rows (samples); a mean over samples needs at least {min_rows}.")
     if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} has non-finite entries.")
+        raise ValueError(f"{name}{_first_bad(X)}, must be finite.")
     return X
+
+
+def _steps_list(values, name, high):
+    """Integer step counts in ``[0, high]`` (entries checked one by one: ``1.5`` is not step 1)."""
+    items = list(np.asarray(values, dtype=object).ravel()) if np.ndim(values) else [values]
+    out = []
+    for i, v in enumerate(items):
+        v = check_int(v, f"{name}[{i}]", low=0)
+        if v > high:
+            raise ValueError(f"{name}[{i}] == {v}, must lie in [0, steps == {high}].")
+        out.append(v)
+    return np.sort(np.array(out, dtype=np.int64))
 
 
 
@@ -151,6 +175,9 @@ class Network:
 
     def views(self, theta):
         """The weight matrices as ``(n_l, n_{l+1})`` views of ``theta`` (writing to them writes ``theta``)."""
+        if not isinstance(theta, np.ndarray) or theta.shape != (self.n_params,):
+            raise ValueError(f"theta must be an array of shape ({self.n_params},), got "
+                             f"{getattr(theta, 'shape', type(theta).__name__)}.")
         off = self.offsets
         return [theta[off[l]:off[l + 1]].reshape(self.sizes[l], self.sizes[l + 1]) for l in range(len(self.sizes) - 1)]
 
@@ -158,30 +185,58 @@ class Network:
         """Parameters with matrix ``l`` i.i.d. ``N(0, init^2 / n_l)``, drawn layer by layer from ``rng``."""
         init = check_scalar(init, "init", low=0)
         rng = as_generator(rng)
+        self._check_params(2, "the parameters (drawn and concatenated)")
         parts = [init / np.sqrt(a) * rng.standard_normal((a, b)).ravel()
                  for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         return np.concatenate(parts)
 
     # checks ---------------------------------------------------------------------------------------
-    def _theta(self, theta):
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
+    def _theta(self, theta, name="theta"):
+        try:
+            theta = np.ascontiguousarray(theta, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be an array of real numbers.") from exc
         if theta.shape != (self.n_params,):
-            raise ValueError(f"theta has shape {theta.shape}, must be ({self.n_params},).")
+            raise ValueError(f"{name} has shape {theta.shape}, must be ({self.n_params},).")
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"{name}{_first_bad(theta)}, must be finite (a diverged training run?).")
         return theta
 
-    def _xy(self, X, y):
-        X = _matrix(X, "X", self.sizes[0])
-        y = np.ascontiguousarray(y, dtype=np.float64)
+    def _xy(self, X, y, min_rows=1):
+        X = _matrix(X, "X", self.sizes[0], min_rows)
+        try:
+            y = np.ascontiguousarray(y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError("y must be an array of real numbers.") from exc
         if y.shape != (X.shape[0],):
             raise ValueError(f"y has shape {y.shape}, must be ({X.shape[0]},).")
         if not np.all(np.isfinite(y)):
-            raise ValueError("y has non-finite entries.")
+            raise ValueError(f"y{_first_bad(y)}, must be finite.")
         if self.loss == "cross_entropy":
             bad = (y != np.round(y)) | (y < 0) | (y >= self.sizes[-1])
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise ValueError(f"y[{i}] == {y[i]}, cross_entropy labels must be integers in [0, {self.sizes[-1]}).")
         return X, y
+
+    def _check_params(self, copies, what):
+        check_allocation(matrix_bytes(self.n_params, 1, copies), f"sizes == {self.sizes} ({self.n_params} weights)",
+                         f"{copies} vectors of the {self.n_params} weights: {what}", "use a smaller network")
+
+    def _x_only(self, X, y):
+        """``X`` (at least one row) for the Gauss-Newton methods; ``y``, unused, is checked if given."""
+        if y is None:
+            return _matrix(X, "X", self.sizes[0], 1)
+        return self._xy(X, y)[0]
+
+    @staticmethod
+    def _finite(out, what, theta, X):
+        """``out`` if finite; else the evaluation overflowed from finite inputs: say so, never return inf/NaN."""
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(
+                f"{what} overflowed float64 from finite inputs (max |theta| == {np.abs(theta).max(initial=0):.3g}, "
+                f"max |X| == {np.abs(X).max(initial=0):.3g}); rescale theta or X.")
+        return out
 
     def _block(self, block):
         if block is None:
@@ -202,44 +257,52 @@ class Network:
         theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
         out = np.empty((X.shape[0], self.sizes[-1]))
         K.predict(theta, self._sizes, self._act, X, out)
+        self._finite(out, "predict", theta, X)
         return out[:, 0] if self.loss == "squared" else out
 
     def loss_value(self, theta, X, y):
         """Mean loss."""
         theta, (X, y) = self._theta(theta), self._xy(X, y)
-        return float(K.mean_loss(theta, self._sizes, self._act, self._loss, X, y))
+        return float(self._finite(K.mean_loss(theta, self._sizes, self._act, self._loss, X, y), "loss_value", theta, X))
 
     def loss_and_grad(self, theta, X, y):
         """``(mean loss, gradient (P,))``."""
         theta, (X, y) = self._theta(theta), self._xy(X, y)
         g = np.empty(self.n_params)
         value = K.loss_grad(theta, self._sizes, self._act, self._loss, X, y, g)
-        return float(value), g
+        self._finite(g, "loss_and_grad (gradient)", theta, X)
+        return float(self._finite(value, "loss_and_grad (loss)", theta, X)), g
 
     def per_sample_gradients(self, theta, X, y):
         """``(n, P)``: row ``i`` is the gradient of sample ``i``'s loss (the empirical Fisher is ``G'G/n``)."""
         theta, (X, y) = self._theta(theta), self._xy(X, y)
+        check_allocation(matrix_bytes(X.shape[0], self.n_params), f"X with {X.shape[0]} rows",
+                         f"the {X.shape[0]} x {self.n_params} per-sample gradients",
+                         "pass fewer samples at a time (the rows are independent)")
         out = np.empty((X.shape[0], self.n_params))
         K.per_sample_grads(theta, self._sizes, self._act, self._loss, X, y, out)
-        return out
+        return self._finite(out, "per_sample_gradients", theta, X)
 
     def ggn_diagonal(self, theta, X, y=None):
         """Exact diagonal of the Gauss-Newton matrix of the mean loss (the true Fisher for cross-entropy).
 
-        ``y`` is not needed (the Gauss-Newton matrix does not involve the labels)."""
-        theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
+        ``y`` is not needed (the Gauss-Newton matrix does not involve the labels); if given it is checked."""
+        theta, X = self._theta(theta), self._x_only(X, y)
         out = np.empty(self.n_params)
         K.ggn_diag(theta, self._sizes, self._act, self._loss, X, np.zeros(X.shape[0]), out)
-        return out
+        return self._finite(out, "ggn_diagonal", theta, X)
 
     def ggn_matrix(self, theta, X, y=None, block=None):
         """The block ``[start:stop]`` (``block``: None = all, a layer index, or a pair) of the Gauss-Newton
         matrix of the mean loss, accumulated from blocks of at most ``GGN_ROWS`` factor rows (dsyrk)."""
-        theta, X = self._theta(theta), _matrix(X, "X", self.sizes[0])
+        theta, X = self._theta(theta), self._x_only(X, y)
         start, stop = self._block(block)
         n, b = X.shape[0], stop - start
         k = 1 if self.loss == "squared" else self.sizes[-1]
         chunk = max(1, GGN_ROWS // k)
+        check_allocation(matrix_bytes(b, b, GGN_PEAK_COPIES) + matrix_bytes(min(n, chunk) * k, b),
+                         f"block == {block!r} ({b} weights)", f"the {b} x {b} Gauss-Newton block",
+                         "pass a smaller block (a layer index or a (start, stop) pair) or use ggn_diagonal")
         G = np.zeros((b, b), order="F")
         rows = np.empty((min(n, chunk) * k, b))
         for a in range(0, n, chunk):
@@ -248,7 +311,7 @@ class Network:
             K.ggn_rows(theta, self._sizes, self._act, self._loss, Xa, start, stop, 1.0 / np.sqrt(n), Fa)
             G = blas.dsyrk(1.0, Fa, beta=1.0, c=G, trans=1, lower=0, overwrite_c=1)
         G = np.triu(G)
-        return G + np.triu(G, 1).T
+        return self._finite(G + np.triu(G, 1).T, "ggn_matrix", theta, X)
 
     def ablation_importance(self, theta, X, y, block=None):
         """Exact increase of the mean loss on ``(X, y)`` when each weight of ``block`` alone is set to 0."""
@@ -256,7 +319,7 @@ class Network:
         start, stop = self._block(block)
         out = np.empty(stop - start)
         K.ablation(theta, self._sizes, self._act, self._loss, X, y, start, stop, out)
-        return out
+        return self._finite(out, "ablation_importance", theta, X)
 
     # training -----------------------------------------------------------------------------------------
     def train(self, theta, X, y, *, optimizer="adam", lr=1e-3, steps=100, batch_size=None, momentum=0.0,
@@ -286,6 +349,7 @@ class Network:
         -------
         TrainResult
         """
+        self._check_params(6, "parameters, gradient, two moment buffers, mask and the input")
         theta, (X, y) = self._theta(theta).copy(), self._xy(X, y)
         check_choice(optimizer, "optimizer", OPTIMIZERS)
         lr = check_scalar(lr, "lr", low=0, include_low=False)
@@ -322,9 +386,11 @@ class Network:
                 gmask[~arr] = 0.0
         if mask is not None:
             theta[~np.asarray(mask)] = 0.0
-        ckpt = np.zeros(0, dtype=np.int64) if checkpoints is None else np.sort(np.asarray(checkpoints, dtype=np.int64))
-        if ckpt.size and (ckpt[0] < 0 or ckpt[-1] > steps):
-            raise ValueError(f"checkpoints must lie in [0, steps == {steps}], got {ckpt.tolist()}.")
+        ckpt = np.zeros(0, dtype=np.int64) if checkpoints is None else _steps_list(checkpoints, "checkpoints", steps)
+        check_allocation(matrix_bytes(steps, 1), f"steps == {steps}", "the record of the batch loss of every step",
+                         "train in several calls of fewer steps, each from the last one's theta")
+        check_allocation(matrix_bytes(ckpt.size, self.n_params), f"checkpoints ({ckpt.size} of them)",
+                         f"{ckpt.size} snapshots of the {self.n_params} parameters", "record fewer checkpoints")
         snaps = np.empty((ckpt.size, self.n_params))
         losses = np.empty(steps)
         K.train(theta, self._sizes, self._act, self._loss, X, y, K.ADAM if optimizer == "adam" else K.SGD,

@@ -77,14 +77,15 @@ import warnings
 
 import numpy as np
 
-from pruning_checks import check_int, check_scalar
+from pruning_checks import check_bool, check_int, check_scalar
 
+from ..networks.memory import check_allocation, matrix_bytes
 from ..networks.model import Network
 from ..networks.similarity import PATH_POINTS, linear_cka, mode_connectivity
 from ..runtime import store as _store
 from ..runtime.seeds import children, generator
 from ..runtime.stats import finite_mean_sem
-from ..runtime.workers import map_completed
+from ..runtime.workers import check_client, map_completed, n_workers
 
 KNOBS = ("batch", "length")
 #: Spawn-key offset of the per-dense-seed problem streams (cells use keys 0, 1, 2, ...).
@@ -95,6 +96,8 @@ MC_REL = 0.1
 MC_ABS = 0.005
 #: Connected cells are split into II-A / II-B only if their mean CKA spans at least this much (otherwise "II").
 CKA_MIN_SPREAD = 0.02
+#: Largest label noise accepted (larger scales overflow the squared errors).
+SCALE_LIMIT = 1e50
 #: Learning-rate decays (factor 0.1 each) at these fractions of a schedule.
 DECAYS = (0.5, 0.75)
 
@@ -110,6 +113,7 @@ _TEACHER_KEYS = ("d", "teacher_width", "width", "n_train", "n_test", "noise")
 
 
 def task_config(task, quick):
+    check_bool(quick, "quick")
     if task not in TASKS:
         raise ValueError(f"task == {task!r}, must be one of {', '.join(map(repr, TASKS))}.")
     if task == "teacher":
@@ -148,37 +152,75 @@ def _posfloat(v, name, low=0.0, high=None, open_low=True):
     return check_scalar(v, name, low=low, high=high, include_low=not open_low)
 
 
+def _sequence(cfg, k):
+    v = cfg[k]
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+        raise TypeError(f"{k} == {v!r}, must be a sequence.")
+    v = tuple(v)
+    if not v:
+        raise ValueError(f"{k} is empty: the grid would have no cells.")
+    for j, x in enumerate(v):
+        if x in v[:j]:
+            raise ValueError(f"{k}[{j}] == {x!r} is listed twice (a repeated grid value; the temperature slope "
+                             "needs distinct values).")
+    return v
+
+
+def _density(x, name):
+    if isinstance(x, (bool, np.bool_)) or isinstance(x, numbers.Integral):
+        hint = " pass 1.0 to keep every weight" if x == 1 and not isinstance(x, (bool, np.bool_)) else ""
+        raise TypeError(f"{name} == {x!r} is {'a bool' if isinstance(x, (bool, np.bool_)) else 'an integer'}; "
+                        f"densities are kept fractions in (0, 1] (floats);{hint or ' e.g. 0.5'}.")
+    return _posfloat(x, name, high=1.0)
+
+
+def _check_sizes(out):
+    """Memory of the largest arrays, from the configuration, before any cell runs."""
+    steps = out["steps"]
+    check_allocation(matrix_bytes(steps, 1), f"steps == {steps}", "the loss record of every training step",
+                     "use fewer steps")
+    if out["task"] == "teacher":
+        P = out["d"] * out["width"] + out["width"]
+        check_allocation(matrix_bytes(P, 1, 8), f"width == {out['width']} (d == {out['d']})",
+                         f"the {P} weights of the student and their training state", "use a smaller d * width")
+        big = "n_train" if out["n_train"] >= out["n_test"] else "n_test"
+        check_allocation(matrix_bytes(out["n_train"] + out["n_test"], out["d"] + 2), f"{big} == {out[big]}",
+                         f"{out['n_train'] + out['n_test']} samples of {out['d']} features", "use fewer samples")
+
+
 def check_config(cfg):
+    if not isinstance(cfg, dict):
+        raise TypeError(f"cfg must be a dict from grid_config, got {type(cfg).__name__}.")
     out = dict(cfg)
     if cfg.get("task") not in TASKS:
         raise ValueError(f"task == {cfg.get('task')!r}, must be one of {', '.join(map(repr, TASKS))}.")
+    need = tuple(task_config(cfg["task"], False)) + ("knobs", "batches", "lengths", "densities", "seeds", "seed")
+    missing = [k for k in need if k not in cfg]
+    if missing:
+        raise ValueError(f"cfg has no key {missing[0]!r} (build configurations with grid_config).")
     ints = ("steps", "batch", "retrain_batch", "seeds")
     if cfg["task"] == "teacher":
         ints += ("d", "teacher_width", "width", "n_train", "n_test")
-        out["noise"] = _posfloat(cfg["noise"], "noise", open_low=False)
+        out["noise"] = _posfloat(cfg["noise"], "noise", open_low=False, high=SCALE_LIMIT)
     else:
-        out["hidden"] = tuple(_posint(h, f"hidden[{i}]") for i, h in enumerate(cfg["hidden"]))
+        out["hidden"] = tuple(_posint(h, f"hidden[{i}]") for i, h in enumerate(_sequence(cfg, "hidden")))
     for k in ints:
         out[k] = _posint(cfg[k], k, low=2 if k in ("n_train", "n_test", "steps") else 1)
     out["seed"] = _posint(cfg["seed"], "seed", low=0)
     out["init"] = _posfloat(cfg["init"], "init", open_low=False)
     out["lr"] = _posfloat(cfg["lr"], "lr")
     out["momentum"] = _posfloat(cfg["momentum"], "momentum", open_low=False, high=0.999)
-    knobs = (cfg["knobs"],) if isinstance(cfg["knobs"], str) else tuple(cfg["knobs"])
+    knobs = (cfg["knobs"],) if isinstance(cfg["knobs"], str) else _sequence(cfg, "knobs")
     for k in knobs:
         if k not in KNOBS:
             raise ValueError(f"knobs contains {k!r}, must be among {', '.join(map(repr, KNOBS))}.")
     out["knobs"] = knobs
-    out["batches"] = tuple(_posint(b, f"batches[{i}]") for i, b in enumerate(cfg["batches"]))
-    out["lengths"] = tuple(_posfloat(f, f"lengths[{i}]", high=1.0) for i, f in enumerate(cfg["lengths"]))
-    dens = tuple(cfg["densities"])
-    for x in dens:
-        if isinstance(x, (bool, numbers.Integral)):
-            raise TypeError(f"densities contains {x!r}, an integer (a count); pass kept fractions as floats.")
-    out["densities"] = tuple(_posfloat(x, f"densities[{i}]", high=1.0) for i, x in enumerate(dens))
-    for k in ("batches", "lengths", "densities"):
-        if len(out[k]) < 1:
-            raise ValueError(f"{k} is empty.")
+    out["batches"] = tuple(_posint(b, f"batches[{i}]") for i, b in enumerate(_sequence(cfg, "batches")))
+    out["lengths"] = tuple(_posfloat(f, f"lengths[{i}]", high=1.0) for i, f in enumerate(_sequence(cfg, "lengths")))
+    out["densities"] = tuple(_density(x, f"densities[{i}]") for i, x in enumerate(_sequence(cfg, "densities")))
+    for k in ("batches", "lengths", "densities"):       # 32 and 32.0 as batches: the same value after the checks
+        _sequence(out, k)
+    _check_sizes(out)
     return out
 
 
@@ -205,6 +247,7 @@ def make_problem(cfg, j):
     Returns ``(net, theta0, (X, y), (Xt, yt), dense_seq)`` with ``dense_seq`` the SeedSequence of the
     dense run's minibatch order.
     """
+    j = check_int(j, "j", low=0)
     root = np.random.SeedSequence(cfg["seed"], spawn_key=(DENSE_KEY + j,))
     s_teacher, s_data, s_init, s_dense = children(root, 4)
     if cfg["task"] == "digits":                 # the split is fixed; seeds differ in init and minibatch order
@@ -278,6 +321,7 @@ def outputs(net, theta, X):
 def magnitude_mask(net, theta, density):
     """One-shot magnitude pruning, the same density in every layer but the last (which stays dense, like the
     final layer in Zhou et al.): in each, keep the ``round(density * size)`` largest ``|w|``."""
+    density = _density(density, "density")
     mask = np.ones(theta.size, dtype=bool)
     for layer in range(len(net.sizes) - 2):
         a, b = net.layer_block(layer)
@@ -303,7 +347,9 @@ def compute_cell(cfg, i):
     """Everything measured in grid cell ``i`` (a JSON-serialisable dict)."""
     from threadpoolctl import threadpool_limits
 
-    knob, ti, j = cells(cfg)[i]
+    grid = cells(cfg)
+    i = check_int(i, "i", low=0, high=len(grid) - 1)
+    knob, ti, j = grid[i]
     t0 = time.perf_counter()
     keys = ("test_error", "test_error_sd", "train_error", "mc", "barrier", "cka", "pruned_test_error", "path")
     with threadpool_limits(limits=1):
@@ -399,6 +445,14 @@ def _cell_problem(rec, n_densities):
     return None
 
 
+def check_run_arguments(n_jobs, client, progress):
+    """Refuse a bad ``n_jobs``, ``client`` or ``progress`` up front, whatever the number of cells to run
+    (a resumed store with nothing left, or one cell, must not skip the checks)."""
+    check_client(client)
+    n_workers(n_jobs)
+    check_bool(progress, "progress")
+
+
 def run_grid(cfg=None, store=None, *, quick=False, n_jobs=None, client=None, progress=True):
     """Run (or resume) the phase-diagram grid; returns a :class:`dict` with the per-cell records.
 
@@ -415,7 +469,9 @@ def run_grid(cfg=None, store=None, *, quick=False, n_jobs=None, client=None, pro
     progress : bool
         tqdm progress bar with an ETA.
     """
+    check_bool(quick, "quick")
     cfg = grid_config(quick) if cfg is None else check_config(cfg)
+    check_run_arguments(n_jobs, client, progress)
     grid = cells(cfg)
     records = {}
     h = config_hash(cfg)
@@ -527,11 +583,18 @@ def summarize(result):
 
 def temperature_sentence(knob, s):
     """A sentence on whether the sign of the temperature effect on test error flips with load."""
-    dens, m, e = s["densities"], s["slope"], s["slope_sem"]
-    sig = np.abs(m) > 2 * e
+    dens, m, e = s["densities"], np.asarray(s["slope"], dtype=float), np.asarray(s["slope_sem"], dtype=float)
+    ok = np.isfinite(m) & np.isfinite(e)          # a slope over fewer than two finite seeds is no evidence
+    sig = ok & (np.abs(np.where(ok, m, 0.0)) > 2 * np.where(ok, e, 0.0))
     up, down = dens[sig & (m > 0)], dens[sig & (m < 0)]
     fmt = lambda ds: ", ".join(f"{x:g}" for x in ds)            # noqa: E731
     name = {"batch": "smaller batches", "length": "earlier checkpoints"}[knob]
+    slopes = "; ".join(f"{x:g}: {a:+.4f} +- {b:.4f}" for x, a, b in zip(dens, m, e))
+    if not ok.any():
+        return (f"Knob '{knob}': the temperature effect cannot be assessed: no density has a finite slope over "
+                f"at least two dense seeds (diverged or missing cells) (slopes by density: {slopes}).")
+    missing = (f"; it cannot be assessed at density {fmt(dens[~ok])} (non-finite inputs: diverged or missing "
+               "cells)") if not ok.all() else ""
     if up.size and down.size:
         verdict = (f"the sign flips with load: hotter training ({name}) lowers the test error at density "
                    f"{fmt(down)} and raises it at density {fmt(up)}")
@@ -540,6 +603,8 @@ def temperature_sentence(knob, s):
         verdict = (f"no flip: hotter training ({name}) {which} the test error wherever the effect is "
                    f"significant (density {fmt(up if up.size else down)}); elsewhere it is within 2 standard errors")
     else:
-        verdict = f"no significant temperature effect at any density ({name}); no flip"
-    slopes = "; ".join(f"{x:g}: {a:+.4f} +- {b:.4f}" for x, a, b in zip(dens, m, e))
-    return f"Knob '{knob}': {verdict} (slope of test error per temperature step, by density: {slopes})."
+        where = "any density" if ok.all() else f"any assessable density ({fmt(dens[ok])})"
+        verdict = f"no significant temperature effect at {where} ({name}); no flip"
+    if missing:
+        verdict = verdict.replace("no flip", "no flip among the assessable densities")
+    return f"Knob '{knob}': {verdict}{missing} (slope of test error per temperature step, by density: {slopes})."

@@ -81,12 +81,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from asymptotics import Spectrum
-from pruning_checks import check_choice, check_scalar
+from pruning_checks import check_bool, check_choice, check_int, check_scalar
 from asymptotics.fixed_point import solve_atoms
 from asymptotics.moments import truncated_moments
 from asymptotics.thresholds import solve_thresholds
 from linear_models import atom_counts, fit
 
+from ..output_paths import check_output_dir
 from ..runtime.workers import n_workers as _workers
 
 ARMS = ("fine-tune", "scratch", "rewind", "zero")
@@ -102,7 +103,8 @@ def _check(spectrum, kappa, noise, keep, init, criterion):
     kappa = check_scalar(kappa, "kappa", low=0, high=1, include_low=False, include_high=False)
     noise = check_scalar(noise, "noise", low=0)
     if isinstance(keep, (bool, numbers.Integral, complex)) and not isinstance(keep, float):
-        raise TypeError(f"keep == {keep!r} is an integer (a count); pass the kept fraction as a float, e.g. 1.0.")
+        hint = "pass 1.0" if keep == 1 and isinstance(keep, numbers.Integral) else "pass a float in (0, 1]"
+        raise TypeError(f"keep == {keep!r} is an integer (a count); this linear limit takes kept fractions: {hint}.")
     keep = check_scalar(keep, "keep", low=0, high=1, include_low=False)
     init = check_scalar(init, "init", low=0)
     check_choice(criterion, "criterion", CRITERIA)
@@ -236,9 +238,18 @@ def scratch_monte_carlo(spectrum, p, kappa, noise, keep, *, init, criteria=("mag
     """
     if isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 2:
         raise ValueError(f"p == {p!r}, must be an integer >= 2.")
-    keep = np.atleast_1d(np.asarray(keep, dtype=float))
-    for kp in keep:
-        _check(spectrum, kappa, noise, float(kp), init, "magnitude")
+    # entry by entry, before any conversion: [0.5, 1] holds an integer (a count), refused as scratch_risk does
+    entries = list(np.asarray(keep, dtype=object).ravel()) if np.ndim(keep) else [keep]
+    if not entries:
+        raise ValueError("keep is empty, must hold at least one kept fraction in (0, 1].")
+    for j, kp in enumerate(entries):
+        kp = kp.item() if isinstance(kp, np.generic) else kp
+        if isinstance(kp, (bool, numbers.Integral)):
+            raise TypeError(f"keep[{j}] == {kp!r} is an integer (a count); this linear limit takes kept fractions "
+                            f"in (0, 1] as floats{', e.g. 1.0' if kp == 1 else ''}.")
+        _check(spectrum, kappa, noise, kp, init, "magnitude")
+    keep = np.array(entries, dtype=float)
+    seed = check_int(seed, "seed", low=0)
     criteria = (criteria,) if isinstance(criteria, str) else tuple(criteria)
     for c in criteria:
         check_choice(c, "criteria", CRITERIA)
@@ -279,6 +290,9 @@ def linear_scratch_table(out_dir, quick=False, n_jobs=None):
 
     from ..runtime.files import write_tidy_csv
 
+    check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    _workers(n_jobs)
     spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
     p, trials = (200, 60) if quick else (400, 200)
     keep, crits = [0.3, 0.6, 0.8], ("magnitude", "hessian")

@@ -22,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from pruning_checks import check_bool
+
+from ..output_paths import check_output_dir
 from ..runtime.seeds import child, children, generator
 from ..runtime.stats import finite_mean_sem
 from ..runtime.files import write_tidy_csv
 from ..runtime.workers import map_completed
-from .grid import (DECAYS, check_config, magnitude_mask, make_problem, rel_error, task_config,
+from .grid import (DECAYS, check_config, check_run_arguments, magnitude_mask, make_problem, rel_error, task_config,
                       train_schedule)
 
 SCRATCH_KEY = 2 << 32
@@ -108,7 +111,9 @@ def compute_scratch_cell(cfg, j):
 
 def run_scratch(cfg=None, *, quick=False, task="teacher", n_jobs=None, client=None, progress=True):
     """Per dense seed records of :func:`compute_scratch_cell` (in seed order)."""
+    check_bool(quick, "quick")
     cfg = scratch_config(quick, task=task) if cfg is None else check_config(cfg)
+    check_run_arguments(n_jobs, client, progress)
     records = {}
     bar = None
     if progress:
@@ -133,6 +138,14 @@ def run_scratch(cfg=None, *, quick=False, task="teacher", n_jobs=None, client=No
 SCRATCH_COLUMNS = ("source", "model", "density", "arm", "value", "sem", "unit", "seeds", "steps")
 
 
+def _pm(ms, sign=""):
+    """``mean +- sem``, or "cannot be assessed" when either is not finite (never 'nan +- nan')."""
+    m, e = float(ms[0]), float(ms[1])
+    if not (np.isfinite(m) and np.isfinite(e)):
+        return "cannot be assessed (fewer than 2 finite seeds)"
+    return f"{m:{sign}.4f} +- {e:.4f}"
+
+
 def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=None, progress=True):
     """Fine-tune vs Scratch-E vs Scratch-B on the shallow teacher-student task, beside the published numbers.
 
@@ -144,6 +157,9 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=N
 
     from .scratch_linear import ARMS as LIN_ARMS, scratch_risk
 
+    check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    check_run_arguments(n_jobs, client, progress)
     res = run_scratch(quick=quick, task=task, n_jobs=n_jobs, client=client, progress=progress)
     stem = "scratch" if task == "teacher" else f"scratch_{task}"
     model = "shallow net" if task == "teacher" else "digits MLP"
@@ -176,11 +192,11 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=N
         for a, d in (("scratch-E - fine-tune", dE), ("scratch-B - fine-tune", dB)):
             rows.append(dict(source="ours", model=model, density=x, arm=a, value=d[0], sem=d[1],
                              unit=unit, seeds=S, steps=""))
-        f = lambda m: f"{m[0]:.4f} +- {m[1]:.4f}"                     # noqa: E731
+        f = _pm
         md.append(f"| {x:g} | {f((pr_m[di], pr_s[di]))} | {f(ms['fine-tune'])} | {f(ms['scratch-E'])} | "
-                  f"{f(ms['scratch-B'])} ({steps_b[di]}) | {dE[0]:+.4f} +- {dE[1]:.4f} | {dB[0]:+.4f} +- {dB[1]:.4f} | "
+                  f"{f(ms['scratch-B'])} ({steps_b[di]}) | {_pm(dE, '+')} | {_pm(dB, '+')} | "
                   f"{f(ms[RETRAIN_ARM])} |")
-    md += ["", f"Dense: {dense_m:.4f} +- {dense_s:.4f}.", "",
+    md += ["", f"Dense: {_pm((dense_m, dense_s))}.", "",
            "### Linear limit (THEORY.md Section 8; two atoms lam = (1, 25), b = (1, 0.3), kappa = 0.5, noise 0.5, "
            "init s0 = 1, magnitude masks, retraining to convergence on fresh data; test risk)", "",
            "| kept fraction | fine-tune | scratch | rewind | zero |", "|---|---|---|---|---|"]

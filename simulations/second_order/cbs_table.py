@@ -11,20 +11,22 @@ A ``64-40-20-10`` ReLU MLP without
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from linear_models import second_order as so
-from pruning_checks import keep_count
+from pruning_checks import check_bool, check_choice, check_int, check_scalar, keep_count
 
 from ..plotting import new_figure, plot_points
+from ..output_paths import check_output_dir
 from ..runtime.files import write_tidy_csv
-from ..runtime.workers import map_ordered
+from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SIZES, SPARSITIES,
-                         STREAM_RMP, accuracy, color, load_data, network, row, stream_of, summarize, train_dense,
-                         write_outputs)
+                         STREAM_RMP, accuracy, check_task, color, load_data, network, pm, row, stream_of, summarize,
+                         train_dense, write_outputs)
 
 # ----------------------------------------------------------------------------------------------
 # Experiment 1: the CBS table
@@ -41,6 +43,21 @@ class _TableTask:
     activation: str = "relu"
     figure: str = "cbs-table"
     sizes: tuple = SIZES
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", check_task(self, fisher=True))
+        sp = self.sparsities
+        if isinstance(sp, (str, bytes)) or not hasattr(sp, "__len__") or not len(sp):
+            raise ValueError(f"sparsities == {sp!r}, must be a non-empty sequence of fractions in [0, 1).")
+        for i, x in enumerate(sp):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real) or not 0 <= x < 1:
+                raise ValueError(f"sparsities[{i}] == {x!r}, must be a pruned fraction in [0, 1) (a float).")
+        check_scalar(self.damping, "damping", low=0, include_low=False)
+        if isinstance(self.methods, str) or not self.methods:
+            raise ValueError(f"methods == {self.methods!r}, must be a non-empty sequence of {METHODS}.")
+        for i, m in enumerate(self.methods):
+            check_choice(m, f"methods[{i}]", METHODS)
+        check_int(self.n_starts, "n_starts", low=1)
 
 
 def _prune_all(task, net, data, theta, fisher, rows):
@@ -127,7 +144,7 @@ def cbs_markdown(rows, sparsities=SPARSITIES):
             continue
         dm = summarize(rows, "cbs-table", "test_accuracy", data=data, by=("method",)).get(("dense",))
         lines.append(f"### {data}: test accuracy (%) without fine-tuning, mean +- s.e. over "
-                     f"{dm[2]} seeds (dense {100 * dm[0]:.2f} +- {100 * dm[1]:.2f})")
+                     f"{dm[2]} seeds (dense {pm(dm[0], dm[1], 100)})")
         lines.append("")
         lines.append("| sparsity | " + " | ".join(METHODS) + " | WF/mag overlap | MNIST MP | MNIST WF | MNIST CBS |")
         lines.append("|" + "---|" * (len(METHODS) + 5))
@@ -135,7 +152,7 @@ def cbs_markdown(rows, sparsities=SPARSITIES):
             cells = []
             for m in METHODS:
                 v = acc.get((data, m, s))
-                cells.append("" if v is None else f"{100 * v[0]:.2f} +- {100 * v[1]:.2f}")
+                cells.append("" if v is None else pm(v[0], v[1], 100))
             o = ovl.get((data, "woodfisher", s))
             cells.append("" if o is None else f"{o[0]:.4f}")
             if s in PUBLISHED_MNIST["sparsity"]:
@@ -163,12 +180,21 @@ def cbs_markdown(rows, sparsities=SPARSITIES):
 
 
 def table_rows(tasks, n_jobs=None):
-    """Tidy rows of the CBS-table tasks (in task order, whatever ``n_jobs``)."""
+    """Tidy rows of the CBS-table tasks (in task order, whatever ``n_jobs``); every task and ``n_jobs`` are
+    checked before any runs."""
+    tasks = list(tasks)
+    for i, t in enumerate(tasks):
+        if not isinstance(t, _TableTask):
+            raise TypeError(f"tasks[{i}] must be a _TableTask, got {type(t).__name__}.")
+    n_workers(n_jobs)
     return [r for part in map_ordered(_table_task, [(t,) for t in tasks], n_jobs) for r in part]
 
 
 def cbs_table(out_dir, quick=False, n_jobs=None):
     """Experiment 1: one-shot pruning without fine-tuning (CBS Table 1 at small scale); returns the paths."""
+    check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    n_workers(n_jobs)
     tasks = _table_tasks(quick)
     rows = table_rows(tasks, n_jobs)
     present = [d for d in DATASETS if any(r["data"] == d for r in rows)]

@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from linear_models import second_order as so
+from pruning_checks import check_choice, check_int
+
+from ..networks.memory import check_allocation, matrix_bytes
 
 from ..networks.datasets import digits, teacher
 from ..plotting import color as _toolkit_color
@@ -87,8 +90,41 @@ def load_data(name):
 
 
 def stream_of(data_name, seed, j):
-    key = (DATASETS.index(data_name), int(seed), j)
+    check_choice(data_name, "data", DATASETS)
+    seed = check_int(seed, "seed", low=0)               # 1.5 is not seed 1
+    key = (DATASETS.index(data_name), seed, j)
     return stream(BASE_SEED, *key)
+
+
+#: Training-set size of both data sets (the default split of digits; the teacher's n_train).
+N_TRAIN = 1078
+#: Copies of the ``d x d`` empirical Fisher alive at the peak of :func:`linear_models.second_order.empirical_fisher`
+#: with ``inverse=True`` (the Gram matrix, the damped copy, its factor and inverse, a symmetrised copy).
+FISHER_COPIES = 5
+
+
+def check_task(task, fisher):
+    """Check the fields shared by the experiments' task records (``data``, ``seed``, ``activation``, ``sizes``)
+    and, with ``fisher``, the memory of the full empirical Fisher; one line naming the field, before any work."""
+    from ..networks.model import ACTIVATIONS
+
+    check_choice(task.data, "data", DATASETS)
+    check_int(task.seed, "seed", low=0)
+    check_choice(task.activation, "activation", tuple(ACTIVATIONS))
+    sizes = task.sizes
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2:
+        raise ValueError(f"sizes == {sizes!r}, must be a sequence of layer sizes like {SIZES}.")
+    sizes = tuple(check_int(v, f"sizes[{i}]", low=1) for i, v in enumerate(sizes))
+    if sizes[0] != SIZES[0] or sizes[-1] != SIZES[-1]:
+        raise ValueError(f"sizes == {sizes}: the data sets have {SIZES[0]} features and {SIZES[-1]} classes, so "
+                         f"sizes must start with {SIZES[0]} and end with {SIZES[-1]}.")
+    if fisher:
+        d = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        check_allocation(matrix_bytes(d, d, FISHER_COPIES) + matrix_bytes(N_TRAIN, d), f"sizes == {sizes} ({d} weights)",
+                         f"the full {d} x {d} empirical Fisher ({FISHER_COPIES} copies at peak) and the "
+                         f"{N_TRAIN} x {d} per-sample gradients",
+                         "use a smaller network (the Fisher grows as the square of its weights)")
+    return sizes
 
 
 def network(activation="relu", sizes=SIZES):
@@ -138,3 +174,11 @@ def summarize(rows, figure, metric, data=None, by=("data", "method", "sparsity")
             continue
         groups.setdefault(tuple(r[b] for b in by), []).append(r["value"])
     return {k: (*mean_sem(v), len(v)) for k, v in groups.items()}
+
+
+def pm(m, s, scale=1.0, digits=2, sign=""):
+    """``mean +- sem`` in a summary, or "cannot be assessed" when either is not finite (never 'nan +- nan')."""
+    m, s = float(m) * scale, float(s) * scale
+    if not (np.isfinite(m) and np.isfinite(s)):
+        return "cannot be assessed"
+    return f"{m:{sign}.{digits}f} +- {s:.{digits}f}"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from linear_models import second_order as so
-from pruning_checks import keep_count
+from pruning_checks import check_bool, keep_count
 
 from ..plotting import new_figure, plot_points
-from ..runtime.workers import map_ordered
+from ..output_paths import check_output_dir
+from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import BASE_SEED, color, row, summarize, write_outputs
 
 # ----------------------------------------------------------------------------------------------
@@ -73,6 +74,9 @@ def _linear_task(args):
 
 def linear_counterpart(out_dir, quick=False, n_jobs=None):
     """Experiment 3: CBS, WoodFisher, OBS and magnitude on least squares, where the quadratic model is exact."""
+    check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    n_workers(n_jobs)
     p = 100 if quick else 200
     seeds = range(2) if quick else range(5)
     keeps = (0.5, 0.2, 0.1) if quick else LINEAR_KEEPS

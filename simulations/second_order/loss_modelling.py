@@ -10,18 +10,21 @@ Criteria ``magnitude`` (MP),
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from linear_models import second_order as so
+from pruning_checks import check_bool, check_array, check_choice, check_int, check_scalar
 
 from ..plotting import new_figure, plot_points
+from ..output_paths import check_output_dir
 from ..runtime.stats import mean_sem
-from ..runtime.workers import map_ordered
+from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import (BASE_SEED, BOOTSTRAP, FINETUNE_EPOCHS, LM_CRITERIA, LM_PENALTIES, LM_SPARSITY, LM_STEPS,
-                         RECIPE, SIZES, STREAM_FINETUNE, accuracy, color, load_data, network, row, steps_per_epoch,
-                         stream_of, summarize, train_dense, write_outputs)
+                         RECIPE, SIZES, STREAM_FINETUNE, accuracy, check_task, color, load_data, network, pm, row,
+                         steps_per_epoch, stream_of, summarize, train_dense, write_outputs)
 
 # ----------------------------------------------------------------------------------------------
 # Experiment 2: loss modelling
@@ -36,6 +39,22 @@ class _LMTask:
     finetune_epochs: int
     activation: str = "relu"
     sizes: tuple = SIZES
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", check_task(self, fisher=False))
+        sp = self.sparsity
+        if isinstance(sp, (bool, np.bool_)) or not isinstance(sp, numbers.Real) or not 0 <= sp < 1:
+            raise ValueError(f"sparsity == {sp!r}, must be a pruned fraction in [0, 1) (a float).")
+        if isinstance(self.configs, (str, bytes)) or not self.configs:
+            raise ValueError(f"configs == {self.configs!r}, must be a non-empty sequence of (criterion, steps, "
+                             "penalty).")
+        for i, c in enumerate(self.configs):
+            if not hasattr(c, "__len__") or len(c) != 3:
+                raise ValueError(f"configs[{i}] == {c!r}, must be a triple (criterion, steps, penalty).")
+            check_choice(c[0], f"configs[{i}] criterion", LM_CRITERIA)
+            check_int(c[1], f"configs[{i}] steps", low=1)
+            check_scalar(c[2], f"configs[{i}] penalty", low=0)
+        check_int(self.finetune_epochs, "finetune_epochs", low=0)
 
 
 def lm_configs(quick):
@@ -85,14 +104,32 @@ def _lm_task(task):
 
 
 def lm_rows(tasks, n_jobs=None):
-    """Tidy rows of the loss-modelling tasks (in task order, whatever ``n_jobs``)."""
+    """Tidy rows of the loss-modelling tasks (in task order, whatever ``n_jobs``); every task and ``n_jobs``
+    are checked before any runs."""
+    tasks = list(tasks)
+    for i, t in enumerate(tasks):
+        if not isinstance(t, _LMTask):
+            raise TypeError(f"tasks[{i}] must be an _LMTask, got {type(t).__name__}.")
+    n_workers(n_jobs)
     return [r for part in map_ordered(_lm_task, [(t,) for t in tasks], n_jobs) for r in part]
+
+
+def _pair(a, b):
+    """Two finite 1-D samples of one length (>= 2), or an error naming ``a`` / ``b``."""
+    a = check_array(a, "a", 1)
+    b = check_array(b, "b", 1)
+    if a.shape != b.shape:
+        raise ValueError(f"a has {a.size} values and b {b.size}; a rank correlation needs pairs.")
+    if a.size < 2:
+        raise ValueError(f"a and b have {a.size} pair(s); a rank correlation needs at least 2.")
+    return a, b
 
 
 def spearman(a, b):
     """Spearman rank correlation (average ranks for ties)."""
     from scipy.stats import rankdata
 
+    a, b = _pair(a, b)
     ra, rb = rankdata(a), rankdata(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     den = np.sqrt((ra @ ra) * (rb @ rb))
@@ -101,7 +138,9 @@ def spearman(a, b):
 
 def bootstrap_spearman(a, b, rng, n_boot=BOOTSTRAP, level=0.95):
     """Spearman correlation and a percentile bootstrap interval (configurations resampled)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = _pair(a, b)
+    n_boot = check_int(n_boot, "n_boot", low=1)
+    level = check_scalar(level, "level", low=0, high=1, include_low=False, include_high=False)
     est = spearman(a, b)
     vals = []
     for _ in range(n_boot):
@@ -109,6 +148,8 @@ def bootstrap_spearman(a, b, rng, n_boot=BOOTSTRAP, level=0.95):
         r = spearman(a[i], b[i])
         if np.isfinite(r):
             vals.append(r)
+    if not vals:                                # every resample tied: no interval (not a quantile of nothing)
+        return est, float("nan"), float("nan")
     lo, hi = np.quantile(vals, [(1 - level) / 2, (1 + level) / 2])
     return est, float(lo), float(hi)
 
@@ -122,15 +163,16 @@ def loss_modelling_summary(rows):
     lines = ["### training loss right after pruning / test accuracy (%) after fine-tuning (mean +- s.e.)", "",
              "| criterion | steps | lambda | loss after pruning | accuracy after fine-tuning |", "|---|---|---|---|---|"]
     for k in keys:
-        lines.append(f"| {k[0]} | {k[1]} | {k[2]:g} | {loss[k][0]:.3f} +- {loss[k][1]:.3f} | "
-                     f"{100 * acc[k][0]:.2f} +- {100 * acc[k][1]:.2f} |")
+        lines.append(f"| {k[0]} | {k[1]} | {k[2]:g} | {pm(loss[k][0], loss[k][1], digits=3)} | "
+                     f"{pm(acc[k][0], acc[k][1], 100)} |")
     # (a) locality: more steps (lambda = 0) and a penalty (1 step), per criterion
     lines += ["", "### (a) locality: accuracy after fine-tuning (%), lambda = 0 by steps; best lambda > 0 at 1 step", ""]
+    pct = lambda v: f"{100 * v:.1f}" if np.isfinite(v) else "cannot be assessed"      # noqa: E731
     for crit in sorted({k[0] for k in keys} - {"magnitude"}):
-        by_steps = ", ".join(f"{k[1]} steps {100 * acc[k][0]:.1f}" for k in keys if k[0] == crit and k[2] == 0.0)
-        pen = [k for k in keys if k[0] == crit and k[1] == 1 and k[2] > 0]
+        by_steps = ", ".join(f"{k[1]} steps {pct(acc[k][0])}" for k in keys if k[0] == crit and k[2] == 0.0)
+        pen = [k for k in keys if k[0] == crit and k[1] == 1 and k[2] > 0 and np.isfinite(acc[k][0])]
         best = max(pen, key=lambda k: acc[k][0]) if pen else None
-        extra = f"; lambda = {best[2]:g} at 1 step {100 * acc[best][0]:.1f}" if best else ""
+        extra = f"; lambda = {best[2]:g} at 1 step {pct(acc[best][0])}" if best else ""
         lines.append(f"- {crit}: {by_steps}{extra}")
     # (b) paired taylor1 - taylor2 differences over seeds
     per = {}
@@ -142,19 +184,29 @@ def loss_modelling_summary(rows):
     lines += ["", "### (b) taylor1 - taylor2, accuracy after fine-tuning, paired over seeds and configurations", ""]
     if diffs:
         m, s = mean_sem(diffs)
-        lines.append(f"mean difference {100 * m:+.2f} +- {100 * s:.2f} points over {len(diffs)} pairs")
+        lines.append(f"mean difference {pm(m, s, 100, sign='+')} points over {len(diffs)} pairs")
     # (c) rank correlation across configurations (means over seeds)
     a = [loss[k][0] for k in keys]
     b = [acc[k][0] for k in keys]
-    est, lo, hi = bootstrap_spearman(a, b, np.random.default_rng(BASE_SEED))
-    lines += ["", "### (c) Spearman correlation, loss after pruning vs accuracy after fine-tuning", "",
-              f"rho = {est:+.3f}, 95% bootstrap interval [{lo:+.3f}, {hi:+.3f}] over {len(keys)} configurations "
-              "(a negative rho means lower loss goes with higher accuracy)"]
+    lines += ["", "### (c) Spearman correlation, loss after pruning vs accuracy after fine-tuning", ""]
+    if len(a) >= 2 and np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
+        est, lo, hi = bootstrap_spearman(a, b, np.random.default_rng(BASE_SEED))
+    else:
+        est = lo = hi = float("nan")
+    if np.isfinite(est) and np.isfinite(lo) and np.isfinite(hi):
+        lines.append(f"rho = {est:+.3f}, 95% bootstrap interval [{lo:+.3f}, {hi:+.3f}] over {len(keys)} "
+                     "configurations (a negative rho means lower loss goes with higher accuracy)")
+    else:
+        lines.append(f"the rank correlation cannot be assessed: its inputs over {len(keys)} configurations are not "
+                     "finite, fewer than 2, or all tied")
     return "\n".join(lines) + "\n", (est, lo, hi)
 
 
 def loss_modelling(out_dir, quick=False, n_jobs=None):
     """Experiment 2: loss-modelling criteria, steps and locality penalty; returns the paths."""
+    check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
+    check_bool(quick, "quick")
+    n_workers(n_jobs)
     configs = lm_configs(quick)
     seeds = range(1) if quick else range(5)
     epochs = 3 if quick else FINETUNE_EPOCHS
