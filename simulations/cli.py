@@ -32,7 +32,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .output_paths import check_output_dir, check_output_file
+from .runtime.paths import check_output_dir, check_output_file
 
 PROG = "python -m simulations"
 #: Errors reported as one line with exit status 2 (anything a computation may raise on bad input).

@@ -87,7 +87,7 @@ from asymptotics.moments import truncated_moments
 from asymptotics.thresholds import solve_thresholds
 from linear_models import atom_counts, fit
 
-from ..output_paths import check_output_dir
+from ..runtime.paths import check_output_dir
 from ..runtime.workers import n_workers as _workers
 
 ARMS = ("fine-tune", "scratch", "rewind", "zero")

@@ -24,7 +24,7 @@ import numpy as np
 
 from pruning_checks import check_bool
 
-from ..output_paths import check_output_dir
+from ..runtime.paths import check_output_dir
 from ..runtime.seeds import child, children, generator
 from ..runtime.stats import finite_mean_sem
 from ..runtime.files import write_tidy_csv

@@ -21,7 +21,7 @@ from linear_models import second_order as so
 from pruning_checks import check_bool, check_choice, check_int, check_scalar, keep_count
 
 from ..plotting import new_figure, plot_points
-from ..output_paths import check_output_dir
+from ..runtime.paths import check_output_dir
 from ..runtime.files import write_tidy_csv
 from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SIZES, SPARSITIES,

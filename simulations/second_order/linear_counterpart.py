@@ -14,7 +14,7 @@ from linear_models import second_order as so
 from pruning_checks import check_bool, keep_count
 
 from ..plotting import new_figure, plot_points
-from ..output_paths import check_output_dir
+from ..runtime.paths import check_output_dir
 from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import BASE_SEED, color, row, summarize, write_outputs
 

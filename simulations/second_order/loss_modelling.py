@@ -19,7 +19,7 @@ from linear_models import second_order as so
 from pruning_checks import check_bool, check_array, check_choice, check_int, check_scalar
 
 from ..plotting import new_figure, plot_points
-from ..output_paths import check_output_dir
+from ..runtime.paths import check_output_dir
 from ..runtime.stats import mean_sem
 from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import (BASE_SEED, BOOTSTRAP, FINETUNE_EPOCHS, LM_CRITERIA, LM_PENALTIES, LM_SPARSITY, LM_STEPS,
