@@ -248,12 +248,18 @@ def check_fraction(keep, name="keep", *, where="asymptotics"):
 
     For places where a count of kept entries has no meaning (the proportional
     limit, Monte Carlo keep grids). Integers are counts elsewhere in the
-    toolkit, so an integer ``keep`` (Python or NumPy, scalar or integer array)
-    is refused with a ``TypeError`` that says so; ``bool`` and complex values
-    are refused too. ``where`` names the caller in that message.
+    toolkit, so an integer ``keep`` (Python or NumPy, scalar or integer array,
+    or an integer entry of a list such as the ``1`` of ``[0.5, 1]``) is refused
+    with a ``TypeError`` that says so; ``bool`` and complex values are refused too. ``where`` names the caller in that message.
     """
     _refuse_non_real_keep(keep, name, counts=False)
     scalar = np.ndim(keep) == 0
+    try:
+        mixed = isinstance(keep, (list, tuple)) and np.asarray(keep).dtype.kind == "f"
+    except ValueError:
+        mixed = False
+    if mixed:                       # all-integer lists get the message below; a lone int among floats here
+        _refuse_integer_entries(keep, name, where)
     try:
         if keep is None or isinstance(keep, (str, bytes)) or np.asarray(keep).dtype.kind in "OUSMmV":
             raise TypeError(type(keep).__name__)
@@ -275,6 +281,18 @@ def check_fraction(keep, name="keep", *, where="asymptotics"):
         idx = np.argwhere(bad)[0] if arr.ndim else ()
         raise ValueError(f"{name}{_where(idx) if arr.ndim else ''} == {arr[tuple(idx)]}, must be in (0, 1].")
     return float(arr) if scalar else arr
+
+
+def _refuse_integer_entries(keep, name, where, idx=()):
+    """An integer entry of a (nested) list or tuple is a count wherever counts exist (``[0.5, 1]`` keeps one
+    weight in ``network_experiment``), so it is refused here too rather than read as ``1.0``."""
+    if isinstance(keep, (list, tuple)):
+        for i, v in enumerate(keep):
+            _refuse_integer_entries(v, name, where, idx + (i,))
+    elif idx and isinstance(keep, (numbers.Integral, np.integer)) and not isinstance(keep, (bool, np.bool_)):
+        at = "".join(f"[{i}]" for i in idx)
+        raise TypeError(f"{name}{at} == {int(keep)} is an integer (a count); {where} takes kept fractions: "
+                        f"write it as a float, e.g. {float(keep)!r} if it is a fraction.")
 
 
 def check_keep(keep, name="keep", *, where="asymptotics"):

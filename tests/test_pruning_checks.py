@@ -171,7 +171,11 @@ def test_check_fraction_scalar_returns_float(keep, want):
 def test_check_fraction_arrays_keep_their_shape():
     out = check_fraction([[0.1, 0.2], [0.5, 1.0]])
     assert out.shape == (2, 2) and out.dtype == float
-    assert_array_equal(check_fraction([0.5, 1]), [0.5, 1.0])     # a float grid with a literal 1 is a float grid
+    # an integer entry is a count wherever counts exist, so it is refused, not read as 1.0
+    with pytest.raises(TypeError, match=r"^keep\[1\] == 1 is an integer \(a count\)"):
+        check_fraction([0.5, 1])
+    with pytest.raises(TypeError, match=r"^keep\[1\]\[0\] == 1 is an integer"):
+        check_fraction([[0.5], [1]])
 
 
 @pytest.mark.parametrize("keep,match", [
@@ -299,3 +303,15 @@ def test_imports_stay_one_way(package, forbidden):
             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(forbidden)!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"{package} imports {out.strip()}"
+
+
+def test_a_lone_integer_keep_entry_is_refused_where_only_fractions_mean_something():
+    """``keep=[0.5, 1]``: the ``1`` is one weight in network_experiment and prune, so the theory and the Monte
+    Carlo engine refuse it (they used to read it as 100%) instead of giving it another meaning."""
+    from asymptotics import Spectrum, pruned_risk
+    from simulations import monte_carlo
+
+    with pytest.raises(TypeError, match=r"keep\[1\] == 1 is an integer \(a count\)"):
+        pruned_risk(Spectrum.isotropic(), 2.0, 0.5, keep=[0.5, 1])
+    with pytest.raises(TypeError, match=r"keep\[1\] == 1 is an integer \(a count\)"):
+        monte_carlo(Spectrum.isotropic(), 20, 2.0, 0.5, keep=[0.5, 1], trials=2)
