@@ -74,6 +74,20 @@ def _dact(z, a, act):
 
 
 @njit(cache=True)
+def _affine(theta, base_off, nin, nout, inp, inp_off, Z, zo):
+    """``Z[zo:zo + nout] = inp[inp_off:inp_off + nin] @ W`` with ``W`` the ``(nin, nout)`` matrix at
+    ``theta[base_off:]`` (zero inputs skipped; non-finite ``theta`` is refused before any kernel runs)."""
+    for j in range(nout):
+        Z[zo + j] = 0.0
+    for k in range(nin):
+        a = inp[inp_off + k]
+        if a != 0.0:
+            base = base_off + k * nout
+            for j in range(nout):
+                Z[zo + j] += a * theta[base + j]
+
+
+@njit(cache=True)
 def _forward1(theta, sizes, poff, uoff, act, x, Z, A):
     """One sample: fills ``Z`` and ``A`` (the output block of ``A`` is the linear output)."""
     L = sizes.size - 1
@@ -81,14 +95,10 @@ def _forward1(theta, sizes, poff, uoff, act, x, Z, A):
         nin = sizes[l]
         nout = sizes[l + 1]
         o = uoff[l]
-        for j in range(nout):
-            Z[o + j] = 0.0
-        for k in range(nin):
-            a = x[k] if l == 0 else A[uoff[l - 1] + k]
-            if a != 0.0:
-                base = poff[l] + k * nout
-                for j in range(nout):
-                    Z[o + j] += a * theta[base + j]
+        if l == 0:
+            _affine(theta, poff[l], nin, nout, x, 0, Z, o)
+        else:
+            _affine(theta, poff[l], nin, nout, A, uoff[l - 1], Z, o)
         if l < L - 1:
             for j in range(nout):
                 A[o + j] = _act(Z[o + j], act)
@@ -312,14 +322,7 @@ def _forward_tail(theta, sizes, poff, uoff, act, Zs, As, l):
         nin = sizes[m]
         nout = sizes[m + 1]
         o = uoff[m]
-        for j in range(nout):
-            Zs[o + j] = 0.0
-        for k in range(nin):
-            a = As[uoff[m - 1] + k]
-            if a != 0.0:
-                base = poff[m] + k * nout
-                for j in range(nout):
-                    Zs[o + j] += a * theta[base + j]
+        _affine(theta, poff[m], nin, nout, As, uoff[m - 1], Zs, o)
         for j in range(nout):
             As[o + j] = _act(Zs[o + j], act) if m < L - 1 else Zs[o + j]
 
