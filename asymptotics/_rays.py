@@ -33,9 +33,14 @@ the truncated normal, ``n <= B + 1``). What is left is an integral over the dire
   below 1e-11 against a rule with twice the order (tests/test_asymptotics_blocks.py).
 - ``B = 3, 4``: hyperspherical product rules with the polar axis along ``mt``
   (Gauss-Legendre in the polar angles on pieces refined around the axis, trapezoid in the
-  azimuth). The region boundaries are not aligned with these nodes, so the error is
-  algebraic rather than geometric: measured about 1e-6 (``B = 3``) and 1e-4 (``B = 4``)
-  relative against finer rules; stated in :data:`SPHERE_ACCURACY`.
+  azimuth). The region boundaries (slabs around great spheres) are not aligned with these
+  nodes, so the error is algebraic, not geometric. Measured against the exact diagonal-block
+  answer and against finer rules (keep 0.1-0.9, tests/test_asymptotics_blocks.py and the
+  development notes): ``B = 3`` about 1e-8 relative for fixed signal and separable criteria,
+  up to 6e-5 for ``joint`` and 5e-5 for gaussian signal (mean-zero law, no axis to refine
+  around); ``B = 4`` about 1e-6 (fixed) and up to 6e-4 (gaussian). These are stated in
+  :data:`SPHERE_ACCURACY`; they are far below the Monte Carlo standard errors used to check
+  them, but short of the 1e-8 aimed at for ``B = 2``.
 
 This is the "condition on one coordinate, truncated-Gaussian moments for the other" of
 Section 10 with the radius as the inner coordinate: the inner integrals are closed forms
@@ -59,7 +64,7 @@ SPHERE_RULES = {             # B: (polar GL order per piece, base polar pieces, 
     3: (16, 8, None, 96),
     4: (12, 6, 32, 48),
 }
-SPHERE_ACCURACY = {1: 1e-15, 2: 1e-11, 3: 1e-6, 4: 1e-4}   # stated relative accuracy per block size
+SPHERE_ACCURACY = {1: 1e-15, 2: 1e-10, 3: 1e-4, 4: 1e-3}   # stated relative accuracy (worst measured case)
 CHUNK_ELEMENTS = 1 << 21     # (kept fractions x directions x segments) evaluated at once
 _LOG_2PI = math.log(2.0 * math.pi)
 
