@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from scipy.special import ndtr
 
 ANGLE_GL_ORDER = 32          # Gauss-Legendre nodes per angular piece (B = 2)
@@ -65,7 +66,6 @@ SPHERE_RULES = {             # B: (polar GL order per piece, base polar pieces, 
     4: (12, 6, 32, 48),
 }
 SPHERE_ACCURACY = {1: 1e-15, 2: 1e-10, 3: 1e-4, 4: 1e-3}   # stated relative accuracy (worst measured case)
-CHUNK_ELEMENTS = 1 << 21     # (kept fractions x directions x segments) evaluated at once
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -259,6 +259,97 @@ def _radial(mu, a, b, nmax):
     return np.maximum(np.stack(out), 0.0)
 
 
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+
+
+@njit(cache=True)
+def _radial_one(mu, a, b, nmax, out):
+    """``out[n] = int_a^b r^n phi(r - mu) dr`` for ``n = 0..nmax`` (scalar version of :func:`_radial`)."""
+    za = a - mu
+    binf = math.isinf(b)
+    zb = math.inf if binf else b - mu
+    if za > 0:
+        J0 = 0.5 * math.erfc(za * _INV_SQRT_2) - (0.0 if binf else 0.5 * math.erfc(zb * _INV_SQRT_2))
+    else:
+        J0 = (1.0 if binf else 0.5 * math.erfc(-zb * _INV_SQRT_2)) - 0.5 * math.erfc(-za * _INV_SQRT_2)
+    pa = math.exp(-0.5 * za * za) * _INV_SQRT_2PI
+    pb = 0.0 if binf else math.exp(-0.5 * zb * zb) * _INV_SQRT_2PI
+    out[0] = max(J0, 0.0)
+    prev2 = 0.0
+    prev = J0
+    apow = 1.0
+    bpow = 1.0
+    for n in range(1, nmax + 1):
+        Jn = mu * prev - ((0.0 if binf else bpow * pb) - apow * pa)
+        if n >= 2:
+            Jn += (n - 1) * prev2
+        out[n] = max(Jn, 0.0)
+        prev2 = prev
+        prev = Jn
+        apow *= a
+        if not binf:
+            bpow *= b
+
+
+@njit(cache=True)
+def _moments_kernel(lam, lo, hi, pat, mu, c, E, P, M1, M2):
+    """Accumulate ``P``, ``E[z 1{S}]``, ``E[z z' 1{S}]`` (whitened) over directions and segments."""
+    n, D, J = lam.size, mu.size, lo.shape[1]
+    B = J - 1
+    buf = np.empty(B + 2)
+    for i in range(n):
+        sl = math.sqrt(lam[i])
+        for d in range(D):
+            for j in range(J):
+                if lam[i] == 0.0:
+                    a = 0.0
+                    b = math.inf if j == B else 0.0
+                else:
+                    a = sl * math.sqrt(lo[d, j])
+                    b = math.inf if math.isinf(hi[d, j]) else sl * math.sqrt(hi[d, j])
+                if not b > a:
+                    continue
+                _radial_one(mu[d], a, b, B + 1, buf)
+                s = pat[d, j]
+                w = c[d]
+                P[i, s] += w * buf[B - 1]
+                for p in range(B):
+                    M1[i, s, p] += w * buf[B] * E[d, p]
+                    for q in range(B):
+                        M2[i, s, p, q] += w * buf[B + 1] * E[d, p] * E[d, q]
+
+
+@njit(cache=True)
+def _kept_kernel(lam, lo, hi, mu, c, out, der):
+    """Expected kept count per block and its derivative in ``log lam``."""
+    n, D, J = lam.size, mu.size, lo.shape[1]
+    B = J - 1
+    buf = np.empty(B + 1)
+    for i in range(n):
+        sl = math.sqrt(lam[i])
+        tot = 0.0
+        dtot = 0.0
+        for d in range(D):
+            for j in range(1, J):
+                if lam[i] == 0.0:
+                    a = 0.0
+                    b = math.inf if j == B else 0.0
+                else:
+                    a = sl * math.sqrt(lo[d, j])
+                    b = math.inf if math.isinf(hi[d, j]) else sl * math.sqrt(hi[d, j])
+                if not b > a:
+                    continue
+                _radial_one(mu[d], a, b, B - 1, buf)
+                tot += c[d] * j * buf[B - 1]
+                fa = 0.5 * a**B * math.exp(-0.5 * (a - mu[d]) ** 2) * _INV_SQRT_2PI
+                fb = 0.0 if math.isinf(b) else 0.5 * b**B * math.exp(-0.5 * (b - mu[d]) ** 2) * _INV_SQRT_2PI
+                dtot += c[d] * j * (fb - fa)
+        out[i] = tot
+        der[i] = dtot
+
+
+
 class RayRule:
     """The pattern integrals of one block for one selection rule (see the module docstring).
 
@@ -290,54 +381,22 @@ class RayRule:
         self.mu = E @ mt
         d2 = np.maximum(float(mt @ mt) - self.mu**2, 0.0)
         self.c = W * np.exp(-0.5 * (B - 1) * _LOG_2PI - 0.5 * d2)      # direction weight x density constant
-        q = np.einsum("di,sij,dj->ds", E, Qt, E)
+        q = np.maximum(np.einsum("di,sij,dj->ds", E, Qt, E), 0.0)    # PSD forms: rounding below 0 is 0
         self.lo, self.hi, self.pat = _envelope(q, self.sizes, B)
-        self.onehot = (self.pat[:, :, None] == np.arange(2**B)[None, None, :]).astype(float)   # (D, B+1, NS)
-
-    def _chunks(self, n):
-        per = max(1, CHUNK_ELEMENTS // (self.E.shape[0] * (self.B + 1)))
-        return [slice(i, min(n, i + per)) for i in range(0, n, per)]
-
-    def _bounds(self, lam):
-        s = np.sqrt(lam)[:, None, None]
-        with np.errstate(invalid="ignore"):
-            a = s * np.sqrt(self.lo)[None]
-            b = np.where(np.isinf(self.hi)[None], np.inf, s * np.sqrt(np.where(np.isinf(self.hi), 0.0, self.hi))[None])
-        a = np.where(np.isnan(a), 0.0, a)
-        return a, np.maximum(b, a)
 
     def kept(self, lam, density=False):
         """Expected number of kept coordinates per block at each ``lam`` (n,); with ``density`` also
         its derivative with respect to ``log lam``."""
-        lam = np.asarray(lam, dtype=float)
-        out = np.empty(lam.size)
-        der = np.empty(lam.size)
-        s_w = np.arange(self.B + 1, dtype=float)
-        for sl in self._chunks(lam.size):
-            a, b = self._bounds(lam[sl])
-            J = _radial(self.mu[None, :, None], a, b, self.B - 1)[self.B - 1]
-            out[sl] = np.einsum("ndj,d,j->n", J, self.c, s_w)
-            if density:
-                # d/dlog(lam) of int_a^b: r phi(r - mu) r^(B-1) / 2 at each end (r = sqrt(lam rho_hat))
-                def f(r):
-                    rr = np.where(np.isinf(r), 0.0, r)
-                    return np.where(np.isinf(r), 0.0, 0.5 * rr**self.B * np.exp(-0.5 * (rr - self.mu[None, :, None]) ** 2)
-                                    / math.sqrt(2 * math.pi))
-                der[sl] = np.einsum("ndj,d,j->n", f(b) - f(a), self.c, s_w)
+        lam = np.ascontiguousarray(lam, dtype=float).ravel()
+        out, der = np.empty(lam.size), np.empty(lam.size)
+        _kept_kernel(lam, self.lo, self.hi, self.mu, self.c, out, der)
         return (out, der) if density else out
 
     def moments(self, lam):
         """``P`` (n, NS), ``E[X 1{S}]`` (n, NS, B), ``E[X X' 1{S}]`` (n, NS, B, B) at each ``lam``."""
-        lam = np.asarray(lam, dtype=float)
+        lam = np.ascontiguousarray(lam, dtype=float).ravel()
         n, B, NS = lam.size, self.B, 2**self.B
-        P, M1, M2 = np.empty((n, NS)), np.empty((n, NS, B)), np.empty((n, NS, B, B))
-        EE = self.E[:, :, None] * self.E[:, None, :]
-        for sl in self._chunks(n):
-            a, b = self._bounds(lam[sl])
-            J = _radial(self.mu[None, :, None], a, b, B + 1)[B - 1:]        # r^(B-1), r^B, r^(B+1)
-            T = np.einsum("kndj,d,djs->knds", J, self.c, self.onehot)
-            P[sl] = T[0].sum(1)
-            M1[sl] = np.einsum("nds,di->nsi", T[1], self.E)
-            M2[sl] = np.einsum("nds,dij->nsij", T[2], EE)
+        P, M1, M2 = np.zeros((n, NS)), np.zeros((n, NS, B)), np.zeros((n, NS, B, B))
+        _moments_kernel(lam, self.lo, self.hi, self.pat, self.mu, self.c, self.E, P, M1, M2)
         L = self.L
         return P, np.einsum("ij,nsj->nsi", L, M1), np.einsum("ij,nsjk,lk->nsil", L, M2, L)
