@@ -45,7 +45,6 @@ from scipy.special import ndtr
 from pruning_checks import check_choice, check_scalar
 
 from ._rays import RayRule, patterns
-from .blocks import BlockSpectrum
 from .fixed_point import ConvergenceError, FixedPointResult, check_problem, solve_atoms
 from .thresholds import KEEP_VERIFY_RTOL, solve_thresholds
 

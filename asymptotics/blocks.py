@@ -206,7 +206,8 @@ class BlockSpectrum:
             return (f"BlockSpectrum(covariances={self.covariances.tolist()}, signal={self.signal.tolist()}, "
                     f"weights={self.weights.tolist()}, signal_dist={self.signal_dist!r}"
                     + (", signal_cov=..." if self.signal_cov is not None else "") + ")")
-        return f"BlockSpectrum(<{self.n_types} block types of size {self.block_size}>, signal_dist={self.signal_dist!r})"
+        return (f"BlockSpectrum(<{self.n_types} block types of size {self.block_size}>, "
+                f"signal_dist={self.signal_dist!r})")
 
     # ---------------------------------------------------------- constructors
     @classmethod
