@@ -55,6 +55,9 @@ JOINT_RTOL = 1e-13          # joint threshold: kept fraction to this (relative)
 JOINT_MAXITER = 200         # safeguarded Newton / bisection iterations (log multiplier)
 JOINT_GRID = 96             # starting grid of log multipliers ...
 JOINT_GRID_DECADES = (-30.0, 6.0)   # ... spanning these decades around the cost scale
+JOINT_PROBE_DECADES = (-6.0, 2.0)   # first-pass adaptivity probes: cost scale x 10^(-6..2)
+ADAPT_PROBES_JOINT = 24
+JOINT_PROBE_RTOL = 1e-6     # first pass: multipliers only to place the adaptivity probes
 DEGENERATE_RTOL = 1e-14     # a law whose covariance has eigenvalues below this (relative) is a point mass
 
 
@@ -217,7 +220,7 @@ def _marginal_thresholds(alpha, spectrum, criterion, mX, GX):
     return th, q.reshape(alpha.size, K, B), w
 
 
-def _solve_joint(alpha, rules, weights, B):
+def _solve_joint(alpha, rules, weights, B, rtol=JOINT_RTOL):
     """Multipliers ``lam`` with ``sum_k weights_k kept_k(lam) / B = alpha`` (safeguarded Newton in log lam)."""
     n = alpha.size
     lam = np.zeros(n)
@@ -248,7 +251,7 @@ def _solve_joint(alpha, rules, weights, B):
         idx = np.flatnonzero(active)
         f, d = total(np.exp(x[idx]), density=True)
         err = f - a[idx]
-        ok = np.abs(err) <= JOINT_RTOL * a[idx]
+        ok = np.abs(err) <= rtol * a[idx]
         right = err > 0                                # too much kept: increase lam
         lo[idx] = np.where(right & ~ok, x[idx], lo[idx])
         hi[idx] = np.where(~right & ~ok, x[idx], hi[idx])
@@ -330,9 +333,21 @@ def solve_pruned_blocks(spectrum, kappa, noise, *, keep, criterion="magnitude", 
         w = _weights(criterion, Sigma) if criterion != "joint" else np.ones((K, B))
         for k in range(K):
             _check_law(GX[k], "signal" if criterion == "oracle" else "fitted coefficients", k)
-        rules = [RayRule(mX[k], GX[k], _cost_matrices(criterion, Sigma[k], w[k], kept)) for k in range(K)]
-        for k, r in enumerate(rules):                  # cost scale E[X' Q_empty X], places the multiplier grid
-            r.scale = float(np.trace(r.Q[0] @ (GX[k] + np.outer(mX[k], mX[k]))))
+        Qs = [_cost_matrices(criterion, Sigma[k], w[k], kept) for k in range(K)]
+        scale = [float(np.trace(Qs[k][0] @ (GX[k] + np.outer(mX[k], mX[k])))) for k in range(K)]   # E[X' Q_0 X]
+        if criterion == "joint":
+            # first pass adapted to a multiplier grid, second pass adapted to the multipliers found
+            probe = max(scale) * np.logspace(*JOINT_PROBE_DECADES, ADAPT_PROBES_JOINT)
+            rules = [RayRule(mX[k], GX[k], Qs[k], probe) for k in range(K)]
+            for k, r in enumerate(rules):
+                r.scale = scale[k]
+            lam, _ = _solve_joint(alpha, rules, pi, B, rtol=JOINT_PROBE_RTOL)
+            probe = lam
+        else:
+            probe = lam
+        rules = [RayRule(mX[k], GX[k], Qs[k], probe) for k in range(K)]
+        for k, r in enumerate(rules):                  # cost scale, places the multiplier grid
+            r.scale = scale[k]
         if criterion == "joint":
             lam, its = _solve_joint(alpha, rules, pi, B)
             threshold = lam.copy()
