@@ -33,6 +33,19 @@ absorb part of the dropped signal; the refit risk is the dense risk of the sub-b
 spectrum ``(k, S)`` with weights ``pi_k P_k(S) |S| / B``, signal ``T_S b`` with
 ``T_S = [I, (Sigma_k)_SS^-1 (Sigma_k)_SP]`` and noise
 ``sigma^2 + sum_k (pi_k / B) sum_S tr(Sigma_{P|S} E[b_P b_P' 1{S}])``.
+
+Example
+-------
+>>> import numpy as np
+>>> from asymptotics import BlockSpectrum, pruned_risk
+>>> spec = BlockSpectrum.correlated_pair(0.9, scale=5.0, signal=(1.0, 0.2))
+>>> obd = pruned_risk(spec, 2.0, 0.5, keep=0.5, criterion="hessian")
+>>> obs = pruned_risk(spec, 2.0, 0.5, keep=0.5, criterion="obs")      # one 2 x 2 type: same ranking
+>>> bool(np.isclose(obd, obs, rtol=1e-12))
+True
+>>> upd = pruned_risk(spec, 2.0, 0.5, keep=0.5, criterion="joint", update="obs")
+>>> bool(upd < obd)
+True
 """
 
 from __future__ import annotations
