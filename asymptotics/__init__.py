@@ -6,7 +6,9 @@ the test risk after pruning by magnitude, hessian (OBD), oracle or random
 scores, with or without a fresh-data refit (:func:`pruned_risk`,
 :func:`solve_pruned`), from a gradient-descent initialization of scale ``init``
 (Section 8), and the temperature x load phase diagram of Section 9
-(:func:`phase_diagram`). The truncated-Gaussian moments and the isotropic closed forms are
+(:func:`phase_diagram`). A :class:`BlockSpectrum` (block-diagonal covariance, blocks of 1 to 4
+correlated features, docs/theory.md Section 10) goes through the same functions, with the
+second-order criteria ``"obs"`` and ``"joint"`` and the population OBS update (``update="obs"``). The truncated-Gaussian moments and the isotropic closed forms are
 derived symbolically in :mod:`asymptotics.symbolic` and generated once into
 :mod:`asymptotics._generated_moments`, which :mod:`asymptotics.moments` evaluates
 (sympy is not imported at run time).
@@ -25,13 +27,15 @@ Example
 True
 """
 
+from .block_risk import BLOCK_CRITERIA, UPDATES, BlockPrunedRiskResult
+from .blocks import BlockSpectrum
 from .fixed_point import ConvergenceError, FixedPointResult, dense_risk, solve_fixed_point
 from .phase import PhaseDiagram, phase_diagram
 from .pruning import CRITERIA, RETRAIN, PrunedRiskResult, pruned_risk, solve_pruned
 from .spectrum import SIGNAL_DISTS, Spectrum
 
 __all__ = [
-    "CRITERIA", "RETRAIN", "SIGNAL_DISTS", "ConvergenceError", "FixedPointResult", "PhaseDiagram",
+    "BLOCK_CRITERIA", "BlockPrunedRiskResult", "BlockSpectrum", "UPDATES", "CRITERIA", "RETRAIN", "SIGNAL_DISTS", "ConvergenceError", "FixedPointResult", "PhaseDiagram",
     "PrunedRiskResult", "Spectrum", "dense_risk", "phase_diagram", "pruned_risk", "solve_fixed_point",
     "solve_pruned",
 ]

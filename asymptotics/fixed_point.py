@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from pruning_checks import check_scalar
+from .blocks import BlockSpectrum
 from .spectrum import Spectrum
 
 TAU_XTOL = 1e-300          # absolute tolerance of the tau root (effectively none)
@@ -229,8 +230,8 @@ def solve_atoms(weights, lam, second_moment, kappa, noise_var, ridge, *, init=0.
 
 def check_problem(spectrum, kappa, noise, ridge):
     """Validate the common arguments; return ``(kappa, noise, ridge)`` as floats."""
-    if not isinstance(spectrum, Spectrum):
-        raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
+    if not isinstance(spectrum, (Spectrum, BlockSpectrum)):
+        raise TypeError(f"spectrum must be an asymptotics.Spectrum or BlockSpectrum, got {type(spectrum).__name__}.")
     kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
     noise = check_scalar(noise, "noise", low=0)
     ridge = check_scalar(ridge, "ridge", low=0)
@@ -252,7 +253,9 @@ def solve_fixed_point(spectrum, kappa, noise, *, ridge=0.0, init=0.0) -> FixedPo
 
     Parameters
     ----------
-    spectrum : Spectrum
+    spectrum : Spectrum or BlockSpectrum
+        A block spectrum is solved through its eigen-atoms (per-block traces, docs/theory.md
+        Section 10); ``init`` must then be 0 (``ValueError`` otherwise).
     kappa : float
         ``n / p > 0``.
     noise : float
@@ -270,6 +273,9 @@ def solve_fixed_point(spectrum, kappa, noise, *, ridge=0.0, init=0.0) -> FixedPo
     """
     kappa, noise, ridge = check_problem(spectrum, kappa, noise, ridge)
     init = check_init(init)
+    if isinstance(spectrum, BlockSpectrum):
+        from .block_risk import solve_block_fixed_point
+        return solve_block_fixed_point(spectrum, kappa, noise, ridge, init)
     return solve_atoms(spectrum.weights, spectrum.variances, spectrum.signal_second_moment,
                        kappa, noise**2, ridge, init=init)
 

@@ -47,6 +47,7 @@ import numpy as np
 
 from pruning_checks import check_choice, check_keep, check_scalar
 
+from .blocks import BlockSpectrum
 from .fixed_point import FixedPointResult, check_init, check_problem, is_min_norm, solve_atoms
 from .moments import moment_sums
 from .thresholds import OPTIMISTIC_ACCEPT, kept_error, solve_thresholds, verify_kept
@@ -248,8 +249,19 @@ def _evaluate(alpha, spectrum, criterion, fp, kappa, s0_mask, s0_refit, need_mat
 
 
 def solve_pruned(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none",
-                 init=0.0, refit_ridge=None) -> PrunedRiskResult:
-    """Limiting pruned test risk and its ingredients. See :func:`pruned_risk` for the parameters."""
+                 init=0.0, refit_ridge=None, update="none"):
+    """Limiting pruned test risk and its ingredients. See :func:`pruned_risk` for the parameters.
+
+    Returns a :class:`PrunedRiskResult`, or a :class:`~asymptotics.block_risk.BlockPrunedRiskResult`
+    for a :class:`~asymptotics.BlockSpectrum`.
+    """
+    if isinstance(spectrum, BlockSpectrum):
+        from .block_risk import solve_pruned_blocks
+        return solve_pruned_blocks(spectrum, kappa, noise, keep=keep, criterion=criterion, ridge=ridge,
+                                   retrain=retrain, update=update, init=init, refit_ridge=refit_ridge)
+    # with a diagonal covariance the population OBS update moves nothing (Sigma_SP = 0)
+    from .block_risk import check_update
+    check_update(update)
     kappa, noise, ridge = check_problem(spectrum, kappa, noise, ridge)
     keep_arr, _ = check_keep_fraction(keep)
     check_choice(criterion, "criterion", CRITERIA)
@@ -298,12 +310,14 @@ def solve_pruned(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0
 
 
 def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none", init=0.0,
-                refit_ridge=None):
+                refit_ridge=None, update="none"):
     """Limiting test risk ``E(y - x.b)^2`` of the pruned (and optionally refitted) estimator.
 
     Parameters
     ----------
-    spectrum : Spectrum
+    spectrum : Spectrum or BlockSpectrum
+        A :class:`~asymptotics.BlockSpectrum` (correlated features in small blocks) is computed by
+        :mod:`asymptotics.block_risk` (docs/theory.md Section 10); ``init`` must then be 0.
     kappa : float
         ``n / p > 0``.
     noise : float
@@ -311,6 +325,8 @@ def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.
     keep : float or array_like of float
         Kept fraction(s) ``alpha`` in ``(0, 1]``. Integers (counts) are refused.
     criterion : {"magnitude", "hessian", "oracle", "random"}
+        For a BlockSpectrum also ``"obs"`` (OBS saliency with the population Hessian) and ``"joint"``
+        (exact combinatorial OBS per block), docs/theory.md Section 10.
     ridge : float
         ``mu >= 0`` of ``(1/n)||y - X b||^2 + mu ||b||^2`` (0: OLS / min-norm).
     retrain : {"none", "fresh"}
@@ -321,6 +337,10 @@ def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.
     refit_ridge : float, optional
         Ridge of the fresh-data refit on the support (default: ``ridge``). With a separate value the
         mask comes from the fit at ``ridge`` and the refit uses ``refit_ridge`` (THEORY.md Section 9).
+    update : {"none", "obs"}
+        ``"obs"``: the population OBS update inside each block after the mask (docs/theory.md
+        Section 10); with a diagonal covariance (a Spectrum) it moves nothing. No effect with a
+        fresh refit, which depends on the mask only.
 
     Returns
     -------
@@ -329,5 +349,5 @@ def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.
         at the interpolation threshold.
     """
     res = solve_pruned(spectrum, kappa, noise, keep=keep, criterion=criterion, ridge=ridge, retrain=retrain,
-                       init=init, refit_ridge=refit_ridge)
+                       init=init, refit_ridge=refit_ridge, update=update)
     return float(res.risk) if np.ndim(keep) == 0 else res.risk
