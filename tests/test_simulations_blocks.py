@@ -1,0 +1,237 @@
+"""The Monte Carlo engine with block-diagonal designs (docs/theory.md Section 10 at finite p).
+
+* diagonal blocks of size 1 give the diagonal engine's numbers bit for bit (the draws coincide); the general
+  block-quadratic path on them agrees to rounding; diagonal blocks of size 2 (one sign per block instead of
+  one per coordinate) agree statistically;
+* a whole trial equals a plain-NumPy reference on the same draws (explicit ``X = Z L'``, full ``p x p``
+  covariance, ``numpy.linalg`` fits and refits, per-block updates written out);
+* the Bartlett sampler ``X'X = L T T' L'`` has the law of the explicit design;
+* bitwise reproducibility for any ``n_jobs``, criteria independent of each other;
+* agreement with the theory on a pre-registered grid (slow).
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import norm
+
+import linear_models
+from asymptotics import BlockSpectrum, Spectrum, dense_risk, pruned_risk
+from linear_models.criteria import get_criterion
+from simulations import monte_carlo
+from simulations.linear import block_kernels, kernels
+from simulations.linear.block_engine import BLOCK_CRITERIA, make_block_job
+from simulations.runtime.seeds import stream
+
+from conftest import bonferroni_bound
+
+DIAG = Spectrum([1.0, 25.0], [1.0, 0.3], [0.4, 0.6])
+PAIR = BlockSpectrum.correlated_pair(0.8, scale=5.0, signal=(1.0, -0.5))
+TWO = BlockSpectrum([[[1.0, 0.8], [0.8, 1.0]], [[2.0, -0.5], [-0.5, 0.5]]], [[1.0, 0.5], [0.3, -1.0]], [0.5, 0.5])
+KEEP = (0.1, 0.5, 1.0)
+FOUR = ("magnitude", "hessian", "oracle", "random")
+
+
+def same(a, b):
+    return all(np.array_equal(a.samples[c], b.samples[c]) for c in a.samples) and a.samples.keys() == b.samples.keys()
+
+
+# ----------------------------------------------------------------------- diagonal blocks = diagonal engine
+
+@pytest.mark.parametrize("dist", ["fixed", "gaussian"])
+@pytest.mark.parametrize("kappa,ridge,retrain,hs", [
+    (2.0, 0.0, "none", "empirical"), (0.6, 0.0, "none", "population"), (2.0, 0.1, "fresh", "empirical"),
+    (0.6, 0.2, "same", "population"), (3.0, 0.0, "fresh", "population"),
+])
+def test_unit_diagonal_blocks_are_the_diagonal_engine_bitwise(dist, kappa, ridge, retrain, hs):
+    spec = Spectrum(DIAG.variances, DIAG.signal, DIAG.weights, dist)
+    args = dict(keep=(0.1, 0.3, 0.7, 1.0), trials=4, seed=3, ridge=ridge, retrain=retrain, hessian_scores=hs)
+    a = monte_carlo(spec, 30, kappa, 0.5, **args)
+    b = monte_carlo(BlockSpectrum.from_spectrum(spec, block_size=1), 30, kappa, 0.5, criteria=FOUR, **args)
+    assert same(a, b)
+
+
+@pytest.mark.parametrize("retrain", ["none", "fresh"])
+def test_general_block_path_on_diagonal_blocks_agrees_to_rounding(retrain):
+    """The block quadratic form (not the prefix sums) on diagonal blocks: the diagonal engine's risks to 1e-12."""
+    spec = BlockSpectrum.from_spectrum(DIAG, block_size=1)
+    job = make_block_job(spec, 30, 2.0, 0.5, keep=(0.1, 0.5, 1.0), criteria=FOUR, retrain=retrain, seed=5)[0]
+    slow = dataclasses.replace(job, diagonal=False)
+    for t in range(3):
+        a, b = np.empty((4, 3)), np.empty((4, 3))
+        da, db = block_kernels.trial(job, t, a), block_kernels.trial(slow, t, b)
+        assert_allclose(b, a, rtol=1e-12)
+        assert abs(db / da - 1) < 1e-12
+        assert not np.array_equal(a[0], a[1])
+
+
+def test_diagonal_pairs_agree_with_the_diagonal_engine_statistically(record_z):
+    """Size-2 diagonal blocks draw one sign per block (a different law of the signs, the same law of the risks):
+    13 z-values (4 criteria x 3 keep levels + dense), bound fixed in advance at Bonferroni 1%: 3.36."""
+    bound = bonferroni_bound(13)
+    args = dict(keep=(0.2, 0.5, 0.8), trials=400, hessian_scores="population")
+    a = monte_carlo(DIAG, 200, 2.0, 0.5, seed=5, **args)
+    b = monte_carlo(BlockSpectrum.from_spectrum(DIAG, block_size=2), 200, 2.0, 0.5, seed=6, criteria=FOUR, **args)
+    z = [(a.mean[c] - b.mean[c]) / np.hypot(a.sem[c], b.sem[c]) for c in (*FOUR, "dense")]
+    z = np.concatenate([np.atleast_1d(v) for v in z])
+    assert z.size == 13
+    record_z("blocks engine: diagonal pairs vs diagonal engine", z, bound)
+    assert np.max(np.abs(z)) < bound
+
+
+# ----------------------------------------------------------------------- plain-NumPy reference trial
+
+def _reference_trial(spec, p, n, noise, seed, t, keep_counts, retrain, update, hs, ridge):
+    """One trial from the engine's streams, in plain NumPy on full p x p matrices."""
+    cov = np.asarray(spec.covariances)
+    B = cov.shape[1]
+    m = p // B
+    counts = linear_models.atom_counts(np.asarray(spec.weights), m)
+    types = np.repeat(np.arange(len(counts)), counts)
+    Sigma = np.zeros((p, p))
+    for j, k in enumerate(types):
+        Sigma[j * B:(j + 1) * B, j * B:(j + 1) * B] = cov[k]
+    Lfull = np.linalg.cholesky(Sigma)
+    rng = stream(seed, t, kernels.DATA_STREAM)
+    g = rng.standard_normal(p).reshape(m, B)                        # gaussian signal, S = diag(b^2)
+    beta = (np.asarray(spec.signal)[types] * g).ravel() / np.sqrt(p)
+    X = rng.standard_normal((n, p)) @ Lfull.T
+    y = X @ beta + noise * rng.standard_normal(n)
+
+    def fit(Xa, ya):
+        return np.linalg.solve(Xa.T @ Xa / n + ridge * np.eye(Xa.shape[1]), Xa.T @ ya / n)
+
+    bh = fit(X, y)
+
+    def risk(w):
+        return noise**2 + (w - beta) @ Sigma @ (w - beta)
+
+    H = X.T @ X / n if hs == "empirical" else Sigma
+    Hinv = np.linalg.inv(H)
+    if retrain == "fresh":
+        r2 = stream(seed, t, kernels.FRESH_STREAM)
+        Xr = r2.standard_normal((n, p)) @ Lfull.T
+        yr = Xr @ beta + noise * r2.standard_normal(n)
+    out = np.empty((len(BLOCK_CRITERIA), len(keep_counts)))
+    for c, name in enumerate(BLOCK_CRITERIA):
+        for j, k in enumerate(keep_counts):
+            if name == "joint":
+                mask = linear_models.prune(bh, int(k), "joint", hessian=H, block_size=B, update="none").mask
+            else:
+                score = {"magnitude": np.abs(bh), "hessian": np.diag(H) * bh**2, "obs": bh**2 / np.diag(Hinv),
+                         "oracle": np.diag(Sigma) * beta**2,
+                         "random": stream(seed, t, get_criterion("random").stream).random(p)}[name]
+                mask = np.zeros(p, bool)
+                mask[np.argsort(-score)[:k]] = True
+            if retrain == "fresh":
+                w = np.zeros(p)
+                w[mask] = fit(Xr[:, mask], yr)
+            elif update == "obs":
+                w = np.zeros(p)
+                for q in range(m):
+                    blk = np.arange(q * B, (q + 1) * B)
+                    S, P = blk[mask[blk]], blk[~mask[blk]]
+                    w[S] = bh[S] + (np.linalg.solve(Sigma[np.ix_(S, S)], Sigma[np.ix_(S, P)] @ bh[P]) if P.size else 0)
+            else:
+                w = np.where(mask, bh, 0.0)
+            out[c, j] = risk(w)
+    return risk(bh), out
+
+
+@pytest.mark.parametrize("spec_name,p,kappa,ridge,retrain,update,hs", [
+    ("two", 16, 3.0, 0.0, "none", "obs", "empirical"),
+    ("two", 16, 3.0, 0.1, "fresh", "none", "population"),
+    ("ar3", 18, 2.5, 0.0, "none", "obs", "population"),
+    ("ar3", 18, 2.5, 0.0, "none", "none", "empirical"),
+])
+def test_a_whole_trial_equals_plain_numpy(spec_name, p, kappa, ridge, retrain, update, hs):
+    """Design sampler (the reference draws X = Z L' from the same stream), gaussian signal (no ties)."""
+    base = TWO if spec_name == "two" else BlockSpectrum.ar1(3, 0.7, signal=[1.0, -0.5, 0.8])
+    spec = BlockSpectrum(base.covariances, base.signal, base.weights, "gaussian")
+    job = make_block_job(spec, p, kappa, 0.5, ridge=ridge, keep=(0.25, 0.5, 0.8, 1.0), retrain=retrain,
+                         update=update, hessian_scores=hs, sampler="design", seed=9)[0]
+    n = job.n
+    for t in range(3):
+        out = np.empty((len(BLOCK_CRITERIA), 4))
+        dense = block_kernels.trial(job, t, out)
+        ref_dense, ref = _reference_trial(spec, p, n, 0.5, 9, t, job.keep_counts, retrain, update, hs, ridge)
+        assert_allclose(dense, ref_dense, rtol=1e-10)
+        assert_allclose(out, ref, rtol=1e-9)
+
+
+def test_bartlett_block_factor_is_l_times_t():
+    """``M = L T`` with ``T`` the diagonal engine's Bartlett factor of the same draws (unit variances)."""
+    chol = np.linalg.cholesky(np.array([[[1.0, 0.8], [0.8, 1.0]], [[2.0, -0.5], [-0.5, 0.5]]] * 3))
+    chi2 = np.random.default_rng(0).chisquare(40 - np.arange(12))
+    M, d = block_kernels._block_bartlett_factor(np.random.default_rng(1), chi2, chol)
+    T, _ = kernels._bartlett_factor(np.random.default_rng(1), chi2, np.ones(12))
+    L = np.zeros((12, 12))
+    for j in range(6):
+        L[2 * j:2 * j + 2, 2 * j:2 * j + 2] = chol[j]
+    assert_allclose(M, L @ T, rtol=1e-14, atol=1e-14)
+    assert_allclose(d, np.einsum("ij,ij->i", M, M), rtol=1e-14)
+    assert np.all(np.triu(M, 1) == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ridge,retrain,update", [(0.0, "none", "obs"), (0.1, "same", "none")])
+def test_bartlett_matches_explicit_block_design(ridge, retrain, update, record_z):
+    """19 z-values (6 criteria x 3 levels + dense) per case, bound fixed in advance: Bonferroni 1% = 3.85."""
+    bound = bonferroni_bound(19)
+    spec = BlockSpectrum(TWO.covariances, TWO.signal, TWO.weights, "gaussian")
+    args = dict(ridge=ridge, keep=(0.2, 0.5, 0.8), retrain=retrain, update=update, trials=1500,
+                hessian_scores="empirical", n_jobs=2)
+    a = monte_carlo(spec, 60, 2.0, 0.5, **args, seed=21, sampler="bartlett")
+    b = monte_carlo(spec, 60, 2.0, 0.5, **args, seed=22, sampler="design")
+    z = np.concatenate([np.atleast_1d((a.mean[c] - b.mean[c]) / np.hypot(a.sem[c], b.sem[c]))
+                        for c in (*BLOCK_CRITERIA, "dense")])
+    record_z(f"blocks engine: bartlett vs design ridge={ridge} retrain={retrain} update={update}", z, bound)
+    assert np.max(np.abs(z)) < bound
+
+
+# ----------------------------------------------------------------------- reproducibility
+
+def test_bitwise_for_any_n_jobs_and_criteria_independent():
+    args = dict(keep=(0.2, 0.6, 1.0), trials=6, seed=4, retrain="fresh", ridge=0.05, update="obs")
+    serial = monte_carlo(TWO, 40, 2.0, 0.5, **args)
+    assert same(serial, monte_carlo(TWO, 40, 2.0, 0.5, **args, n_jobs=2))
+    assert not same(serial, monte_carlo(TWO, 40, 2.0, 0.5, **dict(args, seed=5)))
+    for c in BLOCK_CRITERIA:
+        alone = monte_carlo(TWO, 40, 2.0, 0.5, criteria=(c,), **args)
+        assert_array_equal(alone.samples[c], serial.samples[c])
+    assert serial.config["criteria"] == list(BLOCK_CRITERIA)
+
+
+def test_update_lowers_the_pruned_risk_and_keep_one_is_dense():
+    """With the population update each block's risk is the best over weights on its support with the masked
+    fit: on average it cannot be worse (it is the projection of the error onto the kept coordinates)."""
+    args = dict(keep=(0.3, 0.6, 1.0), trials=30, seed=2, hessian_scores="population")
+    a = monte_carlo(PAIR, 100, 2.0, 0.5, **args)
+    b = monte_carlo(PAIR, 100, 2.0, 0.5, update="obs", **args)
+    for c in BLOCK_CRITERIA:
+        assert np.all(b.samples[c][:, :2] < a.samples[c][:, :2] + 1e-12)
+        assert_array_equal(a.samples[c][:, 2], a.samples["dense"])
+        assert_array_equal(b.samples[c][:, 2], b.samples["dense"])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(p=31), "p == 31 is not a multiple of the block size 2"),
+    (dict(init=1.0), "init == 1.0: a BlockSpectrum Monte Carlo starts from zero"),
+    (dict(update="single"), "update == 'single'"),
+    (dict(criteria=("cbs",)), "criteria contains 'cbs', a selection algorithm"),
+    (dict(kappa=0.5, criteria=("obs",)), "hessian_scores == 'empirical' with p == 30 >= n == 15"),
+    (dict(criteria=("joint", "joint")), "names a criterion twice"),
+])
+def test_bad_input(kwargs, match):
+    args = dict(dict(p=30, kappa=2.0), **kwargs)
+    with pytest.raises(ValueError, match=match):
+        monte_carlo(PAIR, args.pop("p"), args.pop("kappa"), 0.5, trials=2, **args)
+
+
+def test_diagonal_spectrum_accepts_update_obs_as_a_no_op():
+    a = monte_carlo(DIAG, 20, 2.0, 0.5, keep=KEEP, trials=3, seed=1)
+    assert same(a, monte_carlo(DIAG, 20, 2.0, 0.5, keep=KEEP, trials=3, seed=1, update="obs"))
+    with pytest.raises(ValueError, match="update == 'x'"):
+        monte_carlo(DIAG, 20, 2.0, 0.5, keep=KEEP, trials=3, update="x")
