@@ -235,3 +235,51 @@ def test_diagonal_spectrum_accepts_update_obs_as_a_no_op():
     assert same(a, monte_carlo(DIAG, 20, 2.0, 0.5, keep=KEEP, trials=3, seed=1, update="obs"))
     with pytest.raises(ValueError, match="update == 'x'"):
         monte_carlo(DIAG, 20, 2.0, 0.5, keep=KEEP, trials=3, update="x")
+
+
+# ----------------------------------------------------------------------- theory, pre-registered grid
+#
+# Registered before the first run (fixed here, never moved after seeing a z): six configurations, p = 600,
+# 300 trials each, the six criteria at keep 0.2, 0.5, 0.8 plus the dense risk: 6 x 19 = 114 z-values,
+# compared with the theory at keep_effective (= keep here: 0.2 p, 0.5 p, 0.8 p are integers). Scores use the
+# population Hessian (the theory's definitions). Bound: Bonferroni at 1% family-wise for 114 values, 3.92.
+THEORY_GRID = {
+    "pair r=0.6 OLS": (BlockSpectrum.correlated_pair(0.6, scale=5.0, signal=(1.0, -0.5)), 2.0, 0.0, "none", "none"),
+    "pair r=0.6 OLS +update": (BlockSpectrum.correlated_pair(0.6, scale=5.0, signal=(1.0, -0.5)), 2.0, 0.0, "none",
+                               "obs"),
+    "pair r=-0.9 ridge +update": (BlockSpectrum.correlated_pair(-0.9, scale=5.0, signal=(1.0, 0.5)), 2.0, 0.1, "none",
+                                  "obs"),
+    "two types gaussian kappa=0.6 ridge +update": (BlockSpectrum(TWO.covariances, TWO.signal, TWO.weights, "gaussian"),
+                                                   0.6, 0.2, "none", "obs"),
+    "two types fresh OLS refit": (TWO, 3.0, 0.0, "fresh", "none"),
+    "AR(1) B=3 ridge": (BlockSpectrum.ar1(3, 0.7, signal=[1.0, -0.5, 0.8]), 2.0, 0.05, "none", "none"),
+}
+THEORY_P, THEORY_TRIALS, THEORY_KEEP = 600, 300, (0.2, 0.5, 0.8)
+THEORY_VALUES = len(THEORY_GRID) * (len(BLOCK_CRITERIA) * len(THEORY_KEEP) + 1)
+THEORY_BOUND = bonferroni_bound(THEORY_VALUES)
+assert THEORY_VALUES == 114 and abs(THEORY_BOUND - norm.isf(0.005 / 114)) < 1e-6
+
+
+def theory_z(name, seed):
+    spec, kappa, ridge, retrain, update = THEORY_GRID[name]
+    res = monte_carlo(spec, THEORY_P, kappa, 0.5, ridge=ridge, keep=THEORY_KEEP, retrain=retrain, update=update,
+                      trials=THEORY_TRIALS, seed=seed, hessian_scores="population", n_jobs=2)
+    zs = {"dense": (res.mean["dense"] - dense_risk(spec, kappa, 0.5, ridge=ridge)) / res.sem["dense"]}
+    for c in BLOCK_CRITERIA:
+        th = pruned_risk(spec, kappa, 0.5, keep=res.keep_effective, criterion=c, ridge=ridge, retrain=retrain,
+                         update=update)
+        zs[c] = (res.mean[c] - th) / res.sem[c]
+    return zs
+
+
+@pytest.mark.slow
+def test_block_engine_agrees_with_theory_on_the_registered_grid(record_z):
+    allz = []
+    for i, name in enumerate(THEORY_GRID):
+        zs = theory_z(name, seed=1000 + i)
+        print(f"{name}: " + "; ".join(f"{c} {np.round(np.atleast_1d(v), 2).tolist()}" for c, v in zs.items()))
+        allz.extend(np.atleast_1d(v) for v in zs.values())
+    z = np.concatenate(allz)
+    assert z.size == THEORY_VALUES
+    record_z("blocks engine vs theory, registered grid (6 configurations, p = 600)", z, THEORY_BOUND)
+    assert np.max(np.abs(z)) < THEORY_BOUND
