@@ -186,8 +186,35 @@ def sample_design(rng, chol, beta, n, noise):
 
 def block_quadratic(cov, d):
     """``sum_j d_j' Sigma_j d_j`` for ``d (p,)`` in blocks (``cov (m, B, B)``)."""
-    D = d.reshape(cov.shape[0], cov.shape[1])
-    return float(np.einsum("ja,jab,jb->", D, cov, D))
+    return float(block_quadratics(cov, d[None])[0])
+
+
+@njit(cache=True)
+def _block_quadratics(cov, D):
+    m, B = cov.shape[0], cov.shape[1]
+    out = np.empty(D.shape[0])
+    for r in range(D.shape[0]):
+        s = 0.0
+        for j in range(m):
+            o = j * B
+            for a in range(B):
+                da = D[r, o + a]
+                q = cov[j, a, a] * da
+                for b in range(a + 1, B):
+                    q += 2.0 * cov[j, a, b] * D[r, o + b]
+                s += q * da
+        out[r] = s
+    return out
+
+
+def block_quadratics(cov, D):
+    """``sum_j d_j' Sigma_j d_j`` for every row ``d`` of ``D (levels, p)``: shape ``(levels,)``.
+
+    A compiled loop over the upper triangle of each block (symmetric entries doubled), each row summed on
+    its own in block order: a row's value does not depend on the other rows (so keep 1 gives the dense
+    risk bit for bit).
+    """
+    return _block_quadratics(cov, np.ascontiguousarray(D, dtype=np.float64))
 
 
 def mask_patterns(mask, B):
@@ -195,13 +222,21 @@ def mask_patterns(mask, B):
     return (mask.reshape(-1, B).astype(np.int64) << np.arange(B)).sum(axis=1)
 
 
-def pruned_vector(job, bh, mask):
-    """The masked fit, or with ``update == "obs"`` the population-OBS-updated one."""
-    if job.update == "none":
-        return np.where(mask, bh, 0.0)
+def updated_blocks(job, bh):
+    """``V (m, 2^B, B)``: block ``j`` of the fit after the population OBS update for each kept pattern."""
     B = job.block_size
-    U = job.upd[job.types, mask_patterns(mask, B)]                       # (m, B, B)
-    return np.einsum("jab,jb->ja", U, bh.reshape(-1, B)).ravel()
+    return np.einsum("jsab,jb->jsa", job.upd[job.types], bh.reshape(-1, B))
+
+
+def pruned_vectors(job, bh, masks, V=None):
+    """The masked fit for every mask of ``masks (levels, p)``, or with ``update == "obs"`` the
+    population-OBS-updated one (``V`` from :func:`updated_blocks`): shape ``(levels, p)``."""
+    if job.update == "none":
+        return np.where(masks, bh, 0.0)
+    B = job.block_size
+    pats = (masks.reshape(masks.shape[0], -1, B).astype(np.int64) << np.arange(B)).sum(axis=2)   # (levels, m)
+    V = updated_blocks(job, bh) if V is None else V
+    return V[np.arange(V.shape[0])[None, :], pats].reshape(masks.shape[0], -1)
 
 
 # -------------------------------------------------------------------------------------- Hessians
@@ -314,19 +349,18 @@ def trial(job, t, out_risk):
         refit_on = train if job.retrain == "same" else None
     ties = tie_order(stream(job.seed, t, TIES_STREAM), p)
     hess = Hessians(job, train)
+    V = updated_blocks(job, bh) if job.update == "obs" and refit_on is None else None
     for c, name in enumerate(job.criteria):
         order, masks = criterion_masks(job, t, name, hess, train, bh, beta, importance, ties)
         if refit_on is None:
             if order is not None and job.diagonal and job.update == "none":
                 out_risk[c] = kernels.pruned_risks(order, err, importance, job.keep_counts, noise2)
                 continue
-            for j, k in enumerate(job.keep_counts):
-                if masks is None:
-                    mask = np.zeros(p, bool)
-                    mask[order[:k]] = True
-                else:
-                    mask = masks[j]
-                out_risk[c, j] = noise2 + block_quadratic(job.cov, pruned_vector(job, bh, mask) - beta)
+            if masks is None:
+                rank_of = np.empty(p, np.int64)
+                rank_of[order] = np.arange(p)
+                masks = rank_of[None, :] < job.keep_counts[:, None]
+            out_risk[c] = noise2 + block_quadratics(job.cov, pruned_vectors(job, bh, masks, V) - beta)
             continue
         if order is None:
             order = nested_order(masks)
@@ -336,13 +370,14 @@ def trial(job, t, out_risk):
         else:
             supports = [np.flatnonzero(mk) for mk in masks]
             fits = [kernels.refit(refit_on, s, job.refit_ridge) for s in supports]
-        for j, (support, bs) in enumerate(zip(supports, fits)):
-            if job.diagonal:
+        if job.diagonal:
+            for j, (support, bs) in enumerate(zip(supports, fits)):
                 out_risk[c, j] = kernels.support_risk(bs, support, beta, sig_diag, importance, noise2)
-            else:
-                w = np.zeros(p)
-                w[support] = bs
-                out_risk[c, j] = noise2 + block_quadratic(job.cov, w - beta)
+            continue
+        W = np.zeros((len(supports), p))
+        for j, (support, bs) in enumerate(zip(supports, fits)):
+            W[j, support] = bs
+        out_risk[c] = noise2 + block_quadratics(job.cov, W - beta)
     return dense
 
 
