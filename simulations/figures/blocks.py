@@ -74,7 +74,7 @@ def block_correlation_figure(out_dir, quick=False, n_jobs=None):
     p, trials, r_grid, r_sim = figure_sizes(quick)
     n_points = len(SIGNS) * len(r_sim) * len(CRITERIA) * 3          # two updates + the fresh refit
     bound = figure_bound(n_points)
-    fig, axes = new_figure(3, width=4.6)
+    fig, axes = new_figure(3, width=4.6, height=3.8)
     rows = TidyRows()
     absorbed_text = []
     for panel, (ax, (title, b2)) in enumerate(zip(axes[:2], SIGNS.items())):
@@ -101,7 +101,7 @@ def block_correlation_figure(out_dir, quick=False, n_jobs=None):
         ax.set_ylabel("pruned test risk (no retraining)")
         ax.grid(alpha=0.3)
         if panel == 0:
-            ax.legend(fontsize=6, frameon=False)
+            ax.legend(fontsize=5.5, frameon=False, loc="upper center", ncol=2)
     ax = axes[2]
     for b2, ls in ((0.2, "-"), (-0.2, "-.")):
         for c in ("magnitude", "hessian", "joint"):
@@ -137,7 +137,7 @@ def block_correlation_figure(out_dir, quick=False, n_jobs=None):
     ax.set_xlabel("within-block correlation r")
     ax.set_ylabel("test risk after the refit")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=5.5, frameon=False, loc="lower left")
+    ax.legend(fontsize=5.5, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     zs = [abs(r["z"]) for r in rows if r["z"] != ""]
     assert len(zs) == n_points
     fig.suptitle(f"Correlated pair, second feature scaled by {SCALE:g}; p = {p}, {trials} trials; "
