@@ -287,3 +287,41 @@ def test_block_engine_agrees_with_theory_on_the_registered_grid(record_z):
     assert z.size == THEORY_VALUES
     record_z("blocks engine vs theory, registered grid (6 configurations, p = 600)", z, THEORY_BOUND)
     assert np.max(np.abs(z)) < THEORY_BOUND
+
+
+# ----------------------------------------------------------------------- theory, pre-registered stress grid
+#
+# Where finite-p agreement is expected to be hardest (registered before its first run, like the grid above):
+# small p, near the interpolation threshold on both sides, and correlations of +-0.99. Five configurations,
+# 19 z-values each (six criteria at keep 0.2, 0.5, 0.8, plus dense): 95 values, Bonferroni 1% bound 3.88.
+STRESS_GRID = {
+    "small p = 60, pair r=0.6 OLS": (BlockSpectrum.correlated_pair(0.6, scale=5.0, signal=(1.0, -0.5)), 60, 2000,
+                                     2.0, 0.0, "none"),
+    "near interpolation kappa=1.25, two types OLS +update": (TWO, 600, 300, 1.25, 0.0, "obs"),
+    "near interpolation kappa=0.8, two types min-norm": (TWO, 600, 300, 0.8, 0.0, "none"),
+    "strong correlation r=0.99, OLS": (BlockSpectrum.correlated_pair(0.99, scale=5.0, signal=(1.0, 0.2)), 600, 300,
+                                       2.0, 0.0, "none"),
+    "strong correlation r=-0.99, OLS +update": (BlockSpectrum.correlated_pair(-0.99, scale=5.0, signal=(1.0, 0.2)),
+                                                600, 300, 2.0, 0.0, "obs"),
+}
+STRESS_VALUES = len(STRESS_GRID) * (len(BLOCK_CRITERIA) * len(THEORY_KEEP) + 1)
+STRESS_BOUND = bonferroni_bound(STRESS_VALUES)
+assert STRESS_VALUES == 95 and abs(STRESS_BOUND - 3.88) < 0.01
+
+
+@pytest.mark.slow
+def test_block_engine_against_theory_on_the_stress_grid(record_z):
+    allz = []
+    for i, (name, (spec, p, trials, kappa, ridge, update)) in enumerate(STRESS_GRID.items()):
+        res = monte_carlo(spec, p, kappa, 0.5, ridge=ridge, keep=THEORY_KEEP, update=update, trials=trials,
+                          seed=2000 + i, hessian_scores="population", n_jobs=2)
+        zs = {"dense": (res.mean["dense"] - dense_risk(spec, kappa, 0.5, ridge=ridge)) / res.sem["dense"]}
+        for c in BLOCK_CRITERIA:
+            th = pruned_risk(spec, kappa, 0.5, keep=res.keep_effective, criterion=c, ridge=ridge, update=update)
+            zs[c] = (res.mean[c] - th) / res.sem[c]
+        print(f"{name}: " + "; ".join(f"{c} {np.round(np.atleast_1d(v), 2).tolist()}" for c, v in zs.items()))
+        allz.extend(np.atleast_1d(v) for v in zs.values())
+    z = np.concatenate(allz)
+    assert z.size == STRESS_VALUES
+    record_z("blocks engine vs theory, stress grid (small p, near interpolation, r = +-0.99)", z, STRESS_BOUND)
+    assert np.max(np.abs(z)) < STRESS_BOUND
