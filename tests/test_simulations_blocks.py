@@ -308,7 +308,7 @@ STRESS_GRID = {
 # Outcome of the first run (recorded, nothing moved): the family FAILS its bound, entirely through small p.
 # Small p = 60 (2000 trials): max |z| 8.65 (magnitude, keep 0.8, above the limit), 5 of its 19
 # values above 3.88 (magnitude 4.70, 8.65; hessian, obs, joint at keep 0.8: 5.29, 5.29, 5.28); dense
-# +0.7% (the exact OLS finite-p excess at p = 60, n = 120 is +0.85%). A separate p-scan (not part of the
+# z = 2.66 (the exact OLS finite-p excess at p = 60, n = 120 is +0.85%). A separate p-scan (not part of the
 # family) shows the deviation of magnitude at keep 0.8 falling as p grows: 2.8%, 1.2%, 1.0%, 0.15% at
 # p = 60, 120, 240, 480 (z 7.6, 3.4, 2.7, 0.4): a finite-p effect of order 1/p, not a disagreement of the
 # limit. The four other configurations (kappa = 1.25 and 0.8 near interpolation, r = +-0.99) pass: max |z|

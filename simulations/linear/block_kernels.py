@@ -217,11 +217,6 @@ def block_quadratics(cov, D):
     return _block_quadratics(cov, np.ascontiguousarray(D, dtype=np.float64))
 
 
-def mask_patterns(mask, B):
-    """Kept pattern (bit ``i`` = coordinate ``i`` of the block kept) of every block, shape ``(m,)``."""
-    return (mask.reshape(-1, B).astype(np.int64) << np.arange(B)).sum(axis=1)
-
-
 def updated_blocks(job, bh):
     """``V (m, 2^B, B)``: block ``j`` of the fit after the population OBS update for each kept pattern."""
     B = job.block_size
