@@ -337,3 +337,25 @@ def test_block_engine_against_theory_on_the_stress_grid(record_z):
     rest = np.concatenate([v for name, v in allz if name != STRESS_SMALL_P])
     record_z("blocks engine vs theory, stress grid without small p (76 of the 95 values)", rest, STRESS_BOUND)
     assert np.max(np.abs(rest)) < STRESS_BOUND
+
+
+# ----------------------------------------------------------------------- theory, full gaussian signal covariance
+# Registered before its first run: one configuration with a full signal covariance S (correlated true weights,
+# drawn per block as F g with F F' = S), OLS, the population OBS update; 19 z-values, Bonferroni 1% bound 3.47.
+SIGNAL_COV_SPEC = BlockSpectrum([[[1.0, 0.5], [0.5, 2.0]]], None, signal_dist="gaussian",
+                                signal_cov=[[[1.0, -0.8], [-0.8, 1.0]]])
+
+
+@pytest.mark.slow
+def test_block_engine_full_signal_covariance_agrees_with_theory(record_z):
+    bound = bonferroni_bound(19)
+    res = monte_carlo(SIGNAL_COV_SPEC, 600, 2.0, 0.5, keep=THEORY_KEEP, update="obs", trials=300, seed=3000,
+                      hessian_scores="population", n_jobs=2)
+    zs = [(res.mean["dense"] - dense_risk(SIGNAL_COV_SPEC, 2.0, 0.5)) / res.sem["dense"]]
+    for c in BLOCK_CRITERIA:
+        th = pruned_risk(SIGNAL_COV_SPEC, 2.0, 0.5, keep=res.keep_effective, criterion=c, update="obs")
+        zs.append((res.mean[c] - th) / res.sem[c])
+    z = np.concatenate([np.atleast_1d(v) for v in zs])
+    print("signal_cov:", np.round(z, 2).tolist())
+    record_z("blocks engine vs theory, full gaussian signal covariance", z, bound)
+    assert z.size == 19 and np.max(np.abs(z)) < bound
