@@ -29,3 +29,17 @@ def test_block_correlation_figure_quick(tmp_path, record_z):
     bound = figure_bound(len(zs))
     record_z("figure block-correlation (quick)", zs, bound)
     assert max(map(abs, zs)) < bound
+
+
+@pytest.mark.slow
+def test_block_hessian_gap_figure_quick(tmp_path, record_z):
+    """16 population points held to the theory (2 models x 2 sizes x 2 criteria x 2 keep levels); the training
+    Hessian points have no formula and carry no z."""
+    paths = FIGURES["block-hessian-gap"](tmp_path, quick=True, n_jobs=2)
+    assert [p.suffix for p in paths] == [".png", ".pdf", ".csv", ".md"]
+    rows = list(csv.DictReader(open(paths[2])))
+    zs = [float(r["z"]) for r in rows if r["z"]]
+    assert len(zs) == 16 and all(r["z"] == "" for r in rows if "training" in r["criterion"])
+    bound = figure_bound(len(zs))
+    record_z("figure block-hessian-gap (quick, population points)", zs, bound)
+    assert max(map(abs, zs)) < bound
