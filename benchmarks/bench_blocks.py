@@ -9,6 +9,10 @@ serial (one process, BLAS one thread). Side by side:
   block upd  B = 2, the same four criteria followed by the population OBS update.
 Numba compiles are warmed up first; medians over repeats, and the ratio to the diagonal engine.
 
+Measured (2 shared cores, load average ~7): kappa 0.5 diagonal 0.528 s, B=2 0.623 s (1.18x), B=4 0.626 s
+(1.19x); kappa 2 diagonal 0.325 s, B=2 0.377 s (1.16x), B=4 0.390 s (1.20x); all six criteria 1.36x/1.45x,
+with the update 1.35x/1.48x.
+
     .venv/bin/python benchmarks/bench_blocks.py
 """
 
