@@ -32,11 +32,15 @@ oracle     the true importance ``Sigma_ii beta*_i^2``          ``importance``   
 woodfisher ``w_i^2 / (2 [H^-1]_ii)`` (Singh & Alistarh 2020)   ``hessian_inverse``        single
 obs        greedy Optimal Brain Surgeon (Hassibi & Stork 1993) ``hessian_inverse``        obs
 cbs        combinatorial OBS (Yu et al. 2022)                  ``hessian_inverse``        obs
+joint      per block exact combinatorial OBS, one multiplier   ``hessian_inverse``        obs
+           (docs/theory.md Section 10; :mod:`linear_models.joint`)
 ========== =================================================== ========================== ======
 
-``obs`` and ``cbs`` are *selections*, not per-weight scores: which weights go depends on the
-others removed, so they have ``score=None`` and :func:`linear_models.prune` runs their algorithms
-(:mod:`linear_models.second_order`). Criteria marked ``locality`` (magnitude, hessian, taylor1,
+``obs``, ``cbs`` and ``joint`` are *selections*, not per-weight scores: which weights go depends on
+the others removed, so they have ``score=None`` and :func:`linear_models.prune` runs their algorithms
+(:mod:`linear_models.second_order`, :mod:`linear_models.joint`; ``joint`` needs ``block_size=``).
+Note that the theory's ``obs`` of docs/theory.md Section 10 is the one-shot OBS saliency
+``w_i^2 / [H^-1]_ii``, which ranks as ``woodfisher`` does, not the greedy ``obs`` here. Criteria marked ``locality`` (magnitude, hessian, taylor1,
 taylor2) take Laurent et al.'s penalty ``+ 1/2 lambda w_i^2`` on their scores.
 
 Random streams: a criterion that draws random numbers gets a generator of its own, spawned from
@@ -72,7 +76,7 @@ class Criterion:
     name : str
     score : callable or None
         ``score(weights, stats) -> ndarray (p,)``, larger kept; ``None`` for the selection
-        algorithms ``obs`` and ``cbs``.
+        algorithms ``obs``, ``cbs`` and ``joint``.
     needs : tuple of str
         Entries of :data:`NEEDS` the score reads (checked before any work).
     update : {"none", "obs", "single"}
@@ -99,7 +103,7 @@ class Criterion:
 
     @property
     def separable(self):
-        """True when the criterion ranks weights by a per-weight score (everything but obs and cbs)."""
+        """True when the criterion ranks weights by a per-weight score (everything but obs, cbs and joint)."""
         return self.score is not None
 
 
@@ -213,6 +217,7 @@ _builtin("taylor2", taylor2_score, ("grad", "hessian_diag"), "none", 15, "taylor
 _builtin("obs", None, ("hessian_inverse",), "obs", 16, "OBS", "#17becf", "P")
 _builtin("cbs", None, ("hessian_inverse",), "obs", 17, "CBS", "#9467bd", "*")
 _builtin("woodfisher", woodfisher_score, ("hessian_inverse",), "single", 18, "WoodFisher", "#e377c2", "X")
+_builtin("joint", None, ("hessian_inverse",), "obs", 19, "joint (block CBS)", "#8c564b", "h")
 
 
 #: The built-in criteria (registered ones are listed by :func:`criterion_names`).

@@ -39,6 +39,7 @@ class LinearProblem:
     noise: float
     variances: np.ndarray | None = None      # diagonal Sigma
     covariance: np.ndarray | None = None     # full Sigma (None when diagonal)
+    block_size: int | None = None            # B of a block-diagonal Sigma (from a block spectrum)
 
     @classmethod
     def diagonal(cls, variances, beta, noise):
@@ -111,7 +112,7 @@ class LinearProblem:
             raise ValueError(f"factors must be {self.p} positive numbers (or one), got {d.size} values.")
         if self.covariance is None:
             return LinearProblem(self.beta / d, self.noise, self.variances * d**2, None)
-        return LinearProblem(self.beta / d, self.noise, None, self.covariance * np.outer(d, d))
+        return LinearProblem(self.beta / d, self.noise, None, self.covariance * np.outer(d, d), self.block_size)
 
 
 def from_spectrum(spectrum, p, noise, rng):
@@ -122,7 +123,14 @@ def from_spectrum(spectrum, p, noise, rng):
     ``floor(weights[k] p)`` coordinates (the remainder goes to the largest
     fractional parts); ``beta*_i = s_i signal[k] / sqrt(p)`` with random signs
     (``"fixed"``) or ``s_i ~ N(0, 1)`` (``"gaussian"``).
+
+    A block spectrum (anything with ``covariances``, such as ``asymptotics.BlockSpectrum``) gives a
+    block-diagonal problem (:func:`linear_models.block_data.from_block_spectrum`, docs/theory.md
+    Section 10); ``p`` must then be a multiple of its block size.
     """
+    if getattr(spectrum, "covariances", None) is not None:
+        from .block_data import from_block_spectrum
+        return from_block_spectrum(spectrum, p, noise, rng)
     p = check_int(p, "p", low=1)
     rng = as_generator(rng)
     counts = atom_counts(np.asarray(spectrum.weights, dtype=float), p)

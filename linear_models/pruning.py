@@ -55,6 +55,7 @@ from pruning_checks.threads import parallel_section
 
 from . import criteria as _criteria
 from .criteria import Stats, get_criterion
+from .joint import joint_mask
 from .second_order import (CBS_EPSILON, CBS_MAX_ITER, CBS_MISSES, CBS_PATIENCE, CBS_RANGE, RMP_CANDIDATES,
                            WOODFISHER_SCALE, PruneResult, cbs, cbs_search, obs_greedy, optimal_update, resolve_damping,
                            quadratic_increase, rmp_masks, selection_objective, single_weight_update, spd_inverse, top_indices,
@@ -149,7 +150,7 @@ def _check_hessian(hessian, p, need_matrix):
 def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance=None, rng=None,
           damping=None, relative_damping=None, hessian_inverse=None, update=None,
           update_scale=WOODFISHER_UPDATE_SCALE, locality=0.0, start="magnitude", max_swaps=None, cbs_search="exact",
-          cbs_options=None, loss=None):
+          cbs_options=None, loss=None, block_size=None):
     """Prune a weight vector to ``keep`` entries.
 
     Parameters
@@ -203,6 +204,12 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
         ``loss(masked_weights) -> float`` (e.g. the training loss of the masked network) for
         ``cbs_search="paper"``: chooses the start and the returned search iteration, as the CBS code
         does; without it both are chosen by the search objective.
+    block_size : int, optional
+        ``joint`` only: the size ``B`` of the consecutive blocks (``p`` a multiple of ``B``; default 1,
+        every weight its own block). ``joint`` keeps per block the pattern minimising
+        ``w_P' ([H^-1]_PP)^-1 w_P + t |S|`` with one multiplier ``t`` set so exactly ``keep`` weights are
+        kept (:mod:`linear_models.joint`, docs/theory.md Section 10); its update may be ``"obs"``
+        (default) or ``"none"``.
 
     Returns
     -------
@@ -229,7 +236,11 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     if locality and not crit.locality:
         raise ValueError(f"locality applies to {', '.join(c for c in _criteria.criterion_names() if get_criterion(c).locality)}, "
                          f"not to criterion {criterion!r}.")
-    if not crit.separable and update not in (None, "obs"):
+    if block_size is not None and criterion != "joint":
+        raise ValueError(f"block_size applies to criterion 'joint', not to {criterion!r}.")
+    if criterion == "joint" and update not in (None, "obs", "none"):
+        raise ValueError(f"update == {update!r}: criterion 'joint' takes update 'obs' (default) or 'none'.")
+    if not crit.separable and criterion != "joint" and update not in (None, "obs"):
         raise ValueError(f"update == {update!r}: criterion {criterion!r} always applies the OBS update.")
     update = crit.update if update is None else update
 
@@ -254,6 +265,14 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
         mask = np.ones(p, dtype=bool)
         mask[order] = False
         return PruneResult(w_upd, mask, criterion, None, 0.5 * float(loss_inc))
+
+    if criterion == "joint":
+        mask = joint_mask(w, Hinv, 1 if block_size is None else block_size, k)
+        if update == "none":
+            weights = np.where(mask, w, 0.0)
+            return PruneResult(weights, mask, criterion, None, quadratic_increase(Hd, weights - w))
+        weights, inc = optimal_update(w, Hd, mask)
+        return PruneResult(weights, mask, criterion, None, inc)
 
     if criterion == "cbs":
         return _prune_cbs(w, k, Hd, Hinv, rng, start, max_swaps, cbs_search, cbs_options, loss)

@@ -37,6 +37,7 @@ def registered():
 
 def test_every_theory_criterion_is_in_the_registry():
     assert set(asymptotics.CRITERIA) <= set(criterion_names())
+    assert set(asymptotics.BLOCK_CRITERIA) <= set(criterion_names())      # obs, joint: docs/theory.md Section 10
     assert set(linear_models.CRITERIA) <= set(criterion_names())
 
 

@@ -17,6 +17,7 @@ from ..second_order.linear_counterpart import linear_counterpart
 from ..second_order.loss_modelling import loss_modelling
 from ..regimes.scratch_linear import linear_scratch_table
 from ..regimes.scratch_networks import scratch_table
+from .blocks import block_correlation_figure, hessian_gap_figure
 from .linear import (covariance_scaling_figure, dense_risk_figure, hessian_bias_figure, initialization_figure,
                      pruned_risk_figure, retraining_figure, sparse_double_descent_figure)
 from .networks import network_claims, network_hessian_figure, network_init_figure, network_scaling_figure
@@ -69,6 +70,8 @@ _ENTRIES = (
     ("scratch-table", scratch_table, "Fine-tune vs Scratch-E vs Scratch-B on networks (Liu et al. 2019)."),
     ("linear-scratch", linear_scratch_table, "Fine-tune vs scratch in the linear limit: theory against exact "
      "Monte Carlo."),
+    ("block-correlation", block_correlation_figure, "Correlated pair: pruned and refit risk vs within-block r, OBD vs OBS vs joint, with and without the OBS update (docs/theory.md Section 10)."),
+    ("block-hessian-gap", hessian_gap_figure, "Correlated blocks: obs and joint with the population Hessian vs the training Hessian on the same data, p = 200-1000 (measured, no formula claimed)."),
 )
 
 #: The registry of named figures, by name.

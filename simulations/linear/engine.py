@@ -31,7 +31,7 @@ machine, and parallelism comes from running trials side by side instead.
 
 Example
 -------
->>> from asymptotics import Spectrum
+>>> from asymptotics import BlockSpectrum, Spectrum
 >>> from simulations import monte_carlo
 >>> res = monte_carlo(Spectrum.isotropic(), 50, 2.0, 0.5, keep=[0.5, 1.0], trials=20, seed=0)
 >>> sorted(res.mean), res.mean["magnitude"].shape, res.keep_effective.tolist()
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from asymptotics import Spectrum
+from asymptotics import BlockSpectrum, Spectrum
 from linear_models import atom_counts, get_criterion
 from pruning_checks import check_choice, check_int, check_keep, check_scalar
 
@@ -233,12 +233,15 @@ def summarize(risk, dense, criteria, keep, keep_counts, config):
 
 def monte_carlo(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteria=CRITERIA, retrain="none",
                 trials=200, seed=0, n_jobs=None, client=None, hessian_scores="empirical", sampler="auto",
-                init=0.0, refit_ridge=None):
+                init=0.0, refit_ridge=None, update="none"):
     """Average test risk of pruned estimators over ``trials`` independent finite-``p`` problems.
 
     Parameters
     ----------
-    spectrum : asymptotics.Spectrum
+    spectrum : asymptotics.Spectrum or asymptotics.BlockSpectrum
+        A block spectrum runs the block-diagonal engine (:mod:`simulations.linear.block_engine`,
+        docs/theory.md Section 10): criteria default to the theory's six (with ``obs`` and ``joint``),
+        ``p`` a multiple of the block size.
     p : int
         Number of features; ``n = round(kappa * p)`` samples.
     kappa, noise : float
@@ -283,6 +286,14 @@ def monte_carlo(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, crit
     -------
     MonteCarloResult
     """
+    if isinstance(spectrum, BlockSpectrum):
+        from .block_engine import BLOCK_CRITERIA, monte_carlo_blocks
+        return monte_carlo_blocks(spectrum, p, kappa, noise, ridge=ridge, keep=keep,
+                                  criteria=BLOCK_CRITERIA if criteria is CRITERIA else criteria, retrain=retrain,
+                                  trials=trials, seed=seed, n_jobs=n_jobs, client=client,
+                                  hessian_scores=hessian_scores, sampler=sampler, init=init, refit_ridge=refit_ridge,
+                                  update=update)
+    check_choice("none" if update is None else update, "update", ("none", "obs"))
     trials = check_int(trials, "trials", low=1)
     workers.n_workers(n_jobs)
     client = workers.check_client(client)

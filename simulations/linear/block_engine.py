@@ -1,0 +1,169 @@
+"""Monte Carlo of pruned linear models with block-diagonal designs (docs/theory.md Section 10 at finite ``p``).
+
+:func:`simulations.monte_carlo` comes here with an ``asymptotics.BlockSpectrum``: ``p = m B``
+coordinates in ``m`` blocks (block type ``k`` gets ``atom_counts(weights, m)[k]`` blocks, types in
+order; the true weights are redrawn every trial, one sign per block or ``N(0, S_k)`` per block), the
+trial steps of :mod:`simulations.linear.block_kernels`, and the mean and standard error of the exact
+population risk ``sigma^2 + sum_j (b_j - beta*_j)' Sigma_j (b_j - beta*_j)``.
+
+Criteria (docs/theory.md Section 10 at finite ``p``; ``H`` the training ``X'X/n`` or the population
+``Sigma`` as ``hessian_scores`` says):
+
+========== ==========================================================================
+magnitude  ``abs(b_i)``
+hessian    OBD ``1/2 H_ii b_i^2``
+obs        the one-shot OBS saliency ``b_i^2 / (2 [H^-1]_ii)`` (the registry's woodfisher score;
+           not the greedy ``obs`` of :func:`linear_models.prune`)
+joint      :mod:`linear_models.joint` with ``block_size = B`` on the diagonal blocks of ``H^-1``
+oracle     ``Sigma_ii beta*_i^2``
+random     uniform, from the criterion's own stream
+========== ==========================================================================
+
+and any other per-weight criterion of the registry. ``update="obs"`` applies the population OBS
+update inside each block to the kept weights (no effect on refits, which replace them). Streams,
+reproducibility (bitwise for any ``n_jobs`` or Dask) and kept counts (compare with theory at
+``keep_effective``) are those of :mod:`simulations.linear.engine`. With ``B = 1`` and diagonal
+blocks a trial draws the diagonal engine's numbers and gives its risks bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from linear_models import get_criterion
+from linear_models.block_data import block_layout, signal_factors
+from pruning_checks import check_choice, check_int, check_scalar
+
+from ..runtime import workers
+from . import block_kernels, kernels
+from .engine import (HESSIAN_SCORES, MAX_ENTRIES, SAMPLERS, _check_keep_grid, _check_squared, _warn_collisions,
+                     summarize)
+
+#: The theory's criteria for block spectra (``asymptotics.BLOCK_CRITERIA``), the default.
+BLOCK_CRITERIA = ("magnitude", "hessian", "obs", "joint", "oracle", "random")
+
+
+def _check_block_criteria(criteria):
+    if isinstance(criteria, str):
+        criteria = (criteria,)
+    try:
+        criteria = tuple(criteria)
+    except TypeError:
+        raise TypeError(f"criteria must be a name or a sequence of names, got {criteria!r}.") from None
+    if not criteria:
+        raise ValueError("criteria is empty, must name at least one of " + ", ".join(BLOCK_CRITERIA) + ".")
+    if len(set(criteria)) < len(criteria):
+        raise ValueError(f"criteria == {list(criteria)!r} names a criterion twice.")
+    extra = []
+    for c in criteria:
+        crit = get_criterion(c, "criteria")
+        if c in block_kernels.SECOND_ORDER:
+            continue
+        if not crit.separable:
+            raise ValueError(f"criteria contains {c!r}, a selection algorithm the block engine does not run "
+                             "(its second-order rules are 'obs' and 'joint').")
+        if not crit.builtin:
+            extra.append(crit)
+    return criteria, tuple(extra)
+
+
+def make_block_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), criteria=BLOCK_CRITERIA,
+                   retrain="none", seed=0, hessian_scores="empirical", sampler="auto", refit_ridge=None,
+                   update="none"):
+    """Validate the arguments of :func:`monte_carlo_blocks` (no work) and return ``(job, keep array, config)``."""
+    p = check_int(p, "p", low=1)
+    cov = np.asarray(spectrum.covariances, dtype=float)
+    B = cov.shape[1]
+    types = block_layout(spectrum.weights, B, p)
+    kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
+    noise = _check_squared(check_scalar(noise, "noise", low=0), "noise")
+    ridge = check_scalar(ridge, "ridge", low=0)
+    refit_ridge = ridge if refit_ridge is None else check_scalar(refit_ridge, "refit_ridge", low=0)
+    if kappa * p > MAX_ENTRIES:
+        raise ValueError(f"kappa * p == {kappa * p:g} samples, must be at most {MAX_ENTRIES}.")
+    n = int(round(kappa * p))
+    if n < 1:
+        raise ValueError(f"kappa * p == {kappa * p:g}, must round to at least one sample.")
+    keep_arr = _check_keep_grid(keep)
+    criteria, extra = _check_block_criteria(criteria)
+    retrain = "none" if retrain is None else retrain
+    check_choice(retrain, "retrain", kernels.RETRAIN)
+    check_choice(hessian_scores, "hessian_scores", HESSIAN_SCORES)
+    check_choice(sampler, "sampler", SAMPLERS)
+    update = "none" if update is None else update
+    check_choice(update, "update", block_kernels.UPDATES)
+    seed = check_int(seed, "seed", low=0)
+    if ridge == 0 and n == p:
+        raise ValueError(f"n == p == {p} with ridge 0 is the interpolation threshold (infinite risk); "
+                         "change kappa or use ridge > 0.")
+    if hessian_scores == "empirical" and p >= n and set(criteria) & {"obs", "joint", "woodfisher"}:
+        raise ValueError(f"hessian_scores == 'empirical' with p == {p} >= n == {n}: the training Hessian X'X/n of "
+                         "obs and joint is singular; use hessian_scores='population' or more samples.")
+    if sampler == "bartlett" and p > n:
+        raise ValueError(f"sampler == 'bartlett' needs p <= n, got p == {p} and n == {n}.")
+    bartlett = sampler == "bartlett" or (sampler == "auto" and p <= n)
+    if (p * p if bartlett else n * p) > MAX_ENTRIES:
+        raise ValueError(f"p == {p} and n == {n} need {(p * p if bartlett else n * p):g} entries per sample, "
+                         f"more than {MAX_ENTRIES}; reduce p or kappa.")
+    keep_counts = np.maximum(1, np.round(keep_arr * p).astype(np.int64))
+    if retrain != "none" and refit_ridge == 0 and np.any(keep_counts == n):
+        a = keep_arr[np.flatnonzero(keep_counts == n)[0]]
+        raise ValueError(f"keep == {a} keeps n == {n} weights: with refit_ridge 0 the refit sits at the "
+                         "interpolation threshold (infinite risk); change keep or use refit_ridge > 0.")
+    _warn_collisions(keep_arr, keep_counts, p)
+    gaussian = spectrum.signal_dist == "gaussian"
+    block_cov = np.ascontiguousarray(cov[types])
+    diagonal = bool(np.count_nonzero(cov * (1.0 - np.eye(B))) == 0)
+    job = block_kernels.BlockJob(
+        block_cov, np.ascontiguousarray(np.linalg.cholesky(cov)[types]), np.ascontiguousarray(np.linalg.inv(cov)[types]),
+        types, np.asarray(spectrum.signal, dtype=float), signal_factors(spectrum) if gaussian else None,
+        block_kernels.update_matrices(cov), gaussian, n, noise, ridge, refit_ridge, keep_counts, criteria, retrain,
+        update, hessian_scores == "empirical", seed, bartlett, diagonal, extra)
+    config = dict(covariances=cov.tolist(), signal=np.asarray(spectrum.signal).tolist(),
+                  weights=np.asarray(spectrum.weights).tolist(), signal_dist=spectrum.signal_dist,
+                  signal_cov=None if getattr(spectrum, "signal_cov", None) is None else np.asarray(spectrum.signal_cov).tolist(),
+                  block_size=B, p=p, kappa=kappa, noise=noise, ridge=ridge, refit_ridge=refit_ridge,
+                  keep=keep_arr.tolist(), keep_counts=keep_counts.tolist(), criteria=list(criteria), retrain=retrain,
+                  update=update, seed=seed, hessian_scores=hessian_scores, sampler="bartlett" if bartlett else "design")
+    return job, keep_arr, config
+
+
+def monte_carlo_blocks(spectrum, p, kappa, noise, *, ridge=0.0, keep=(0.1, 0.25, 0.5, 1.0), criteria=BLOCK_CRITERIA,
+                       retrain="none", trials=200, seed=0, n_jobs=None, client=None, hessian_scores="empirical",
+                       sampler="auto", init=0.0, refit_ridge=None, update="none"):
+    """:func:`simulations.monte_carlo` for a block spectrum (module docstring; parameters as there).
+
+    Parameters
+    ----------
+    spectrum : asymptotics.BlockSpectrum
+        ``p`` must be a multiple of its block size ``B``.
+    criteria : sequence of str
+        Default: the theory's six, ``("magnitude", "hessian", "obs", "joint", "oracle", "random")``.
+    update : {"none", "obs"}
+        Population OBS update inside each block after the mask (docs/theory.md Section 10).
+    init : float
+        Must be 0 (the block theory covers no initialization).
+
+    Returns
+    -------
+    MonteCarloResult
+
+    Raises
+    ------
+    ValueError
+        ``p`` not a multiple of ``B``, ``init != 0``, empirical second-order scores with ``p >= n``, and the
+        checks of :func:`simulations.monte_carlo`.
+    """
+    trials = check_int(trials, "trials", low=1)
+    if check_scalar(init, "init", low=0) != 0:
+        raise ValueError(f"init == {init!r}: a BlockSpectrum Monte Carlo starts from zero (docs/theory.md "
+                         "Section 10 covers init = 0); use init=0.0.")
+    workers.n_workers(n_jobs)
+    client = workers.check_client(client)
+    job, keep_arr, config = make_block_job(spectrum, p, kappa, noise, ridge=ridge, keep=keep, criteria=criteria,
+                                           retrain=retrain, seed=seed, hessian_scores=hessian_scores,
+                                           sampler=sampler, refit_ridge=refit_ridge, update=update)
+    parts = workers.execute(job, trials, n_jobs, client, fn=block_kernels.run_block_trials)
+    risk, dense = np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts])
+    config["trials"] = trials
+    return summarize(risk, dense, config["criteria"], keep_arr, job.keep_counts, config)
