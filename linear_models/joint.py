@@ -33,8 +33,15 @@ Example
 >>> import numpy as np
 >>> from linear_models.joint import joint_mask
 >>> H = np.kron(np.eye(2), np.array([[1.0, 0.9], [0.9, 1.0]]))
->>> joint_mask(np.array([1.0, -1.0, 0.6, 0.6]), np.linalg.inv(H), 2, 2).tolist()
-[True, True, False, False]
+>>> w = np.array([1.0, -1.0, 0.6, 0.6])
+>>> joint_mask(w, np.linalg.inv(H), 2, 3).tolist()        # a count the multiplier reaches: optimal
+[True, True, True, False]
+>>> joint_mask(w, np.linalg.inv(H), 2, 2).tolist()        # one partial block (cost 0.258; optimum 0.2)
+[True, False, True, False]
+
+At ``k = 2`` the first block's hull jumps from 0 to 2 kept weights in one edge (keeping one of its
+two anti-aligned, correlated weights costs 0.19, keeping none 0.2), so the count is only reached
+with that block partial; the mask of least total cost keeps the second block whole (cost 0.2).
 """
 
 from __future__ import annotations
