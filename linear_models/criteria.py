@@ -32,8 +32,7 @@ oracle     the true importance ``Sigma_ii beta*_i^2``          ``importance``   
 woodfisher ``w_i^2 / (2 [H^-1]_ii)`` (Singh & Alistarh 2020)   ``hessian_inverse``        single
 obs        greedy Optimal Brain Surgeon (Hassibi & Stork 1993) ``hessian_inverse``        obs
 cbs        combinatorial OBS (Yu et al. 2022)                  ``hessian_inverse``        obs
-joint      per block exact combinatorial OBS, one multiplier   ``hessian_inverse``        obs
-           (docs/theory.md Section 10; :mod:`linear_models.joint`)
+joint      per-block exact OBS, one multiplier (Section 10)    ``hessian_inverse``        obs
 ========== =================================================== ========================== ======
 
 ``obs``, ``cbs`` and ``joint`` are *selections*, not per-weight scores: which weights go depends on
