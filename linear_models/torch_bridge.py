@@ -416,6 +416,10 @@ def _check_data(torch, model, batches, loss):
             except Exception as exc:  # noqa: BLE001 - any refusal of the model is a data-shape error
                 raise ValueError(f"data: the model does not accept inputs of shape {tuple(x.shape)} "
                                  f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}).") from None
+            if loss is None and loss_fn is torch.nn.functional.mse_loss and tuple(out.shape) != tuple(y[:1].shape):
+                raise ValueError(f"data: targets of shape {tuple(y.shape)} do not match the outputs of shape "
+                                 f"{tuple(out.shape)[1:]} per sample for the default mse_loss (integer targets "
+                                 "get cross_entropy); pass loss= or reshape the targets.")
             try:
                 val = loss_fn(out, y[:1])
             except Exception as exc:  # noqa: BLE001
