@@ -58,7 +58,7 @@ import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from scipy.linalg import blas
 
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, keep_count
@@ -330,50 +330,100 @@ def block_fisher(grads, blocks, *, damping=0.0, relative_damping=None, inverse=T
 
 # ---------------------------------------------------------------------------------------------- greedy OBS
 
+#: Removals whose rank-one downdates of a block's inverse are held as factors before they are applied
+#: at once (one matrix product instead of as many passes over the block).
+LAZY_RANK = 128
+
+
 @njit(cache=True)
-def _obs_head(wa, dg, n):
-    pos, best = 0, np.inf
-    for a in range(n):
-        s = wa[a] * wa[a] / dg[a]
-        if s < best:
-            pos, best = a, s
+def _obs_head(wa, dg, active):
+    """``(position, saliency)`` of the least ``w^2 / [H^-1]_qq`` among the active weights (first of equals)."""
+    pos, best = -1, np.inf
+    for a in range(wa.size):
+        if active[a]:
+            s = wa[a] * wa[a] / dg[a]
+            if s < best:
+                pos, best = a, s
     return pos, best
 
 
-@njit(cache=True, parallel=True)
-def _obs_remove(wa, A, dg, idx, n, pos, col):
-    """One step of :func:`linear_models.second_order.obs_greedy` (same arithmetic, same compaction)."""
-    d = dg[pos]
+@njit(cache=True)
+def _obs_remove(A, C, k, wa, dg, active, pos, r):
+    """Remove ``pos``: OBS update of ``wa``, downdate of the diagonal ``dg``; the rank-one downdate of the
+    inverse is stored as row ``k`` of ``C`` (the current inverse is ``A - C[:k]' C[:k]``)."""
+    n = wa.size
+    for b in range(n):
+        r[b] = A[pos, b]
+    for j in range(k):
+        f = C[j, pos]
+        if f != 0.0:
+            for b in range(n):
+                r[b] -= f * C[j, b]
+    d = r[pos]
     wi = wa[pos]
-    last = n - 1
+    s = 1.0 / np.sqrt(d)
     for b in range(n):
-        col[b] = A[pos, b]
-    for a in range(n):
-        wa[a] -= wi * col[a] / d
-        dg[a] -= col[a] * col[a] / d
-    for a in prange(n):
-        f = col[a] / d
-        row = A[a]
-        for b in range(n):
-            row[b] = row[b] - f * col[b]
-        row[pos] = row[last]
-    for b in range(n):
-        A[pos, b] = A[last, b]
-    removed = idx[pos]
-    wa[pos], dg[pos], idx[pos] = wa[last], dg[last], idx[last]
-    return removed
+        wa[b] -= wi * r[b] / d
+        dg[b] -= r[b] * r[b] / d
+        C[k, b] = r[b] * s
+    active[pos] = False
+    wa[pos] = 0.0
+
+
+class _OBSBlock:
+    """Greedy OBS state of one block: the inverse with its pending downdates, weights, diagonal."""
+
+    def __init__(self, w, A, start, overwrite):
+        self.A = A if overwrite else np.array(A, order="C", copy=True)
+        self.idx = np.arange(start, start + w.size)
+        self.wa = np.array(w, dtype=float)
+        self.dg = np.diag(self.A).copy()
+        self.active = np.ones(w.size, dtype=np.bool_)
+        self.n_active = w.size
+        self.C = np.empty((min(LAZY_RANK, w.size), w.size))
+        self.k = 0
+        self.r = np.empty(w.size)
+
+    def head(self):
+        return _obs_head(self.wa, self.dg, self.active)
+
+    def remove(self, pos):
+        removed = int(self.idx[pos])
+        _obs_remove(self.A, self.C, self.k, self.wa, self.dg, self.active, pos, self.r)
+        self.k += 1
+        self.n_active -= 1
+        if self.k == self.C.shape[0] and self.n_active:
+            self._flush()
+        return removed
+
+    def _flush(self):
+        C = self.C[:self.k]
+        if self.n_active < 0.75 * self.wa.size:          # compact to the active weights
+            keep = np.flatnonzero(self.active)
+            C = C[:, keep]
+            self.A = self.A[np.ix_(keep, keep)]
+            self.idx, self.wa, self.dg = self.idx[keep], self.wa[keep], self.dg[keep]
+            self.active = np.ones(keep.size, dtype=np.bool_)
+            self.r = np.empty(keep.size)
+            self.C = np.empty((min(LAZY_RANK, keep.size), keep.size))
+        self.A -= C.T @ C
+        self.k = 0
+
+    def weights(self, out):
+        out[self.idx[self.active]] = self.wa[self.active]
 
 
 def _obs_blocks(w, fisher, n_remove, overwrite):
-    """Greedy OBS over all blocks; returns ``(weights, mask, removal order, summed saliencies)``."""
-    state = []
+    """Greedy OBS over all blocks; returns ``(weights, mask, removal order, summed saliencies)``.
+
+    Each block's rank-one downdates are applied :data:`LAZY_RANK` at a time as one product (the row
+    of the current inverse that a removal needs is rebuilt from the pending factors), so the cost of a
+    removal is a fraction of a pass over its block at matrix-product speed, not a pass at memory speed.
+    """
+    blocks = [_OBSBlock(w[a:b], Ainv, a, overwrite) for (a, b), Ainv in zip(fisher.blocks, fisher.inverses)]
     heap = []
-    for bi, ((a, b), Ainv) in enumerate(zip(fisher.blocks, fisher.inverses)):
-        A = Ainv if overwrite else np.array(Ainv, order="C", copy=True)
-        wa = np.array(w[a:b], dtype=float)
-        dg = np.diag(A).copy()
-        state.append([wa, A, dg, np.arange(a, b), b - a, np.empty(b - a)])
-        pos, best = _obs_head(wa, dg, b - a)
+    for bi, blk in enumerate(blocks):
+        pos, best = blk.head()
         heap.append((best, bi, pos))
     heapq.heapify(heap)
     order = np.empty(n_remove, dtype=np.int64)
@@ -381,15 +431,14 @@ def _obs_blocks(w, fisher, n_remove, overwrite):
     for step in range(n_remove):
         best, bi, pos = heapq.heappop(heap)
         total += best
-        st = state[bi]
-        order[step] = _obs_remove(st[0], st[1], st[2], st[3], st[4], pos, st[5])
-        st[4] -= 1
-        if st[4]:
-            pos, best = _obs_head(st[0], st[2], st[4])
+        blk = blocks[bi]
+        order[step] = blk.remove(pos)
+        if blk.n_active:
+            pos, best = blk.head()
             heapq.heappush(heap, (best, bi, pos))
     weights = np.zeros(w.size)
-    for wa, _, _, idx, n, _ in state:
-        weights[idx[:n]] = wa[:n]
+    for blk in blocks:
+        blk.weights(weights)
     mask = np.ones(w.size, dtype=bool)
     mask[order] = False
     return weights, mask, order, total

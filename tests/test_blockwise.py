@@ -151,3 +151,20 @@ def test_bad_input(problem):
         prune_blockwise(w, 1.5, "cbs", bf)
     with pytest.raises(ValueError, match="grad is required for criterion 'taylor1'"):
         prune_blockwise(w, 0.5, "taylor1", bf)
+
+
+@pytest.mark.parametrize("rank", [1, 3, 16])
+def test_lazy_downdates_and_compaction_change_nothing(problem, monkeypatch, rank):
+    """Pending downdates applied every ``rank`` removals, blocks compacted: still greedy OBS exactly."""
+    import linear_models.blockwise as bw
+    G, w = problem
+    monkeypatch.setattr(bw, "LAZY_RANK", rank)
+    F = empirical_fisher(G, relative_damping=REL)
+    full = prune(w, 4, "obs", hessian=F.matrix)
+    for blocks in ([(0, D)], [(0, 13), (13, 40)]):
+        bf = block_fisher(G, blocks, relative_damping=REL)
+        res = prune_blockwise(w, 4, "obs", bf)
+        ref = prune(w, 4, "obs", hessian=_dense(bf)) if len(blocks) > 1 else full
+        np.testing.assert_array_equal(res.mask, ref.mask)
+        np.testing.assert_allclose(res.weights, ref.weights, rtol=0, atol=1e-10)
+        assert res.loss_increase == pytest.approx(ref.loss_increase, rel=1e-10)
