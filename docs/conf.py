@@ -53,7 +53,8 @@ numpydoc_class_members_toctree = False
 # API reference: one page per package, listing its ``__all__``. The pages docs/api/*.rst are
 # generated from this list when the build starts (they are not committed), so documenting
 # another package is one more name here, e.g. "simulations".
-API_PACKAGES = ["pruning_checks", "asymptotics", "linear_models"]
+API_PACKAGES = ["pruning_checks", "asymptotics", "linear_models", "linear_models.blockwise", "linear_models.torch_bridge",
+                "simulations.networks.mnist"]
 
 
 def _write_if_changed(path, text):
