@@ -48,7 +48,7 @@ Example
 >>> fisher = block_fisher(G, [(0, 4), (4, 8), (8, 12)], relative_damping=1e-2)
 >>> res = prune_blockwise(w, 0.5, "obs", fisher)
 >>> int(res.mask.sum()), res.info["removed_per_block"]
-(6, [2, 3, 1])
+(6, [3, 2, 1])
 """
 
 from __future__ import annotations
