@@ -31,6 +31,7 @@ and greedy OBS dominate; ``benchmarks/bench_blockwise.py``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -70,7 +71,8 @@ def load(name, mnist_path=None):
     if name == "mnist1d":
         return load_mnist1d(n_val=500)
     if name == "synthetic":
-        return teacher(0, n_train=4000, n_val=500, n_test=2000, d=784, hidden=(40, 20), n_classes=10, latent_dim=32)
+        data = teacher(0, n_train=4000, n_val=500, n_test=2000, d=784, hidden=(40, 20), n_classes=10, latent_dim=32)
+        return dataclasses.replace(data, name="synthetic")
     raise ValueError(f"data == {name!r}, must be one of {', '.join(map(repr, DATA))}.")
 
 
