@@ -54,7 +54,8 @@ numpydoc_class_members_toctree = False
 # generated from this list when the build starts (they are not committed), so documenting
 # another package is one more name here, e.g. "simulations".
 API_PACKAGES = ["pruning_checks", "asymptotics", "linear_models", "linear_models.criteria", "linear_models.second_order",
-                "simulations", "simulations.runtime.sweep", "simulations.figures", "simulations.plotting"]
+                "linear_models.blockwise", "linear_models.torch_bridge", "simulations", "simulations.runtime.sweep",
+                "simulations.figures", "simulations.plotting", "simulations.networks.mnist"]
 
 
 def _write_if_changed(path, text):

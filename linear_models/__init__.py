@@ -16,7 +16,13 @@
   gradient and a Fisher/Hessian, networks included): :func:`empirical_fisher`
   (:class:`Fisher`), :func:`optimal_update`, :func:`single_weight_update`,
   :func:`woodfisher`, :func:`obs`, :func:`rmp_masks`, :func:`cbs_search`,
-  :func:`cbs`, :func:`loss_model_scores`, :func:`prune_in_steps`.
+  :func:`cbs`, :func:`loss_model_scores`, :func:`prune_in_steps`;
+* blockwise: second order with the Fisher in diagonal blocks and one global selection
+  (:func:`block_fisher`, :class:`BlockFisher`, :func:`prune_blockwise`), for networks whose full
+  Fisher does not fit in memory;
+* torch_bridge: :func:`prune_module`, any registered criterion on a PyTorch ``nn.Module`` (the
+  optional ``torch`` extra; ``import linear_models`` never imports torch: the name is resolved on
+  first use).
 
 Example
 -------
@@ -39,11 +45,12 @@ from .pruning import CBSOptions, prune
 from .second_order import (Fisher, PruneResult, cbs, cbs_search, empirical_fisher, loss_model_scores, obs, optimal_update,
                            prune_in_steps, removal_increase, rmp_masks, selection_objective, single_weight_update,
                            woodfisher)
+from .blockwise import BlockFisher, block_fisher, prune_blockwise
 from .retrain import fine_tune_vs_scratch, prune_iterative, refit
 from .schedules import SCHEDULES, schedule_counts
 
 __all__ = [
-    "CBSOptions", "CRITERIA", "Criterion", "Fisher", "SCHEDULES", "Stats", "criterion_names", "get_criterion",
+    "BlockFisher", "CBSOptions", "CRITERIA", "ModulePruneResult", "block_fisher", "prune_blockwise", "prune_module", "Criterion", "Fisher", "SCHEDULES", "Stats", "criterion_names", "get_criterion",
     "register_criterion", "unregister_criterion", "LinearProblem", "PruneResult", "RankDeficientError",
     "ar1_covariance",
     "atom_counts", "block_covariance", "cbs", "cbs_search", "empirical_fisher", "fine_tune_vs_scratch", "fit",
@@ -51,3 +58,16 @@ __all__ = [
     "optimal_update", "prune", "prune_in_steps", "prune_iterative", "refit", "removal_increase", "ridge",
     "rmp_masks", "schedule_counts", "selection_objective", "single_weight_update", "woodfisher",
 ]
+
+
+_LAZY = {"prune_module": "torch_bridge", "ModulePruneResult": "torch_bridge", "prunable_parameters": "torch_bridge"}
+
+
+def __getattr__(name):
+    """Resolve the PyTorch bridge's names on first use, so that importing the package never imports torch."""
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
