@@ -593,7 +593,7 @@ def cbs_search_blocks(w, fisher, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CB
 
 # ---------------------------------------------------------------------------------------------- updates
 
-def _update_blocks(w, fisher, mask, update, scale):
+def update_blocks(w, fisher, mask, update, scale):
     """Weights after ``update`` ("none", "obs", "single") of the mask, and ``1/2 dw' F dw`` (block-diagonal)."""
     out = np.where(mask, w, 0.0)
     inc = 0.0
@@ -700,8 +700,8 @@ def prune_blockwise(w, keep, criterion, fisher, *, grad=None, importance=None, r
         sr = cbs_search_blocks(w, fisher, starts[s0], loss=loss, epsilon=opts.epsilon, rho=opts.swap_range,
                                tau=opts.max_misses, max_iter=opts.max_iterations, patience=opts.patience)
         mask = sr.mask
-        weights, inc = _update_blocks(w, fisher, mask, "obs", update_scale)
-        start_inc = _update_blocks(w, fisher, starts[s0], "obs", update_scale)[1]
+        weights, inc = update_blocks(w, fisher, mask, "obs", update_scale)
+        start_inc = update_blocks(w, fisher, starts[s0], "obs", update_scale)[1]
         info.update(search=sr, start=s0, start_mask=starts[s0])
         res = PruneResult(weights, mask, "cbs", None, inc, start_inc, int(sum(sr.swaps[:sr.best_iteration])),
                           sr.objective, sr.start_objective, info=info)
@@ -726,7 +726,7 @@ def prune_blockwise(w, keep, criterion, fisher, *, grad=None, importance=None, r
             scores = _criteria.scores(crit, w, stats, locality=locality)
         mask = np.zeros(d, dtype=bool)
         mask[top_indices(scores, k)] = True
-        weights, inc = _update_blocks(w, fisher, mask, update, update_scale)
+        weights, inc = update_blocks(w, fisher, mask, update, update_scale)
         res = PruneResult(weights, mask, name, scores, inc, info=info)
     info["removed_per_block"] = [int((~res.mask[a:b]).sum()) for a, b in fisher.blocks]
     return res

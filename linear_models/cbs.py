@@ -220,7 +220,7 @@ def cbs_search(w, F, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau
     return SearchResult(best_mask, objectives[best_it], objectives[0], losses, objectives, swaps, best_it, converged)
 
 
-def _quotas(sizes, k):
+def quotas(sizes, k):
     """Integer quotas proportional to ``sizes`` summing to ``k`` (largest remainder)."""
     exact = np.asarray(sizes, dtype=float) * k / np.sum(sizes)
     q = np.floor(exact).astype(int)
@@ -248,7 +248,7 @@ def rmp_masks(w, keep, n_candidates, rng):
     for _ in range(n_candidates):
         chunks = np.array_split(rng.permutation(d), n_chunks)
         mask = np.zeros(d, dtype=bool)
-        for idx, q in zip(chunks, _quotas([c.size for c in chunks], k)):
+        for idx, q in zip(chunks, quotas([c.size for c in chunks], k)):
             mask[idx[np.argsort(-a[idx], kind="stable")[:q]]] = True
         masks.append(mask)
     return masks

@@ -55,7 +55,8 @@ from pruning_checks import as_generator, check_choice, check_int, keep_count
 from . import blockwise as _bw
 from .criteria import get_criterion
 from .pruning import prune
-from .second_order import WOODFISHER_SCALE, PruneResult, _quotas, resolve_damping
+from .cbs import quotas
+from .second_order import WOODFISHER_SCALE, PruneResult, resolve_damping
 
 SCOPES = ("global", "layer")
 #: Copies of the full ``d x d`` matrix the full-matrix path holds at once (Fisher, damped Fisher,
@@ -280,7 +281,7 @@ def prune_module(model, keep, criterion="magnitude", *, scope="global", data=Non
         groups = [(int(offs[i]), int(offs[i + 1])) for i in range(len(sizes))]
         if isinstance(keep, numbers.Integral) and not isinstance(keep, bool):
             k = keep_count(keep, d)
-            counts = [int(q) for q in _quotas(sizes, k)]
+            counts = [int(q) for q in quotas(sizes, k)]
             if min(counts) < 1:
                 raise ValueError(f"keep == {keep} is too few for scope 'layer': parameter "
                                  f"{names[int(np.argmin(counts))]!r} would keep no weight.")

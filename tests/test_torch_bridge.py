@@ -187,8 +187,8 @@ def test_counts_exact_under_ties(keep, scope):
 
 
 def _quota(sizes, k):
-    from linear_models.second_order import _quotas
-    return _quotas(sizes, k)
+    from linear_models.cbs import quotas
+    return quotas(sizes, k)
 
 
 def _cnn():

@@ -24,6 +24,7 @@ import numpy as np
 
 from asymptotics import BlockSpectrum, pruned_risk, solve_pruned
 
+from ..runtime.stats import mean_sem
 from ..linear.engine import monte_carlo
 from ..plotting import color, new_figure, plot_points
 from .linear import TidyRows, finish
@@ -190,7 +191,7 @@ def hessian_gap_figure(out_dir, quick=False, n_jobs=None):
             for c in ("obs", "joint"):
                 th = pruned_risk(spec, KAPPA, NOISE, keep=pop.keep_effective, criterion=c, update="obs")
                 gap = emp.samples[c] - pop.samples[c]
-                gm, gs = gap.mean(axis=0), gap.std(axis=0, ddof=1) / np.sqrt(trials)
+                gm, gs = mean_sem(gap, axis=0)
                 for j, a in enumerate(GAP_KEEP):
                     rows.add("block-hessian-gap", "p", p, KAPPA, 0.0, None, f"{c}+population|{name}", a, float(th[j]),
                              float(pop.mean[c][j]), float(pop.sem[c][j]), trials, p, theory_row=i == 0)

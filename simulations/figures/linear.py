@@ -17,6 +17,7 @@ from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 from ..linear.engine import monte_carlo
 from ..plotting import color, new_figure, plot_curves, plot_points, save_with_csv
 from ..runtime.files import write_tidy_csv
+from ..runtime.stats import mean_sem
 
 #: The headline model: half of the features scaled up by 5 (variance 25) with weights 0.3 (importance
 #: 25 * 0.09 = 2.25 against 1 for the unscaled half): small weights that matter.
@@ -187,8 +188,9 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
             res = monte_carlo(spec, p, k, noise, ridge=ridge, keep=[keep], criteria=("magnitude", "hessian"),
                               trials=trials, seed=4000 + i + (50 if ridge else 0), n_jobs=n_jobs)
             d = res.samples["magnitude"][:, 0] - res.samples["hessian"][:, 0]       # paired per trial
-            mean.append(d.mean())
-            sem.append(d.std(ddof=1) / np.sqrt(d.size))
+            m, s = mean_sem(d)
+            mean.append(m)
+            sem.append(s)
             rows.add("hessian-bias", "kappa", k, k, ridge, None, "magnitude-hessian", keep, gap(k), mean[-1], sem[-1],
                      trials, p)
         plot_points(ax, sim_k, mean, sem, col, f"ridge {ridge:g} (simulation)")

@@ -27,6 +27,7 @@ from asymptotics import Spectrum, pruned_risk
 from ..experiments.network_experiment import network_experiment
 from ..plotting import LABELS, MARKERS, color, new_figure, plot_points, save_with_csv
 from ..runtime.files import write_tidy_csv
+from ..runtime.stats import mean_sem
 
 CSV_COLUMNS = ("figure", "x_name", "x", "criterion", "keep", "metric", "mean", "sem", "trials")
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs")
@@ -189,7 +190,7 @@ def network_hessian_figure(out_dir, quick=False, n_jobs=None):
     fig, (ax, ax2) = new_figure(2, width=4.6)
     for c in crits:
         v = res.extras["corr_over_steps"][c]
-        m, s = v.mean(axis=0), v.std(axis=0, ddof=1) / np.sqrt(v.shape[0])
+        m, s = mean_sem(v, axis=0)
         ax.plot(steps, m, color=color(c), lw=1.6, label=LABELS.get(c, c))
         ax.fill_between(steps, m - s, m + s, color=color(c), alpha=0.2, lw=0)
         for st, mm, ss in zip(steps, m, s):
@@ -295,5 +296,4 @@ def network_claims(out_dir, quick=False, n_jobs=None):
 
 
 def _sem(x):
-    x = np.asarray(x, dtype=float)
-    return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
+    return mean_sem(x)[1]

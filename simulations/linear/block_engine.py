@@ -36,7 +36,7 @@ from pruning_checks import check_choice, check_int, check_scalar
 
 from ..runtime import workers
 from . import block_kernels, kernels
-from .engine import (HESSIAN_SCORES, MAX_ENTRIES, SAMPLERS, _check_keep_grid, _check_squared, _warn_collisions,
+from .engine import (HESSIAN_SCORES, MAX_ENTRIES, SAMPLERS, check_keep_grid, check_squared, warn_collisions,
                      summarize)
 
 #: The theory's criteria for block spectra (``asymptotics.BLOCK_CRITERIA``), the default.
@@ -76,7 +76,7 @@ def make_block_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=(0.1, 0.25, 0.5
     B = cov.shape[1]
     types = block_layout(spectrum.weights, B, p)
     kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
-    noise = _check_squared(check_scalar(noise, "noise", low=0), "noise")
+    noise = check_squared(check_scalar(noise, "noise", low=0), "noise")
     ridge = check_scalar(ridge, "ridge", low=0)
     refit_ridge = ridge if refit_ridge is None else check_scalar(refit_ridge, "refit_ridge", low=0)
     if kappa * p > MAX_ENTRIES:
@@ -84,7 +84,7 @@ def make_block_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=(0.1, 0.25, 0.5
     n = int(round(kappa * p))
     if n < 1:
         raise ValueError(f"kappa * p == {kappa * p:g}, must round to at least one sample.")
-    keep_arr = _check_keep_grid(keep)
+    keep_arr = check_keep_grid(keep)
     criteria, extra = _check_block_criteria(criteria)
     retrain = "none" if retrain is None else retrain
     check_choice(retrain, "retrain", kernels.RETRAIN)
@@ -110,7 +110,7 @@ def make_block_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=(0.1, 0.25, 0.5
         a = keep_arr[np.flatnonzero(keep_counts == n)[0]]
         raise ValueError(f"keep == {a} keeps n == {n} weights: with refit_ridge 0 the refit sits at the "
                          "interpolation threshold (infinite risk); change keep or use refit_ridge > 0.")
-    _warn_collisions(keep_arr, keep_counts, p)
+    warn_collisions(keep_arr, keep_counts, p)
     gaussian = spectrum.signal_dist == "gaussian"
     block_cov = np.ascontiguousarray(cov[types])
     diagonal = bool(np.count_nonzero(cov * (1.0 - np.eye(B))) == 0)

@@ -117,7 +117,7 @@ def execute(job, trials, n_jobs=None, client=None):
     return np.concatenate([r for r, _ in parts]), np.concatenate([d for _, d in parts])
 
 
-def _check_keep_grid(keep):
+def check_keep_grid(keep):
     """Kept fractions as floats in (0, 1], non-decreasing. An integer (or bool, or complex) entry is refused with
     a ``TypeError``: in ``linear_models.prune`` an integer keep is a count, so ``keep == 1`` would mean one weight
     there and everything here."""
@@ -155,7 +155,7 @@ def _check_criteria(criteria):
     return criteria, tuple(extra)
 
 
-def _check_squared(value, name):
+def check_squared(value, name):
     if not np.isfinite(value * value):
         raise ValueError(f"{name} == {value}, too large (its square overflows).")
     return value
@@ -168,16 +168,16 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
         raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
     p = check_int(p, "p", low=1)
     kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
-    noise = _check_squared(check_scalar(noise, "noise", low=0), "noise")
+    noise = check_squared(check_scalar(noise, "noise", low=0), "noise")
     ridge = check_scalar(ridge, "ridge", low=0)
     refit_ridge = ridge if refit_ridge is None else check_scalar(refit_ridge, "refit_ridge", low=0)
-    init = _check_squared(check_scalar(init, "init", low=0), "init")
+    init = check_squared(check_scalar(init, "init", low=0), "init")
     if kappa * p > MAX_ENTRIES:
         raise ValueError(f"kappa * p == {kappa * p:g} samples, must be at most {MAX_ENTRIES}.")
     n = int(round(kappa * p))
     if n < 1:
         raise ValueError(f"kappa * p == {kappa * p:g}, must round to at least one sample.")
-    keep_arr = _check_keep_grid(keep)
+    keep_arr = check_keep_grid(keep)
     criteria, extra = _check_criteria(criteria)
     retrain = "none" if retrain is None else retrain
     check_choice(retrain, "retrain", RETRAIN)
@@ -198,7 +198,7 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
         a = keep_arr[np.flatnonzero(keep_counts == n)[0]]
         raise ValueError(f"keep == {a} keeps n == {n} weights: with refit_ridge 0 the refit sits at the "
                          "interpolation threshold (infinite risk); change keep or use refit_ridge > 0.")
-    _warn_collisions(keep_arr, keep_counts, p)
+    warn_collisions(keep_arr, keep_counts, p)
     counts = atom_counts(spectrum.weights, p)
     job = kernels.Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
                       spectrum.signal_dist == "gaussian", n, noise, ridge, refit_ridge, keep_counts, criteria,
@@ -211,7 +211,7 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
     return job, keep_arr, config
 
 
-def _warn_collisions(keep, counts, p):
+def warn_collisions(keep, counts, p):
     same = np.flatnonzero(np.diff(counts) == 0)
     if same.size:
         pairs = "; ".join(f"keep {keep[i]:g} and {keep[i + 1]:g} both keep {counts[i]}" for i in same)

@@ -88,6 +88,7 @@ from asymptotics.thresholds import solve_thresholds
 from linear_models import atom_counts, fit
 
 from ..runtime.paths import check_output_dir
+from ..runtime.stats import mean_sem
 from ..runtime.workers import n_workers as _workers
 
 ARMS = ("fine-tune", "scratch", "rewind", "zero")
@@ -308,14 +309,14 @@ def linear_scratch_table(out_dir, quick=False, n_jobs=None):
                 cells = []
                 for ai, arm in enumerate(ARMS):
                     fresh, same = mc["risk"][:, 0, ci, ki, ai], mc["risk"][:, 1, ci, ki, ai]
-                    m, se = fresh.mean(), fresh.std(ddof=1) / np.sqrt(trials)
+                    m, se = mean_sem(fresh)
+                    same_m, same_se = mean_sem(same)
                     z = (m - th[arm]) / se
                     base = dict(init=s0, criterion=crit, keep=kp, arm=arm, trials=trials, p=p)
                     rows += [dict(base, data="fresh", source="theory", risk=th[arm], sem="", z=""),
                              dict(base, data="fresh", source="simulation", risk=m, sem=se, z=z),
-                             dict(base, data="same", source="simulation", risk=same.mean(),
-                                  sem=same.std(ddof=1) / np.sqrt(trials), z="")]
-                    cells.append(f"{th[arm]:.3f} \\| {m:.3f} +- {se:.3f} ({z:+.1f}) \\| {same.mean():.3f}")
+                             dict(base, data="same", source="simulation", risk=same_m, sem=same_se, z="")]
+                    cells.append(f"{th[arm]:.3f} \\| {m:.3f} +- {se:.3f} ({z:+.1f}) \\| {same_m:.3f}")
                 md.append(f"| {s0:g} | {crit} | {kp:g} | " + " | ".join(cells) + " |")
     out = Path(out_dir)
     csv = write_tidy_csv(out / "scratch_linear.csv", rows, TABLE_COLUMNS)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linear_models.blockwise import _update_blocks, block_fisher, layer_blocks, prune_blockwise
+from linear_models.blockwise import update_blocks, block_fisher, layer_blocks, prune_blockwise
 from linear_models.pruning import CBSOptions
 from pruning_checks import keep_count
 
@@ -119,7 +119,7 @@ def run_seed(data, seed, *, sparsities=SPARSITIES, methods=METHODS, block_size=B
             elif m == "obs":
                 mask = np.ones(d, dtype=bool)
                 mask[order[:d - keep]] = False
-                res[m] = _update_blocks(theta, fisher, mask, "obs", 1.0)[0]
+                res[m] = update_blocks(theta, fisher, mask, "obs", 1.0)[0]
             elif m == "cbs":
                 res[m] = prune_blockwise(theta, keep, "cbs", fisher, start="random-magnitude", rng=r_rmp, loss=loss,
                                          cbs_options=CBSOptions(n_starts=n_starts)).weights
