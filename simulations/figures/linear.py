@@ -9,6 +9,7 @@ theory value) and returns the paths. ``quick`` uses fewer points and trials.
 
 from __future__ import annotations
 
+import textwrap
 
 import numpy as np
 
@@ -16,7 +17,8 @@ from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 
 from ..linear.engine import monte_carlo
 from ..plotting import color, new_figure, plot_curves, plot_points, save_with_csv
-from ..runtime.files import write_tidy_csv
+from ..runtime.files import write_atomic, write_tidy_csv
+from . import captions
 
 #: The headline model: half of the features scaled up by 5 (variance 25) with weights 0.3 (importance
 #: 25 * 0.09 = 2.25 against 1 for the unscaled half): small weights that matter.
@@ -55,9 +57,32 @@ class TidyRows(list):
         return max(zs) if zs else float("nan")
 
 
-def finish(fig, rows, out_dir, stem):
-    """Save a linear figure and its tidy CSV (columns :data:`CSV_COLUMNS`); returns the paths."""
-    return save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS)
+def finish(fig, rows, out_dir, stem, caption=None):
+    """Save a linear figure and its tidy CSV (columns :data:`CSV_COLUMNS`); returns the paths.
+
+    With ``caption`` (the sentence the figure computed from its own numbers, :mod:`.captions`) it is also
+    written to ``<stem>.txt`` and that path is returned last.
+    """
+    paths = save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS)
+    if caption is not None:
+        paths += (write_caption(out_dir, stem, caption),)
+    return paths
+
+
+def write_caption(out_dir, stem, caption):
+    """Write a figure's computed caption to ``<stem>.txt`` in ``out_dir`` (atomically); returns the path."""
+    from pathlib import Path
+
+    path = Path(out_dir) / f"{stem}.txt"
+    write_atomic(path, caption.rstrip("\n") + "\n")
+    return path
+
+
+def legend_outside(fig, ax, fontsize=7):
+    """One legend for the whole figure, to the right of the panels (so it covers no data), from ``ax``'s
+    labelled artists."""
+    handles, labels = ax.get_legend_handles_labels()
+    return fig.legend(handles, labels, loc="outside right center", fontsize=fontsize, frameon=False)
 
 
 #: said on the dense-risk figure: why no point is simulated next to kappa = 1
@@ -105,7 +130,7 @@ def dense_risk_figure(out_dir, quick=False, n_jobs=None):
     ax.set_title("Dense risk: double descent")
     ax.axvline(1.0, color="k", lw=0.8, ls=":")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="best")
     return finish(fig, rows, out_dir, "dense_risk")
 
 
@@ -117,21 +142,36 @@ def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
     sim_keep = [0.1, 0.3, 0.5, 0.7, 0.9] if quick else [round(0.1 * i, 1) for i in range(1, 11)]
     fig, axes = new_figure(len(HEADLINE_KAPPAS))
     rows = TidyRows()
+    panels = []
     for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
         theory = {c: pruned_risk(spec, kappa, noise, keep=keep, criterion=c) for c in CRITERIA}
         res = monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=CRITERIA, trials=trials, seed=2000 + j,
                           n_jobs=n_jobs)
         plot_curves(ax, keep, theory, sim_keep, {c: res.mean[c] for c in CRITERIA}, {c: res.sem[c] for c in CRITERIA},
-                    title=f"kappa = n/p = {kappa:g}", legend=j == 0)
-        ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1)
+                    legend=False)
+        ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1, label="dense (theory)")
+        panels.append((ax, kappa))
         for c in CRITERIA:
             th = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c)
             for a, r in zip(keep, theory[c]):
                 rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, r)
             for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
                 rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, t, m, s, trials, p, theory_row=False)
-    fig.suptitle(f"Pruned min-norm / OLS risk, covariance-scaled two-atom model (p = {p}, {trials} trials)", fontsize=10)
-    return finish(fig, rows, out_dir, "pruned_risk")
+    set_pruned_risk_titles(fig, panels, rows, p, trials)
+    legend_outside(fig, axes[0])
+    return finish(fig, rows, out_dir, "pruned_risk", captions.pruned_risk_caption(rows))
+
+
+def set_pruned_risk_titles(fig, panels, rows, p, trials):
+    """Titles of the pruned-risk figure computed from its rows: per panel the theory's worst and best
+    criterion over the kept fraction (:func:`captions.pruned_risk_extremes`)."""
+    extremes = captions.pruned_risk_extremes(rows)
+    for ax, kappa in panels:
+        worst, best = extremes[kappa]
+        text = "\n".join(textwrap.wrap(f"worst: {worst}; best: {best}", 62))
+        ax.set_title(f"kappa = n/p = {kappa:g} (theory)\n{text}", fontsize=6.5)
+    fig.suptitle(f"Pruned min-norm / OLS risk, covariance-scaled two-atom model (p = {p}, {trials} trials)",
+                 fontsize=10)
 
 
 def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
@@ -159,11 +199,13 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
         ax.set_xscale("log")
         ax.set_xlabel("scale c of the second group (importance unchanged)")
         ax.set_ylabel(f"test risk, keep {keep:g}")
-        ax.set_title(f"kappa = {kappa:g}")
+        ax.set_title("\n".join(textwrap.wrap(captions.covariance_scaling_sentence(rows, kappa) + " (theory)", 60)),
+                     fontsize=7)
         ax.grid(alpha=0.3)
         if j == 0:
-            ax.legend(fontsize=7, frameon=False)
-    return finish(fig, rows, out_dir, "covariance_scaling")
+            ax.legend(fontsize=7, frameon=False, loc="best")
+    caption = "; ".join(captions.covariance_scaling_sentence(rows, kappa) for kappa in HEADLINE_KAPPAS)
+    return finish(fig, rows, out_dir, "covariance_scaling", f"Test risk at keep {keep:g}, {caption}.")
 
 
 def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
@@ -195,10 +237,12 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("kappa = n/p")
     ax.set_ylabel(f"risk(magnitude) - risk(hessian), keep {keep:g}")
-    ax.set_title("Hessian bias: how much magnitude pruning loses")
+    sentence = captions.hessian_bias_sentence(rows)
+    ax.set_title("Hessian bias at keep 0.3 (theory at the simulated kappas):\n"
+                 + "\n".join(textwrap.wrap(sentence, 70)), fontsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
-    return finish(fig, rows, out_dir, "hessian_bias")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    return finish(fig, rows, out_dir, "hessian_bias", sentence + ".")
 
 
 def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
@@ -231,7 +275,7 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
     ax.set_ylabel("test risk")
     ax.set_title("Sparse double descent")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="best")
     return finish(fig, rows, out_dir, "sparse_double_descent")
 
 
@@ -261,7 +305,7 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
         ax.set_ylabel("test risk")
         ax.set_title(f"{c} pruning, kappa = {kappa:g}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6.5, frameon=False)
+        ax.legend(fontsize=6.5, frameon=False, loc="best")
     return finish(fig, rows, out_dir, "retraining")
 
 
@@ -292,9 +336,10 @@ def initialization_figure(out_dir, quick=False, n_jobs=None):
                          trials, p)
         plot_curves(ax, s0s, theory, sim_s0, mean, sem, xlabel="initialization scale s0", logy=True,
                     title=f"{'no refit' if retrain == 'none' else 'fresh-data refit'}, keep {keep:g}",
-                    legend=j == 0)
+                    legend=False)
         ax.plot(s0s, dense, color=color("dense"), ls=":", lw=1.2, label="dense (theory)")
         ax.set_xscale("log")
+    legend_outside(fig, axes[0])
     fig.suptitle(f"Min-norm from a random start b0 ~ N(0, s0^2/p I), kappa = {kappa:g} (p = {p}, {trials} trials)",
                  fontsize=10)
     return finish(fig, rows, out_dir, "initialization")
