@@ -151,7 +151,7 @@ def test_pruned_risk_legend_lists_the_dense_line_and_covers_no_axes(pruned_risk_
 @pytest.fixture(scope="module")
 def linear_small(tmp_path_factory):
     out = tmp_path_factory.mktemp("linear")
-    for name in ("hessian-bias", "covariance-scaling"):
+    for name in ("hessian-bias", "covariance-scaling", "retraining"):
         FIGURES[name](out, quick=True, n_jobs=2)
     return out
 
@@ -177,6 +177,27 @@ def test_covariance_caption_holds_on_its_csv(linear_small):
             assert (f"{c} flat at" in text.split(f"kappa = {kappa:g}:")[1].split(";")[0]) == flat
     # hessian-pruned OLS is invariant under covariance scaling, magnitude-pruned OLS is not
     assert "kappa = 2: hessian flat at" in text and "magnitude flat" not in text
+
+
+def test_retraining_caption_holds_on_its_csv(linear_small):
+    rows = [r for r in _read(linear_small / "retraining.csv") if r["source"] == "simulation"]
+    text = (linear_small / "retraining.txt").read_text()
+    for c in ("magnitude", "hessian"):
+        get = lambda retrain, theory: {float(r["keep"]): float(r["risk"]) - (float(r["z"]) * float(r["sem"]) if theory else 0)
+                                       for r in rows if r["criterion"] == c and r["retrain"] == retrain}
+        none_t, fresh_t, none_s, same_s = get("none", True), get("fresh", True), get("none", False), get("same", False)
+        n = len(none_t)
+        fresh = sum(fresh_t[k] < none_t[k] for k in none_t)
+        same = sum(same_s[k] < none_s[k] for k in none_s)
+        assert (f"{c}: a fresh-data refit lowers the risk at {fresh} of {n} kept fractions (theory), "
+                f"a same-data refit at {same} of {n}") in text
+
+
+def test_retraining_wording_follows_the_numbers():
+    rows = [dict(criterion="hessian", source="simulation", keep=0.3, retrain=t, risk=v, z=0.0, sem=0.1)
+            for t, v in (("none", 1.0), ("fresh", 0.8), ("same", 1.2))]
+    assert "lowers the risk at 1 of 1 kept fractions (theory), a same-data refit at 0 of 1" in \
+        C.retraining_sentence(rows, "hessian")
 
 
 @pytest.mark.slow

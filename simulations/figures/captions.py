@@ -231,3 +231,22 @@ def covariance_scaling_sentence(rows, kappa):
             shown = [x for x in xs if x in (xs[0], 1.0, xs[-1])]
             parts.append(f"{c} " + " -> ".join(f"{v[x]:.3g} (c = {x:g})" for x in shown))
     return f"kappa = {kappa:g}: " + ", ".join(parts)
+
+
+def retraining_sentence(rows, criterion):
+    """A retraining panel title: at how many simulated kept fractions a fresh-data refit lowers the risk below no
+    refit (theory), and a same-data refit (simulated means)."""
+    th = defaultdict(dict)
+    sim = defaultdict(dict)
+    for r in rows:
+        if r["criterion"] != criterion or r["source"] != "simulation":
+            continue
+        keep, retrain = _num(r["keep"]), r["retrain"]
+        sim[retrain][keep] = _num(r["risk"])
+        if retrain in ("none", "fresh"):
+            th[retrain][keep] = _num(r["risk"]) - _num(r["z"]) * _num(r["sem"])
+    keeps = sorted(th["none"])
+    fresh = sum(th["fresh"][k] < th["none"][k] for k in keeps)
+    same = sum(sim["same"][k] < sim["none"][k] for k in keeps)
+    return (f"{criterion}: a fresh-data refit lowers the risk at {fresh} of {len(keeps)} kept fractions (theory), "
+            f"a same-data refit at {same} of {len(keeps)} (simulation)")

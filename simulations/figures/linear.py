@@ -303,10 +303,13 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
                 rows.add("retraining", "keep", a, kappa, 0.0, retrain, c, a, t, m, s, trials, p)
         ax.set_xlabel("kept fraction")
         ax.set_ylabel("test risk")
-        ax.set_title(f"{c} pruning, kappa = {kappa:g}")
+        ax.set_title(f"{c} pruning, kappa = {kappa:g}\n"
+                     + "\n".join(textwrap.wrap(captions.retraining_sentence(rows, c).split(": ", 1)[1], 60)),
+                     fontsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, frameon=False, loc="best")
-    return finish(fig, rows, out_dir, "retraining")
+    caption = "; ".join(captions.retraining_sentence(rows, c) for c in ("magnitude", "hessian"))
+    return finish(fig, rows, out_dir, "retraining", f"kappa = {kappa:g}, {caption}.")
 
 
 def initialization_figure(out_dir, quick=False, n_jobs=None):
