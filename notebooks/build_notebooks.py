@@ -29,7 +29,8 @@ from IPython.display import Image, display
 
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 from simulations import monte_carlo
-from simulations.figures.linear import HEADLINE_NOISE, HEADLINE_SPECTRUM, TidyRows, sizes
+from simulations.figures import captions                       # titles computed from the figure's own numbers
+from simulations.figures.linear import HEADLINE_NOISE, HEADLINE_SPECTRUM, TidyRows, legend_outside, sizes
 from simulations.plotting import color, new_figure, plot_curves, plot_points, save_figure
 
 QUICK = os.environ.get("PRUNING_MECHANICS_QUICK") == "1"      # the tests run every notebook in quick mode
@@ -130,8 +131,10 @@ def _pruned():
 Half of the features are scaled up by 5 (variance 25) and carry weights 0.3, the other half weights 1.
 Importance (the risk increase of zeroing a weight, THEORY.md Section 1) is `lam * b^2`: 2.25 for the
 small, scaled weights against 1 for the large ones. Magnitude pruning keeps the large weights and drops the
-important small ones first; hessian (OBD, covariance-scaled) pruning ranks by `sqrt(lam) |b_hat|` and does
-not. Four criteria, min-norm (`kappa = 0.6`) and OLS (`kappa = 2`), no retraining (Section 3).
+important small ones first; hessian (OBD, covariance-scaled) pruning ranks by `sqrt(lam) |b_hat|`, which puts
+the scaled weights first. Whether that ranking gives the lower risk depends on the fit: four criteria, min-norm
+(`kappa = 0.6`) and OLS (`kappa = 2`), no retraining (Section 3). The panel titles and the printed caption are
+computed from the curves (`simulations.figures.captions`), not written by hand.
 """),
         code(SETUP),
         code("""
@@ -151,23 +154,32 @@ fraction and records the exact population risk (`simulations.monte_carlo`; each 
 stream, so its numbers do not depend on which other criteria run beside it).
 """),
         code("""
+from simulations.figures.linear import set_pruned_risk_titles
+
 fig, axes = new_figure(len(kappas))
 for j, (ax, kappa) in enumerate(zip(axes, kappas)):
     res = monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=CRITERIA, trials=trials, seed=2000 + j, n_jobs=-1)
     plot_curves(ax, keep, theory[kappa], sim_keep, {c: res.mean[c] for c in CRITERIA}, {c: res.sem[c] for c in CRITERIA},
-                title=f"kappa = n/p = {kappa:g}", legend=j == 0)
-    ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1)
+                legend=False)
+    ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1, label="dense (theory)")
     for c in CRITERIA:
         th = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c)
+        for a, r in zip(keep, theory[kappa][c]):
+            rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, r)
         for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
-            rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, t, m, s, trials, p)
-fig.suptitle(f"Pruned min-norm / OLS risk (p = {p}, {trials} trials)", fontsize=10)"""),
+            rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, t, m, s, trials, p, theory_row=False)
+set_pruned_risk_titles(fig, list(zip(axes, kappas)), rows, p, trials)   # worst / best criterion, from the rows
+legend_outside(fig, axes[0])
+print(captions.pruned_risk_caption(rows))"""),
         code(SHOW.format(stem="pruned_risk")),
         md("""
-At `kappa = 2` and keep 0.3 the limit gives magnitude 1.40 against hessian 1.05 and oracle 1.03 (random 1.22):
-magnitude is worse than random. At `kappa = 0.6` the gap shrinks (1.71 against 1.59): the min-norm fit shrinks
-low-variance directions more (factor `lam/(lam + tau)`), which partly undoes the covariance scaling
-("Hessian bias", figure 4).
+At `kappa = 2` (OLS) magnitude is the worst criterion at every kept fraction: at keep 0.3 the limit gives
+magnitude 1.40 against hessian 1.05 and oracle 1.03 (random 1.22). At `kappa = 0.6` (min-norm) the picture
+depends on the kept fraction: at keep 0.3 hessian is still better than magnitude (1.59 against 1.71), but
+below keep 0.17 hessian is the *worst* of the four (keep 0.1: magnitude 1.75, hessian 1.84, random 1.65,
+oracle 1.65), in theory and in the simulation. The min-norm fit shrinks low-variance directions more
+(factor `lam/(lam + tau)`), so both criteria rank a different estimate than OLS does ("Hessian bias",
+figure 4).
 
 **Your turn.** Swap the roles (scaled features carrying the large weights) or try `signal_dist="gaussian"`:
 """),
@@ -213,14 +225,20 @@ for j, (ax, kappa) in enumerate(zip(axes, kappas)):
                      pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p)
         plot_points(ax, sim_c, mean, sem, color(c), f"{c} (simulation)")
     ax.set_xscale("log"); ax.set_xlabel("scale c of the second group (importance unchanged)")
-    ax.set_ylabel(f"test risk, keep {keep:g}"); ax.set_title(f"kappa = {kappa:g}"); ax.grid(alpha=0.3)
+    ax.set_ylabel(f"test risk, keep {keep:g}"); ax.grid(alpha=0.3)
+    ax.set_title(captions.covariance_scaling_sentence(rows, kappa) + " (theory)", fontsize=6, wrap=True)
     if j == 0:
-        ax.legend(fontsize=7, frameon=False)"""),
+        ax.legend(fontsize=7, frameon=False, loc="best")
+print("; ".join(captions.covariance_scaling_sentence(rows, kappa) for kappa in kappas))"""),
         code(SHOW.format(stem="covariance_scaling")),
         md("""
-At `kappa = 2` the hessian curve is flat (0.409 for every `c`) while magnitude goes from 0.59 at `c = 0.1`
-to 2.09 at `c = 10`: the scaled group's weights become small and are pruned first although they matter as
-much as before. At `kappa = 0.6` both criteria change with `c`, since min-norm itself depends on the scaling.
+At `kappa = 2` the hessian curve is flat (0.409 for every `c`), while magnitude goes from 0.59 at `c = 0.1`
+through 0.409 at `c = 1` to 0.339 at `c = 10`: the scaling alone changes which weights magnitude prunes. Here
+the scaled group carries the less important weights (0.7, importance 0.49 against 1), so scaled up (`c > 1`)
+its weights look small, are pruned first and magnitude ends up *better* than hessian; scaled down they look
+large and magnitude keeps them at a cost. At `kappa = 0.6` both criteria change with `c`, since min-norm itself
+depends on the scaling (1.17 and 1.21 at `c = 0.1`, 0.532 at `c = 1`, 1.78 and 2.09 at `c = 10`, magnitude
+and hessian).
 
 **Your turn.** Scale the *first* group instead, or compare with `retrain="fresh"`:
 """),
@@ -269,7 +287,9 @@ for ridge, col in ((0.0, color("dense")), (0.1, color("hessian"))):
                  sem[-1], trials, p)
     plot_points(ax, sim_k, mean, sem, col, f"ridge {ridge:g} (simulation)")
 ax.axhline(0, color="k", lw=0.8); ax.set_xlabel("kappa = n/p"); ax.set_ylabel(f"risk(magnitude) - risk(hessian), keep {keep:g}")
-ax.set_title("Hessian bias: how much magnitude pruning loses"); ax.grid(alpha=0.3); ax.legend(fontsize=7, frameon=False)"""),
+ax.set_title("Hessian bias at keep 0.3 (theory at the simulated kappas):\\n" + captions.hessian_bias_sentence(rows),
+             fontsize=6); ax.grid(alpha=0.3); ax.legend(fontsize=7, frameon=False, loc="best")
+print(captions.hessian_bias_sentence(rows))"""),
         code(SHOW.format(stem="hessian_bias")),
         md("""
 The limit gives a gap of 0.003 at `kappa = 0.3`, 0.12 at `kappa = 0.6` and 0.35 at `kappa = 2`: with few
@@ -356,13 +376,20 @@ for j, (ax, c) in enumerate(zip(axes, ("magnitude", "hessian"))):
                          retrain="fresh" if retrain == "same" else retrain)
         for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
             rows.add("retraining", "keep", a, kappa, 0.0, retrain, c, a, t, m, s, trials, p)
-    ax.set_xlabel("kept fraction"); ax.set_ylabel("test risk"); ax.set_title(f"{c} pruning, kappa = {kappa:g}")
-    ax.grid(alpha=0.3); ax.legend(fontsize=6.5, frameon=False)"""),
+    ax.set_xlabel("kept fraction"); ax.set_ylabel("test risk")
+    ax.set_title(f"{c} pruning, kappa = {kappa:g}\\n" + captions.retraining_sentence(rows, c).split(": ", 1)[1],
+                 fontsize=6, wrap=True)
+    ax.grid(alpha=0.3); ax.legend(fontsize=6.5, frameon=False, loc="best")
+for c in ("magnitude", "hessian"):
+    print(captions.retraining_sentence(rows, c))"""),
         code(SHOW.format(stem="retraining")),
         md("""
-Refitting recovers most of what pruning lost: the kept weights are re-estimated without the omitted ones'
-contribution pulling on them. The same-data refit sits a few percent off the fresh-data formula in a direction
-that depends on the kept fraction (see the z column of the CSV: it measures that departure, not an error).
+Here refitting does not recover what pruning lost: at `kappa = 2` the fresh-data refit has a *higher* risk than
+no refit at every kept fraction, in theory and in the simulation (magnitude at keep 0.3: 1.63 against 1.40;
+hessian 1.22 against 1.05): the dropped weights' signal is extra noise for the refit (Section 4), while the
+unpruned OLS coordinates were already unbiased. The printed lines count, per criterion, where each refit lowers
+the risk. The same-data refit has no formula; its points are compared with the fresh-data formula, so the z
+column of the CSV measures that departure, not an error.
 
 **Your turn.** Compare the refit gain for a min-norm fit (`kappa = 0.6`):
 """),
@@ -409,10 +436,11 @@ for j, (ax, retrain) in enumerate(zip(axes, ("none", "fresh"))):
                      pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain, init=s),
                      mean[c][-1], sem[c][-1], trials, p)
     plot_curves(ax, s0s, theory, sim_s0, mean, sem, xlabel="initialization scale s0", logy=True,
-                title=f"{'no refit' if retrain == 'none' else 'fresh-data refit'}, keep {keep:g}", legend=j == 0)
+                title=f"{'no refit' if retrain == 'none' else 'fresh-data refit'}, keep {keep:g}", legend=False)
     ax.plot(s0s, [dense_risk(spec, kappa, noise, init=s) for s in s0s], color=color("dense"), ls=":", lw=1.2,
             label="dense (theory)")
-    ax.set_xscale("log")"""),
+    ax.set_xscale("log")
+legend_outside(fig, axes[0])                 # outside the panels, the dense line included"""),
         code(SHOW.format(stem="initialization")),
         md("""
 **Your turn.** With `kappa > 1` or `ridge > 0` the objective is strictly convex and the initialization is
@@ -440,7 +468,9 @@ for path in paths:
         display(Image(filename=str(path)))
     elif path.suffix == ".md":
         display(Markdown(path.read_text()))
-print("\\\\n".join(map(str, paths)))"""
+    elif path.suffix == ".txt":
+        print("caption (computed from the figure's numbers):", path.read_text())
+print("\\n".join(map(str, paths)))"""
 
 
 def _figure_notebook(title, intro, api, call, outro, your_turn):
@@ -449,60 +479,117 @@ def _figure_notebook(title, intro, api, call, outro, your_turn):
             md(outro), code(your_turn)]
 
 
-NET_API = """\
+NET_SETUP = """\
 import numpy as np
 from simulations import network_experiment
-from simulations.figures.networks import base_config
+from simulations.figures import captions
+from simulations.figures.networks import KEEP, base_config
 
 cfg = base_config(QUICK)       # THEORY.md Section 6's illustrative configuration (smaller in quick mode)
-print(cfg)
-res = network_experiment(**dict(cfg, criteria=("magnitude", "hessian", "random"), trials=2, n_jobs=-1))
-for c in ("magnitude", "hessian", "random"):
-    print(f"{c:10s} keep {res.keep}: test MSE / Var(y) = {np.round(res.mean[c], 3)}, "
-          f"Spearman with importance {res.importance_corr[c]:.2f}")
-print("dense:", round(res.mean["dense"], 4))"""
+print({k: v for k, v in cfg.items() if k != "criteria"})
+print("criteria:", cfg["criteria"])"""
+
+NET_SHOW = """\
+for path in paths:
+    path = Path(path)
+    if path.suffix == ".png":
+        display(Image(filename=str(path)))
+    elif path.suffix == ".md":
+        display(Markdown(path.read_text()))
+    elif path.suffix == ".txt":
+        print("caption (computed from the figure's numbers):", path.read_text())
+print("\\n".join(map(str, paths)))"""
+
+
+def _network_notebook(title, intro, compute_md, compute, draw, outro, your_turn):
+    """A network notebook: the public calls behind the figure (``network_experiment`` per point, a few printed
+    numbers), then the figure drawn from those results by the same function the command line uses."""
+    return [md(f"# {title}\n\n{intro.strip()}"), code(FIG_SETUP), code(NET_SETUP), md(compute_md), code(compute),
+            code(draw + "\n" + NET_SHOW), md(outro), code(your_turn)]
+
+
+SCALING_COMPUTE = """\
+from simulations.figures.networks import SCALING_CS, scaled_groups
+
+cs = SCALING_CS[QUICK]
+results = [network_experiment(**dict(cfg, groups=scaled_groups(c), n_jobs=-1)) for c in cs]   # one run per scale c
+ki = results[0].keep.index(KEEP)
+for c, r in zip(cs, results):
+    w, imp = r.extras["group_abs_weight"][:, 0].mean(), r.extras["group_importance"][:, 0].mean()
+    print(f"c = {c:4g}: scaled group mean |W| {w:.4f}, mean importance {imp:.3g}; keep {KEEP}: "
+          + ", ".join(f"{k} {r.mean[k][ki]:.3f}" for k in ("magnitude", "hessian", "random")))"""
+
+
+INIT_COMPUTE = """\
+from simulations.figures.networks import INITS
+
+inits = INITS[QUICK]
+init_results = [network_experiment(**dict(cfg, init=s, n_jobs=-1)) for s in inits]     # one run per init scale
+ki = init_results[0].keep.index(KEEP)
+for s, r in zip(inits, init_results):
+    print(f"init {s:5g}: movement ||W - W0|| / ||W0|| {r.extras['weight_change'].mean():8.3g}, dense {r.mean['dense']:.3g}; "
+          f"keep {KEEP}: " + ", ".join(f"{k} {r.mean[k][ki]:.3g}" for k in ("magnitude", "hessian", "random")))"""
 
 
 @notebook("network_scaling")
 def _net_scaling():
-    return _figure_notebook(
-        "Network figure 1 — Magnitude pruning fails under covariance scaling",
+    return _network_notebook(
+        "Network figure 1 — Magnitude pruning under covariance scaling",
         """
 A shallow ReLU network `f(x) = sum_j v_j relu(w_j . x)` is trained on a linear teacher whose first feature group
-is scaled by `c` while its teacher weight is `1/c`: the group's importance (`c^2 w^2 = 1`) does not change, but
-the first-layer weights the network learns on it shrink about like `1/c` (the covariance-scaling argument of
-THEORY.md Section 1, now in a network). Magnitude pruning then removes those important weights first; the
-Gauss-Newton-weighted (hessian, OBD) criterion does not. Every criterion goes through the same pruning library
-as the linear models (`linear_models.prune`), fed with the network's gradient and Gauss-Newton matrix.
+is scaled by `c` while its teacher weight is `1/c`: the group's importance (`c^2 w^2 = 1`) does not change. The
+covariance-scaling argument of THEORY.md Section 1 says the learned first-layer weights on that group should then
+shrink like `1/c`; what the network does is measured here. Every criterion goes through the same pruning library
+as the linear models (`linear_models.prune`), fed with the network's gradient and Gauss-Newton matrix. The panel
+titles are computed from the measured numbers (`simulations.figures.captions`).
 """,
-        NET_API,
-        'FIGURES_CALL',
         """
-The right panel is the mechanism: mean `|W|` of the scaled group against `c` on log axes, with a `1/c`
-reference, and the group's mean ablation importance on the right axis. The CSV holds every number with its
-standard error over trials.
-
-**Your turn.** Prune at another kept fraction, or fine-tune after pruning (`finetune_steps=500`):
+One `network_experiment` per scale `c` (the same calls, seeds and sizes as `python -m simulations figure
+network-scaling`): the mean `|W|` of the scaled group's first-layer weights, their mean ablation importance, and the
+test loss after pruning 70% of the weights.
 """,
-        """res = network_experiment(**dict(cfg, groups=[(5, 30.0, 1 / 30), (5, 1.0, 0.3), (10, 1.0, 0.0)],
-                              criteria=("magnitude", "hessian"), finetune_steps=200, trials=2, n_jobs=-1))
-print({c: np.round(res.mean[c], 3) for c in ("magnitude", "hessian")}, res.extras["before_finetune"]["magnitude"].mean(axis=0))""")
+        SCALING_COMPUTE,
+        """\
+from simulations.figures.networks import plot_network_scaling
+
+paths = plot_network_scaling(cs, results, OUT)     # the drawing of `figure network-scaling`""",
+        """
+In the full run the weights shrink, but about like `c^-0.5`, not `1/c`, and their ablation importance *grows*
+with `c`; magnitude pruning removes them first and is worse than random from `c = 5` on, while the
+Gauss-Newton-weighted criteria are not. The CSV holds every number with its standard error over trials.
+
+**Your turn.** Fine-tune after pruning (`finetune_steps`) at the largest scale and compare with the loss before
+fine-tuning:
+""",
+        """res = network_experiment(**dict(cfg, groups=scaled_groups(cs[-1]), criteria=("magnitude", "hessian"),
+                              finetune_steps=200, trials=2, n_jobs=-1))
+for c in ("magnitude", "hessian"):
+    print(c, "after fine-tuning", np.round(res.mean[c], 3), "before", np.round(res.extras["before_finetune"][c].mean(axis=0), 3))""")
 
 
 @notebook("network_init")
 def _net_init():
-    return _figure_notebook(
+    return _network_notebook(
         "Network figure 2 — Initialization scale and magnitude pruning",
         """
-Sweep the initialization scale `init` (`w_j ~ N(0, init^2/d I)`, `v_j ~ N(0, init^2/m)`) over three decades.
-From a small start training moves the weights far (`||W - W0|| / ||W0||` of order 10: feature learning); from a
-large one they barely move (lazy training), so magnitudes mostly reflect the random initialization and magnitude
-pruning degrades towards (or below) random. The right panel is the exact linear-limit counterpart (THEORY.md
-Section 8, min-norm from `b0 ~ N(0, s0^2/p I)`), where the initialization survives in proportion `tau/(lam+tau)`.
+Sweep the initialization scale `init` (`w_j ~ N(0, init^2/d I)`, `v_j ~ N(0, init^2/m)`) over three decades and
+measure how far training moves the first layer (`||W - W0|| / ||W0||`) and the loss after pruning. The right
+panel is the exact linear-limit counterpart (THEORY.md Section 8, min-norm from `b0 ~ N(0, s0^2/p I)`), where the
+initialization survives in proportion `tau/(lam+tau)`. The movement panel's title is computed from the numbers.
 """,
-        NET_API,
-        'FIGURES_CALL',
         """
+One `network_experiment` per initialization scale (the same calls as `python -m simulations figure network-init`):
+""",
+        INIT_COMPUTE,
+        """\
+from simulations.figures.networks import plot_network_init
+
+paths = plot_network_init(inits, init_results, OUT)     # the drawing of `figure network-init`""",
+        """
+In the full run the first layer moves by a factor of about 100 from a small start and by less than 1 from a large
+one; magnitude pruning's loss stays near 0.9 up to init 0.3 and fails at init 3. At init 10 the dense network no
+longer fits (dense loss of the order of Var(y)), so that point says nothing about pruning.
+
 **Your turn.** With SGD instead of Adam the lazy regime starts at another scale:
 """,
         """res = network_experiment(**dict(cfg, optimizer="sgd", lr=0.05, init=3.0, criteria=("magnitude", "hessian", "random"),
@@ -512,17 +599,35 @@ print({c: np.round(res.mean[c], 3) for c in ("magnitude", "hessian", "random")},
 
 @notebook("network_hessian")
 def _net_hessian():
-    return _figure_notebook(
-        "Network figure 3 — Hessian structure identifies the important weights",
+    return _network_notebook(
+        "Network figure 3 — Hessian structure and the important weights",
         """
 For every criterion, the Spearman rank correlation of its per-weight scores with the exact ablation importance
 (the test-loss increase of zeroing that weight alone, on a large fresh sample): during training from a small start
-(left) and at the end of training over the initialization scale (right). Scores weighted by the Gauss-Newton
-diagonal (hessian, taylor2) and the OBS saliency track importance; magnitudes do not.
+(left) and at the end of training over the initialization scale (right). The right panel's title is computed from
+the numbers.
 """,
-        NET_API,
-        'FIGURES_CALL',
         """
+One run of the base configuration that records the correlations every 25th of training (`record_every`), and
+the init sweep (the same calls as `python -m simulations figure network-hessian`):
+""",
+        INIT_COMPUTE + """
+from simulations.figures.networks import hessian_run
+
+run = hessian_run(QUICK, n_jobs=-1)         # network_experiment(**dict(cfg, record_every=steps // 25))
+v = run.extras["corr_over_steps"]
+print("checkpoints:", run.extras["checkpoints"][:3], "...", run.extras["checkpoints"][-1])
+for c in ("magnitude", "hessian", "taylor2", "obs"):
+    print(f"{c:10s} Spearman with importance: at the first checkpoint {v[c][:, 0].mean():.2f}, at the end {v[c][:, -1].mean():.2f}")""",
+        """\
+from simulations.figures.networks import plot_network_hessian
+
+paths = plot_network_hessian(run, inits, init_results, OUT)     # the drawing of `figure network-hessian`""",
+        """
+The printed numbers and the right panel's title say how closely each criterion's scores follow the ablation
+importance during and at the end of training; in the full run the Gauss-Newton-weighted scores (hessian,
+taylor2) and the OBS saliency reach a Spearman correlation near 0.9 and magnitude stays far below.
+
 **Your turn.** Record the correlations every 100 steps of your own run:
 """,
         """res = network_experiment(**dict(cfg, criteria=("magnitude", "hessian"), record_every=100, trials=2, n_jobs=-1))
@@ -531,15 +636,21 @@ print(res.extras["checkpoints"], np.round(res.extras["corr_over_steps"]["hessian
 
 @notebook("network_claims")
 def _net_claims():
-    return _figure_notebook(
+    return _network_notebook(
         "Network claims table — THEORY.md Section 6, measured",
         """
 Each seed claim of THEORY.md Section 6, the configuration it was measured in, the numbers with standard errors
 over trials, and whether it held — plus THEORY.md's illustrative numbers beside ours. The runs are the sweeps of
-network figures 1 and 2 (same seeds), so the table and the figures agree.
+network figures 1 and 2 (same calls, same seeds), so the table and the figures agree.
 """,
-        NET_API,
-        'FIGURES_CALL',
+        """
+The two sweeps: one `network_experiment` per scale `c`, one per initialization scale.
+""",
+        SCALING_COMPUTE + "\n\n" + INIT_COMPUTE,
+        """\
+from simulations.figures.networks import claims_table
+
+paths = claims_table(cs, results, inits, init_results, OUT)     # the table of `figure network-claims`""",
         "**Your turn.** Change the activation to tanh and re-run the illustrative configuration:",
         """res = network_experiment(**dict(cfg, activation="tanh", criteria=("magnitude", "hessian", "random"), trials=2, n_jobs=-1))
 print({c: np.round(res.mean[c], 3) for c in ("magnitude", "hessian", "random")})""")
@@ -568,10 +679,28 @@ scikit-learn's digits, one-shot pruning without fine-tuning by magnitude, magnit
 WoodFisher, greedy OBS and CBS, test accuracy over seeds beside the published MNIST numbers. MNIST cannot be
 fetched on these machines; digits ships inside scikit-learn (`pip install -e '.[digits]'`).
 """,
-        SO_API,
+        SO_API + """
+
+# one seed of the table by hand: dense training, the empirical Fisher, one-shot pruning at sparsity 0.9
+from linear_models import second_order as so
+
+theta = soe.train_dense(net, data, seed=0)
+acc = lambda w: 100 * soe.accuracy(net, w, data.X_test, data.y_test)
+G = net.per_sample_gradients(theta, data.X_train, data.y_train.astype(float))     # (N, 3560)
+fisher = so.empirical_fisher(G, relative_damping=soe.DAMPING, inverse=True)
+print(f"dense {acc(theta):.2f}%; Fisher mean diagonal {fisher.mean_diagonal:.3g}, damping {fisher.damping:.3g}")
+loss = lambda w: net.loss_value(w, data.X_train, data.y_train.astype(float))
+pruned = {"magnitude": so.magnitude(theta, 0.1), "magnitude+update": so.magnitude_update(theta, fisher, 0.1),
+          "woodfisher": so.woodfisher(theta, fisher, 0.1),
+          "cbs": so.cbs(theta, fisher, 0.1, loss=loss, rng=np.random.default_rng(0), n_starts=10)}
+for m, r in pruned.items():
+    print(f"{m:17s} sparsity 0.9: test accuracy {acc(r.weights):.2f}%")""",
         'FIGURES_CALL',
-        "**Your turn.** Change the Fisher damping (relative to its mean diagonal) and re-run one seed:",
-        """print(soe.DAMPING)""")
+        "**Your turn.** Change the Fisher damping (relative to its mean diagonal) and re-prune the same seed:",
+        """for dmp in (0.01, 1.0):
+    f = so.empirical_fisher(G, relative_damping=dmp, inverse=True)
+    print(f"relative damping {dmp:g}: woodfisher {acc(so.woodfisher(theta, f, 0.1).weights):.2f}%, "
+          f"magnitude+update {acc(so.magnitude_update(theta, f, 0.1).weights):.2f}%")""")
 
 
 @notebook("loss_modelling")
@@ -585,10 +714,18 @@ recomputed, no training between steps) and with a locality penalty `+ 1/2 lambda
 loss right after pruning, the test accuracy after fine-tuning with the mask fixed, and the rank correlation
 between the two across configurations, with a bootstrap interval.
 """,
-        SO_API,
+        SO_API + "\nfrom linear_models import second_order as so",
         'FIGURES_CALL',
-        "**Your turn.** The configurations of the study:",
-        """print(loss_modelling.lm_configs(QUICK))""")
+        "**Your turn.** Multi-step pruning (scores recomputed, no training) on a least-squares problem, where the "
+        "gradient and the curvature are exact:",
+        """rng = np.random.default_rng(0)
+X = rng.standard_normal((400, 50)) * np.r_[np.ones(25), 5 * np.ones(25)]
+y = X @ rng.standard_normal(50) + 0.5 * rng.standard_normal(400)
+w = np.linalg.lstsq(X, y, rcond=None)[0]
+loss = lambda v: float(np.mean((X @ v - y) ** 2))
+stats = lambda v: (2 * X.T @ (X @ v - y) / len(y), 2 * np.mean(X**2, axis=0))       # gradient, curvature diagonal
+for c in ("magnitude", "taylor2", "hessian"):
+    print(c, [round(loss(so.prune_in_steps(w, 0.3, c, steps, stats).weights), 2) for steps in (1, 14)])""")
 
 
 @notebook("linear_counterpart")
@@ -612,9 +749,17 @@ for c in ("magnitude", "obs", "cbs"):
     r = prune(b, 0.2, c, hessian=H)
     print(f"{c:10s} test risk {prob.risk(r.weights):.4f}")""",
         'FIGURES_CALL',
-        "**Your turn.** Try a correlated design (`linear_models.ar1_covariance`), where OBD and OBS differ more.",
-        """from linear_models import ar1_covariance, LinearProblem
-print(ar1_covariance(4, 0.5))""")
+        "**Your turn.** Try a correlated design (`linear_models.ar1_covariance`), where OBD and OBS differ more:",
+        """from linear_models import ar1_covariance
+
+rng = np.random.default_rng(2)
+L = np.linalg.cholesky(ar1_covariance(100, 0.8))
+Xc = rng.standard_normal((400, 100)) @ L.T
+yc = Xc @ rng.standard_normal(100) / 10 + 0.5 * rng.standard_normal(400)
+bc, Hc = fit(Xc, yc), Xc.T @ Xc
+for c in ("magnitude", "hessian", "obs"):
+    r = prune(bc, 0.2, c, hessian=Hc)
+    print(f"{c:10s} training loss after pruning {np.mean((Xc @ r.weights - yc) ** 2):.4f}")""")
 
 
 RG_API = """\
@@ -657,8 +802,12 @@ published numbers.
 """,
         RG_API,
         'FIGURES_CALL',
-        "**Your turn.** The exact linear-limit version is the `linear_scratch` notebook.",
-        """print("see notebooks/linear_scratch.ipynb")""")
+        "**Your turn.** The exact linear-limit version of the comparison (the `linear_scratch` notebook), in one call:",
+        """from asymptotics import Spectrum
+from simulations.regimes.scratch_linear import scratch_risk
+
+spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
+print({arm: round(r, 3) for arm, r in scratch_risk(spec, 0.5, 0.5, 0.8, init=1.0).items()})""")
 
 
 @notebook("linear_scratch")
@@ -675,8 +824,13 @@ follows from THEORY.md Sections 2-4 and 8; the table compares it with an exact p
 from simulations.regimes import scratch_linear
 print(scratch_linear.__doc__.split("Example")[0][:1500])""",
         'FIGURES_CALL',
-        "**Your turn.** Which start wins depends on whether the refit is determined (kept fraction below kappa).",
-        """print(scratch_linear.ARMS)""")
+        "**Your turn.** Which start wins depends on whether the refit is determined (kept fraction below kappa):",
+        """from asymptotics import Spectrum
+
+spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
+for keep in (0.3, 0.8):          # kappa = 0.5: determined refit below, underdetermined above
+    r = scratch_linear.scratch_risk(spec, 0.5, 0.5, keep, init=3.0)
+    print(f"keep {keep}:", {arm: round(r[arm], 3) for arm in scratch_linear.ARMS})""")
 
 
 @notebook("phase_diagram")
