@@ -16,6 +16,7 @@ import numpy as np
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 
 from ..linear.engine import monte_carlo
+from ..linear.sweep_kind import spectrum_text
 from ..plotting import color, new_figure, plot_curves, plot_points, save_with_csv
 from ..runtime.files import write_atomic, write_tidy_csv
 from . import captions
@@ -26,8 +27,12 @@ HEADLINE_SPECTRUM = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
 HEADLINE_NOISE = 0.25
 HEADLINE_KAPPAS = (0.6, 2.0)
 
+#: Columns of the linear figures' tidy CSVs. Those shared with sweep CSVs (``kappa``, ``ridge``, ``retrain``,
+#: ``criterion``, ``keep``, ``source``, ``risk``, ``sem``, ``z``, ``trials``, ``p``, ``noise``, ``spectrum``) mean
+#: the same there (see :mod:`simulations.linear.sweep_kind`); ``figure`` names the figure and ``x_name``/``x`` its
+#: abscissa. ``z`` is ``(simulation - theory) / sem`` on simulation rows with a finite theory value.
 CSV_COLUMNS = ("figure", "x_name", "x", "kappa", "ridge", "retrain", "criterion", "keep", "source", "risk", "sem",
-               "z", "trials", "p")
+               "z", "trials", "p", "noise", "spectrum")
 
 
 def sizes(quick):
@@ -36,12 +41,24 @@ def sizes(quick):
 
 
 class TidyRows(list):
-    """Tidy rows with z-scores (``(simulation - theory) / sem``), accumulated by figures and notebooks."""
+    """Tidy rows with z-scores (``(simulation - theory) / sem``), accumulated by figures and notebooks.
+
+    ``noise`` and ``spectrum`` (an :class:`asymptotics.Spectrum`) fill the columns of the same names on every row
+    unless :meth:`add` is given others.
+    """
+
+    def __init__(self, rows=(), *, noise="", spectrum=None):
+        super().__init__(rows)
+        self.noise = noise
+        self.spectrum = spectrum
 
     def add(self, figure, x_name, x, kappa, ridge, retrain, criterion, keep, theory, mean=None, sem=None, trials="",
-            p="", theory_row=True):
+            p="", theory_row=True, *, noise=None, spectrum=None):
+        spectrum = self.spectrum if spectrum is None else spectrum
         common = dict(figure=figure, x_name=x_name, x=x, kappa=kappa, ridge=ridge, retrain=retrain or "none",
-                      criterion=criterion, keep=keep, trials=trials, p=p)
+                      criterion=criterion, keep=keep, trials=trials, p=p,
+                      noise=self.noise if noise is None else noise,
+                      spectrum="" if spectrum is None else spectrum_text(spectrum))
         if theory is not None and theory_row:
             self.append(dict(common, source="theory", risk=theory, sem="", z=""))
         if mean is not None:
@@ -106,7 +123,7 @@ def dense_risk_figure(out_dir, quick=False, n_jobs=None):
     # p/(n - p - 1) against 1/(kappa - 1)) exceeds the standard error of the full run
     sim_k = [0.3, 0.5, 0.7, 1.4, 2.0, 3.0] if quick else [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.5, 1.75, 2.0, 2.5, 3.0]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for ridge, name in ((0.0, "min-norm / OLS"), (0.1, "ridge 0.1")):
         theory = [dense_risk(spec, k, noise, ridge=ridge) for k in kappas]
         col = color("dense") if ridge == 0 else color("hessian")
@@ -141,7 +158,7 @@ def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
     keep = np.linspace(0.02, 1.0, 99)
     sim_keep = [0.1, 0.3, 0.5, 0.7, 0.9] if quick else [round(0.1 * i, 1) for i in range(1, 11)]
     fig, axes = new_figure(len(HEADLINE_KAPPAS))
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     panels = []
     for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
         theory = {c: pruned_risk(spec, kappa, noise, keep=keep, criterion=c) for c in CRITERIA}
@@ -182,7 +199,7 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
     sim_c = [0.2, 1.0, 5.0] if quick else [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
     base = Spectrum([1.0, 1.0], [1.0, 0.7], [0.5, 0.5])
     fig, axes = new_figure(len(HEADLINE_KAPPAS))
-    rows = TidyRows()
+    rows = TidyRows(noise=noise)
     for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
         for c in ("magnitude", "hessian"):
             th = [pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c) for s in cs]
@@ -194,7 +211,8 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
                 mean.append(res.mean[c][0])
                 sem.append(res.sem[c][0])
                 rows.add("covariance-scaling", "c", s, kappa, 0.0, None, c, keep,
-                         pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p)
+                         pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p,
+                         spectrum=base.scaled([1.0, s]))
             plot_points(ax, sim_c, mean, sem, color(c), f"{c} (simulation)")
         ax.set_xscale("log")
         ax.set_xlabel("scale c of the second group (importance unchanged)")
@@ -218,7 +236,7 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
     # away from kappa = 1 (as in figure 1): at kappa = 1.3, p = 1000 the paired gap showed z = 3.07
     sim_k = [0.3, 0.6, 2.0] if quick else [0.2, 0.4, 0.6, 1.6, 2.0, 3.0]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for ridge, col in ((0.0, color("dense")), (0.1, color("hessian"))):
         gap = lambda k: pruned_risk(spec, k, noise, keep=keep, criterion="magnitude", ridge=ridge) - pruned_risk(
             spec, k, noise, keep=keep, criterion="hessian", ridge=ridge)
@@ -254,7 +272,7 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
     ps = [160, 200, 240, 300, 340, 360, 440, 480, 520, 640, 800, 1040, 1360, 1600]
     sim_ps = [240, 640, 1600] if quick else [160, 240, 320, 520, 800, 1040, 1600]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     curves = (("magnitude", None, "magnitude-pruned"), ("hessian", None, "hessian-pruned"),
               ("oracle", "fresh", "trained on the oracle support"))
     for c, retrain, label in curves:
@@ -286,7 +304,7 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
     keep = np.linspace(0.02, 1.0, 99)
     sim_keep = [0.1, 0.3, 0.6] if quick else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
     fig, axes = new_figure(2)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for j, (ax, c) in enumerate(zip(axes, ("magnitude", "hessian"))):
         for retrain, ls in ((None, "-"), ("fresh", "--")):
             ax.plot(keep, pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain), color=color(c), ls=ls, lw=1.6,
@@ -320,7 +338,7 @@ def initialization_figure(out_dir, quick=False, n_jobs=None):
     s0s = np.geomspace(1e-2, 1e1, 61)
     sim_s0 = [0.1, 1.0, 3.0] if quick else [0.01, 0.1, 0.3, 1.0, 3.0, 10.0]
     fig, axes = new_figure(2)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for j, (ax, retrain) in enumerate(zip(axes, ("none", "fresh"))):
         keep = KEEP[retrain]
         theory = {c: [pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain, init=s)

@@ -260,7 +260,7 @@ def phase_diagram_figure(out_dir, quick=False, n_jobs=None):
     ridges = np.geomspace(1e-3, 1e3, n_mu)
     cut_ridges = CUT_RIDGES[bool(quick)]
     fig, axes = new_figure(2, nrows=2, width=4.6, height=3.8)
-    rows, map_rows = TidyRows(), []
+    rows, map_rows = TidyRows(noise=NOISE), []
     t_map = 0.0
     for s, ((label, spec, kappa), keeps) in enumerate(zip(SPECTRA, CUT_KEEPS)):
         t0 = time.perf_counter()
@@ -290,13 +290,14 @@ def phase_diagram_figure(out_dir, quick=False, n_jobs=None):
                 means[a].append(m)
                 sems[a].append(se)
                 rows.add(FIGURE_NAME, "ridge", mu, kappa, mu, "fresh", "magnitude", float(eff[j]), float(th[j]), m, se,
-                         trials, p)
+                         trials, p, spectrum=spec)
         for j, a in enumerate(keeps):
             col = ["#1f77b4", "#d62728"][j]
             theory = [float(_risk(spec, kappa, NOISE, float(eff[j]), mu)) for mu in mu_line]
             ax_cut.plot(mu_line, theory, color=col, lw=1.5, label=f"theory, keep {eff[j]:.3f} (load {eff[j] / kappa:.3f})")
             for mu, r in zip(mu_line, theory):
-                rows.add(FIGURE_NAME, "ridge", float(mu), kappa, float(mu), "fresh", "magnitude", float(eff[j]), r)
+                rows.add(FIGURE_NAME, "ridge", float(mu), kappa, float(mu), "fresh", "magnitude", float(eff[j]), r,
+                         spectrum=spec)
             plot_points(ax_cut, cut_ridges, means[a], sems[a], col, f"simulation p={p}, {trials} trials")
             ax_map.axvline(eff[j] / kappa, color=col, lw=0.8, ls=":")
         ax_cut.set_xscale("log")
