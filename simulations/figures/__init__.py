@@ -17,6 +17,7 @@ from ..second_order.linear_counterpart import linear_counterpart
 from ..second_order.loss_modelling import loss_modelling
 from ..regimes.scratch_linear import linear_scratch_table
 from ..regimes.scratch_networks import scratch_table
+from ..runtime.extras import require
 from .linear import (covariance_scaling_figure, dense_risk_figure, hessian_bias_figure, initialization_figure,
                      pruned_risk_figure, retraining_figure, sparse_double_descent_figure)
 from .networks import network_claims, network_hessian_figure, network_init_figure, network_scaling_figure
@@ -26,13 +27,17 @@ from .regimes import regimes_figure
 
 @dataclass(frozen=True)
 class Figure:
-    """A named figure: ``fn(out_dir, quick=False, n_jobs=None)`` and a one-line summary."""
+    """A named figure: ``fn(out_dir, quick=False, n_jobs=None)``, a one-line summary and the optional extras
+    it needs (checked before any work: a missing one is one :class:`ImportError` line naming it)."""
 
     name: str
     fn: Callable
     summary: str
+    extras: tuple = ()
 
     def __call__(self, out_dir, quick=False, n_jobs=None):
+        for extra in self.extras:
+            require(extra, f"figure {self.name}")
         return self.fn(out_dir, quick=quick, n_jobs=n_jobs)
 
 
@@ -71,7 +76,10 @@ _ENTRIES = (
      "Monte Carlo."),
 )
 
+#: Optional extras a figure needs (its data): checked before any work.
+NEEDS = {"cbs-table": ("digits",), "loss-modelling": ("digits",)}
+
 #: The registry of named figures, by name.
-FIGURES = {name: Figure(name, fn, summary) for name, fn, summary in _ENTRIES}
+FIGURES = {name: Figure(name, fn, summary, NEEDS.get(name, ())) for name, fn, summary in _ENTRIES}
 
 __all__ = ["FIGURES", "Figure"]

@@ -20,6 +20,7 @@ from linear_models import second_order as so
 from pruning_checks import keep_count
 
 from ..plotting import new_figure, plot_points
+from ..runtime.extras import require
 from ..runtime.files import write_tidy_csv
 from ..runtime.workers import map_ordered
 from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SIZES, SPARSITIES,
@@ -169,6 +170,7 @@ def table_rows(tasks, n_jobs=None):
 
 def cbs_table(out_dir, quick=False, n_jobs=None):
     """Experiment 1: one-shot pruning without fine-tuning (CBS Table 1 at small scale); returns the paths."""
+    require("digits", "cbs_table")            # before any work: the table's data set is scikit-learn's digits
     tasks = _table_tasks(quick)
     rows = table_rows(tasks, n_jobs)
     present = [d for d in DATASETS if any(r["data"] == d for r in rows)]

@@ -17,6 +17,7 @@ import numpy as np
 from linear_models import second_order as so
 
 from ..plotting import new_figure, plot_points
+from ..runtime.extras import require
 from ..runtime.stats import mean_sem
 from ..runtime.workers import map_ordered
 from .digits_mlp import (BASE_SEED, BOOTSTRAP, FINETUNE_EPOCHS, LM_CRITERIA, LM_PENALTIES, LM_SPARSITY, LM_STEPS,
@@ -155,6 +156,7 @@ def loss_modelling_summary(rows):
 
 def loss_modelling(out_dir, quick=False, n_jobs=None):
     """Experiment 2: loss-modelling criteria, steps and locality penalty; returns the paths."""
+    require("digits", "loss_modelling")       # before any work: the study runs on scikit-learn's digits
     configs = lm_configs(quick)
     seeds = range(1) if quick else range(5)
     epochs = 3 if quick else FINETUNE_EPOCHS
