@@ -91,3 +91,12 @@ def test_sweep_and_figure_csvs_share_columns_and_their_text(tmp_path):
             theory = next(float(t["risk"]) for t in rows if t["source"] == "theory" and t["criterion"] == r["criterion"])
             assert_allclose(float(r["z"]), (float(r["risk"]) - theory) / float(r["sem"]), rtol=1e-12)
     assert any(r["z"] for r in rows) and any(r["z"] for r in fig_rows)
+
+
+def test_refit_ridge_beside_no_refit_points_runs_and_leaves_its_column_empty(tmp_path):
+    cfg = dict(BASE, retrain=["none", "fresh"], refit_ridge=[0.1])
+    rows = list(csv.DictReader(open(export_csv(run_sweep(cfg, tmp_path / "s", progress=False), cfg,
+                                               tmp_path / "a.csv"))))
+    assert {r["refit_ridge"] for r in rows if r["retrain"] == "none"} == {""}
+    assert {r["refit_ridge"] for r in rows if r["retrain"] == "fresh"} == {"0.1"}
+    assert all(np.isfinite(float(r["risk"])) for r in rows if r["source"] == "theory")

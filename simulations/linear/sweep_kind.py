@@ -18,7 +18,7 @@ the same there:
 ==============  ==================================================================================
 ``kappa``       ``n/p``
 ``ridge``       ridge ``mu`` of the dense fit the mask is chosen from
-``refit_ridge`` ridge of the refit on the support (equal to ``ridge`` unless set)
+``refit_ridge`` ridge of the refit on the support (equal to ``ridge`` unless set; empty without refit)
 ``init``        initialization scale ``s0`` of gradient descent (``0``: from zero)
 ``retrain``     ``none``, ``fresh`` or ``same``
 ``criterion``   pruning criterion, or ``dense`` (the unpruned fit)
@@ -169,9 +169,10 @@ def _linear_theory_at(cfg, point, keep_eff):
         return np.full((len(cfg["criteria"]), len(keep_eff)), np.nan)
     spec = Spectrum(**cfg["spectrum"])
     ex = _extra(cfg, point)
+    refit_ridge = ex["refit_ridge"] if point["retrain"] == "fresh" else None     # no refit: no refit ridge
     return np.array([np.asarray(pruned_risk(spec, point["kappa"], cfg["noise"], keep=np.asarray(keep_eff), criterion=c,
                                             ridge=point["ridge"], retrain=point["retrain"], init=ex["init"],
-                                            refit_ridge=ex["refit_ridge"]), dtype=float)
+                                            refit_ridge=refit_ridge), dtype=float)
                      for c in cfg["criteria"]]).reshape(len(cfg["criteria"]), len(keep_eff))
 
 
@@ -201,8 +202,8 @@ def _linear_shapes(cfg):
 def _linear_rows(cfg, r):
     rows = []
     ex = _extra(cfg, r)
-    base = dict(kappa=r["kappa"], ridge=r["ridge"], refit_ridge=r["ridge"] if ex["refit_ridge"] is None else
-                ex["refit_ridge"], init=ex["init"], retrain=r["retrain"], trials=cfg["trials"], p=cfg["p"],
+    refit_ridge = "" if r["retrain"] == "none" else r["ridge"] if ex["refit_ridge"] is None else ex["refit_ridge"]
+    base = dict(kappa=r["kappa"], ridge=r["ridge"], refit_ridge=refit_ridge, init=ex["init"], retrain=r["retrain"], trials=cfg["trials"], p=cfg["p"],
                 noise=cfg["noise"], spectrum=spectrum_text(Spectrum(**cfg["spectrum"])))
     for ci, c in enumerate(cfg["criteria"]):
         for ki, k in enumerate(cfg["keep"]):
