@@ -57,8 +57,8 @@ def _net_rows(cs, w, imp, mag, rnd):
     for c, a, b, m, r in zip(cs, w, imp, mag, rnd):
         rows += [dict(x=c, metric="scaled_group_abs_weight", criterion="", mean=a, sem=0.0),
                  dict(x=c, metric="scaled_group_importance", criterion="", mean=b, sem=0.0),
-                 dict(x=c, metric="relative_test_loss", criterion="magnitude", mean=m, sem=0.0),
-                 dict(x=c, metric="relative_test_loss", criterion="random", mean=r, sem=0.0)]
+                 dict(x=c, metric="relative_loss", criterion="magnitude", mean=m, sem=0.0),
+                 dict(x=c, metric="relative_loss", criterion="random", mean=r, sem=0.0)]
     return rows
 
 
@@ -214,7 +214,7 @@ def test_network_scaling_caption_holds_on_its_csv(tmp_path):
     assert "1/c" not in text.split("(1/c: c^-1)")[0]             # no claim that |W| goes like 1/c
     ratio = imp[cs[-1]] / imp[cs[0]]
     assert (("grows" if ratio > 1 else "shrinks") + f" x{ratio:.3g}") in text
-    mag, rnd = mean("relative_test_loss", "magnitude"), mean("relative_test_loss", "random")
+    mag, rnd = mean("relative_loss", "magnitude"), mean("relative_loss", "random")
     if mag[cs[-1]] > rnd[cs[-1]]:
         first = min(c for c in cs if all(mag[d] > rnd[d] for d in cs if d >= c))
         assert (f"magnitude worse than random from c = {first:g} on" in text

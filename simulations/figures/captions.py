@@ -161,8 +161,8 @@ def network_scaling_sentences(rows):
     trend = "grows" if ratio > 1 else "shrinks"
     weights = (f"|W| of the scaled group ~ c^{expo:.2f} (1/c: c^-1); its importance {trend} x{ratio:.3g} "
                f"(c {cs[0]:g} -> {cs[-1]:g})")
-    mag = _metric(rows, "relative_test_loss", "magnitude")
-    rnd = _metric(rows, "relative_test_loss", "random")
+    mag = _metric(rows, "relative_loss", "magnitude")
+    rnd = _metric(rows, "relative_loss", "random")
     worse = [mag[c][0] > rnd[c][0] for c in cs]
     if all(worse):
         pruned = "magnitude worse than random at every c"

@@ -1,9 +1,19 @@
 """Figures of the shallow-network claims (THEORY.md Section 6), each measured over a range.
 
 Every function ``fn(out_dir, quick=False, n_jobs=None)`` runs
-:func:`simulations.network_experiment`, writes ``<name>.png``, ``<name>.pdf`` and a
+:func:`simulations.network_experiment`, writes ``<name>.png``, ``<name>.pdf``, a
 tidy ``<name>.csv`` (columns :data:`CSV_COLUMNS`, one row per measured quantity,
-mean and standard error over trials) and returns the paths.
+mean and standard error over trials) and ``<name>.txt`` (the titles' sentences, computed
+from the numbers by :mod:`simulations.figures.captions`) and returns the paths.
+``plot_network_scaling``, ``plot_network_init``, ``plot_network_hessian`` and
+``claims_table`` draw from results a notebook computed itself with the same calls.
+
+CSV columns: ``figure``, ``x_name`` and ``x`` (the swept knob: ``c``, ``init`` or ``step``),
+``criterion``, ``keep``, ``metric``, ``mean``, ``sem``, ``trials``. The columns ``criterion``,
+``keep``, ``metric``, ``mean``, ``sem`` and ``trials`` and the metrics ``relative_loss`` (test MSE /
+Var(y) after pruning), ``importance_corr`` and ``weight_change`` mean the same as in network sweep
+CSVs (:mod:`simulations.experiments.network_sweep`); ``scaled_group_*`` and ``unscaled_group_*`` are
+the sweep's ``group_*`` metrics of group 0 and 1.
 
 The base configuration is THEORY.md Section 6's illustrative one (``d = 20``,
 ``m = 64``, 4000 train and test points, 5 features scaled by ``c = 10`` with
@@ -57,11 +67,11 @@ def _rows_of(figure, x_name, x, res, rows):
     trials = res.config["trials"]
     ki = res.keep.index(KEEP)
     for c in res.config["criteria"]:
-        rows.append(dict(figure=figure, x_name=x_name, x=x, criterion=c, keep=KEEP, metric="relative_test_loss",
+        rows.append(dict(figure=figure, x_name=x_name, x=x, criterion=c, keep=KEEP, metric="relative_loss",
                          mean=res.mean[c][ki], sem=res.sem[c][ki], trials=trials))
         rows.append(dict(figure=figure, x_name=x_name, x=x, criterion=c, keep="", metric="importance_corr",
                          mean=res.importance_corr[c], sem=res.extras["importance_corr_sem"][c], trials=trials))
-    rows.append(dict(figure=figure, x_name=x_name, x=x, criterion="dense", keep=1.0, metric="relative_test_loss",
+    rows.append(dict(figure=figure, x_name=x_name, x=x, criterion="dense", keep=1.0, metric="relative_loss",
                      mean=res.mean["dense"], sem=res.sem["dense"], trials=trials))
     for name, values in (("weight_change", res.extras["weight_change"]),
                          ("scaled_group_abs_weight", res.extras["group_abs_weight"][:, 0]),
