@@ -235,3 +235,20 @@ def test_network_init_and_hessian_captions_hold_on_their_csvs(tmp_path):
     for c in ("hessian", "magnitude"):
         v = {float(r["x"]): float(r["mean"]) for r in rows if r["criterion"] == c}
         assert f"{c} {v[min(v)]:.2f} -> {v[max(v)]:.2f}" in text
+
+
+def test_readme_caption_quotes_the_computed_titles(pruned_risk_quick):
+    """The README's headline caption quotes the titles; the theory curves (the same in quick and full mode)
+    give exactly those sentences, and its keep-0.1 numbers are the limit's."""
+    from pathlib import Path
+
+    from asymptotics import pruned_risk
+    from simulations.figures.linear import HEADLINE_NOISE, HEADLINE_SPECTRUM
+
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    for sentence in C.pruned_risk_sentences(_read(pruned_risk_quick[".csv"])).values():
+        assert f'"{sentence}"' in readme, sentence
+    numbers = {c: float(pruned_risk(HEADLINE_SPECTRUM, 0.6, HEADLINE_NOISE, keep=0.1, criterion=c))
+               for c in ("magnitude", "hessian", "random")}
+    assert "(magnitude {magnitude:.2f}, hessian {hessian:.2f}, random {random:.2f})".format(**numbers) in readme
+    assert max(numbers, key=numbers.get) == "hessian"
