@@ -78,8 +78,8 @@ def check_retrain(retrain):
 class PrunedRiskResult:
     """Everything the limit says about one pruning curve.
 
-    Example
-    -------
+    Examples
+    --------
     Magnitude pruning to 30% of the headline two-atom model keeps 60% of the first atom's weights and
     almost none of the second's (``kept_fraction`` is per atom); weighted by the atom proportions it is
     the 30% asked for:
