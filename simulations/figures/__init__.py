@@ -2,7 +2,9 @@
 
 Each entry of :data:`FIGURES` is called as ``FIGURES[name](out_dir, quick=False, n_jobs=None)``: it
 computes its curves, writes ``<stem>.png``, ``<stem>.pdf`` and a tidy ``<stem>.csv`` (plus a
-markdown or text summary for the tables) into ``out_dir`` and returns the paths. ``quick`` uses fewer
+markdown or text summary for the tables, and ``<stem>.txt`` with the titles' comparison sentences
+computed from the figure's own numbers by :mod:`.captions`) into ``out_dir`` and returns the paths of
+every file it writes. ``quick`` uses fewer
 points and trials (what the tests and notebooks run). This is the one registry: the command line
 (``python -m simulations list``) and the notebooks read it.
 """
