@@ -151,9 +151,15 @@ def test_pruned_risk_legend_lists_the_dense_line_and_covers_no_axes(pruned_risk_
 @pytest.fixture(scope="module")
 def linear_small(tmp_path_factory):
     out = tmp_path_factory.mktemp("linear")
+
+    class Out(type(out)):
+        returned = {}
+
     for name in ("hessian-bias", "covariance-scaling", "retraining"):
-        FIGURES[name](out, quick=True, n_jobs=2)
-    return out
+        Out.returned[name] = FIGURES[name](out / name, quick=True, n_jobs=2)
+        for path in Out.returned[name]:
+            (out / type(out)(path).name).write_bytes(type(out)(path).read_bytes())   # all in one folder too
+    return Out(out)
 
 
 def test_hessian_bias_caption_holds_on_its_csv(linear_small):
@@ -252,3 +258,9 @@ def test_readme_caption_quotes_the_computed_titles(pruned_risk_quick):
                for c in ("magnitude", "hessian", "random")}
     assert "(magnitude {magnitude:.2f}, hessian {hessian:.2f}, random {random:.2f})".format(**numbers) in readme
     assert max(numbers, key=numbers.get) == "hessian"
+
+
+def test_a_figure_returns_every_file_it_writes(linear_small):
+    for name, paths in linear_small.returned.items():
+        folder = linear_small / name
+        assert sorted(p.name for p in folder.iterdir()) == sorted(type(folder)(p).name for p in paths), name
