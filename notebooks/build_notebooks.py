@@ -797,7 +797,16 @@ pruning. Each pruned mask is retrained from two SGD seeds; we record the test er
 `mc` of the two retrained networks (train error along the straight path, 11 points) and the linear CKA of their
 outputs, over dense seeds. The linear counterpart is figure 8 (phase diagram).
 """,
-        RG_API,
+        RG_API + """
+
+# one cell of the grid by hand: dense training at the first temperature, magnitude masks, two retrainings each
+from simulations.regimes.grid import compute_cell, grid_config
+
+cfg = grid_config(QUICK)
+cell = compute_cell(cfg, 0)
+print(f"knob {cell['knob']}, temperature {cfg['batches'][cell['temperature_index']]}, dense test error {cell['dense_test_error']:.3f}")
+for d, e, m, k in zip(cfg["densities"], cell["test_error"], cell["mc"], cell["cka"]):
+    print(f"density {d:4g}: test error {e:.3f}, mc {m:+.4f}, CKA {k:.3f}")""",
         'FIGURES_CALL',
         "**Your turn.** Mode connectivity of two least-squares fits is never a barrier (convexity):",
         """X = np.random.default_rng(2).standard_normal((50, 5)); y = X[:, 0]
@@ -815,7 +824,15 @@ densities; fine-tune the surviving weights, Scratch-E (same mask, fresh initiali
 training) and Scratch-B (steps scaled by the dense/pruned nonzero-weight compute), over seeds, beside the
 published numbers.
 """,
-        RG_API,
+        """\
+# one dense seed by hand: dense training, magnitude masks, then each arm's test error (MSE / Var y)
+from simulations.regimes.scratch_networks import compute_scratch_cell, scratch_config
+
+cfg = scratch_config(QUICK)
+cell = compute_scratch_cell(cfg, 0)
+print(f"dense test error {cell['dense']:.3f}")
+for di, d in enumerate(cfg["densities"]):
+    print(f"density {d:4g}: " + ", ".join(f"{a} {cell[a][di]:.3f}" for a in ("fine-tune", "scratch-E", "scratch-B")))""",
         'FIGURES_CALL',
         "**Your turn.** The exact linear-limit version of the comparison (the `linear_scratch` notebook), in one call:",
         """from asymptotics import Spectrum
