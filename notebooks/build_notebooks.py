@@ -917,7 +917,7 @@ def keep_outputs(nb, path):
     if [c.source for c in old] != [c.source for c in new]:
         return False
     for o, n in zip(old, new):
-        n.outputs, n.execution_count = o.outputs, o.execution_count
+        n.outputs, n.execution_count, n.metadata = o.outputs, o.execution_count, o.metadata
     return True
 
 
