@@ -810,10 +810,13 @@ print(f"knob {cell['knob']}, temperature {cfg['batches'][cell['temperature_index
 for d, e, m, k in zip(cfg["densities"], cell["test_error"], cell["mc"], cell["cka"]):
     print(f"density {d:4g}: test error {e:.3f}, mc {m:+.4f}, CKA {k:.3f}")""",
         'FIGURES_CALL',
-        "**Your turn.** Mode connectivity of two least-squares fits is never a barrier (convexity):",
+        "**Your turn.** On a convex loss (least squares) the chord barrier `max_t [E(t) - ((1 - t) E(0) + t E(1))]` "
+        "is never positive; `mc`, which compares the worst path point with the mean of the two endpoints' errors, "
+        "is negative here all the same, because the endpoints' errors differ (the zero start has error about 1):",
         """X = np.random.default_rng(2).standard_normal((50, 5)); y = X[:, 0]
 err = lambda w: float(np.mean((X @ w - y) ** 2))
-print(mode_connectivity(np.zeros(5), np.linalg.lstsq(X, y, rcond=None)[0], err).mc)""")
+r = mode_connectivity(np.zeros(5), np.linalg.lstsq(X, y, rcond=None)[0], err)
+print(f"chord barrier {r.barrier:.3g}, mc {r.mc:.3f}, endpoint errors {r.errors[0]:.3f} and {r.errors[-1]:.2g}")""")
 
 
 @notebook("scratch_table")
