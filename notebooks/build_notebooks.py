@@ -82,6 +82,7 @@ variance 25 and weight 0.3 (importance `25 * 0.09 = 2.25`), the other half varia
 from simulations.figures.linear import FINITE_P_NOTE, ols_exact_curve
 
 spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
+rows.noise, rows.spectrum = noise, spec                # the noise and spectrum columns of the CSV
 print(spec)
 kappas = np.concatenate([np.linspace(0.15, 0.93, 60), np.linspace(1.07, 3.0, 60)])
 theory = {ridge: [dense_risk(spec, k, noise, ridge=ridge) for k in kappas] for ridge in (0.0, 0.1)}
@@ -140,6 +141,7 @@ computed from the curves (`simulations.figures.captions`), not written by hand.
         code(SETUP),
         code("""
 spec, noise = HEADLINE_SPECTRUM, HEADLINE_NOISE
+rows.noise, rows.spectrum = noise, spec                # the noise and spectrum columns of the CSV
 print(spec)
 print("importance per atom (lam * b^2):", spec.variances * spec.signal**2)
 keep = np.linspace(0.02, 1.0, 99)
@@ -204,6 +206,7 @@ min-norm is not equivariant. Keep 0.5.
         code(SETUP),
         code("""
 noise, keep = HEADLINE_NOISE, 0.5
+rows.noise = noise                                       # the spectrum column is set per row
 base = Spectrum([1.0, 1.0], [1.0, 0.7], [0.5, 0.5])
 cs = np.geomspace(0.1, 10, 81)
 sim_c = [0.2, 1.0, 5.0] if QUICK else [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
@@ -223,7 +226,8 @@ for j, (ax, kappa) in enumerate(zip(axes, kappas)):
                               seed=3000 + 100 * j + i, n_jobs=-1)
             mean.append(res.mean[c][0]); sem.append(res.sem[c][0])
             rows.add("covariance-scaling", "c", s, kappa, 0.0, None, c, keep,
-                     pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p)
+                     pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p,
+                     spectrum=base.scaled([1.0, s]))
         plot_points(ax, sim_c, mean, sem, color(c), f"{c} (simulation)")
     ax.set_xscale("log"); ax.set_xlabel("scale c of the second group (importance unchanged)")
     ax.set_ylabel(f"test risk, keep {keep:g}"); ax.grid(alpha=0.3)
@@ -265,6 +269,7 @@ and large with many samples. The simulation is paired: both criteria prune the s
 if not QUICK:
     p = 1000   # the paired difference has a small standard error: p = 400 showed its O(1/p) bias (z = 3.5)
 spec, noise, keep = HEADLINE_SPECTRUM, HEADLINE_NOISE, 0.3
+rows.noise, rows.spectrum = noise, spec                # the noise and spectrum columns of the CSV
 kappas = np.concatenate([np.linspace(0.15, 0.95, 50), np.linspace(1.05, 3.0, 50)])
 sim_k = [0.3, 0.6, 2.0] if QUICK else [0.2, 0.4, 0.6, 1.6, 2.0, 3.0]
 
@@ -317,6 +322,7 @@ the oracle support (refit with `k < n`) does not. Theory: `pruned_risk` with `ka
         code(SETUP),
         code("""
 n, k, noise, spec = 400, 80, HEADLINE_NOISE, HEADLINE_SPECTRUM
+rows.noise, rows.spectrum = noise, spec                # the noise and spectrum columns of the CSV
 ps = [160, 200, 240, 300, 340, 360, 440, 480, 520, 640, 800, 1040, 1360, 1600]
 sim_ps = [240, 640, 1600] if QUICK else [160, 240, 320, 520, 800, 1040, 1600]
 curves = (("magnitude", "none", "magnitude-pruned"), ("hessian", "none", "hessian-pruned"),
@@ -360,6 +366,7 @@ points are compared with the fresh-data formula and their z-score measures the d
         code(SETUP),
         code("""
 spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, 2.0
+rows.noise, rows.spectrum = noise, spec                # the noise and spectrum columns of the CSV
 keep = np.linspace(0.02, 1.0, 99)
 sim_keep = [0.1, 0.3, 0.6] if QUICK else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
 for c in ("magnitude", "hessian"):
@@ -417,6 +424,7 @@ is OLS and forgets `b0`).
         code(SETUP),
         code("""
 spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, 0.6
+rows.noise, rows.spectrum = noise, spec                # the noise and spectrum columns of the CSV
 KEEP = {"none": 0.3, "fresh": 0.8}   # fresh: above kappa, so the refit is underdetermined and starts from b0
 s0s = np.geomspace(1e-2, 1e1, 61)
 sim_s0 = [0.1, 1.0, 3.0] if QUICK else [0.01, 0.1, 0.3, 1.0, 3.0, 10.0]
