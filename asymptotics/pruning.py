@@ -79,6 +79,19 @@ def check_retrain(retrain):
 class PrunedRiskResult:
     """Everything the limit says about one pruning curve.
 
+    Examples
+    --------
+    Magnitude pruning to 30% of the headline two-atom model keeps 60% of the first atom's weights and
+    almost none of the second's (``kept_fraction`` is per atom); weighted by the atom proportions it is
+    the 30% asked for:
+
+    >>> import numpy as np
+    >>> from asymptotics import Spectrum, solve_pruned
+    >>> spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
+    >>> res = solve_pruned(spec, 2.0, 0.5, keep=0.3, criterion="magnitude")
+    >>> np.round(res.kept_fraction, 3).tolist(), round(float(res.kept_fraction @ spec.weights), 9)
+    ([0.6, 0.0], 0.3)
+
     Attributes
     ----------
     keep : ndarray
@@ -88,7 +101,10 @@ class PrunedRiskResult:
     threshold : ndarray
         Score threshold ``t`` (``sqrt(p)`` units; NaN for random pruning).
     kept_fraction : ndarray, shape ``keep.shape + (K,)``
-        Fraction ``q_k`` of atom ``k`` that is kept.
+        **Per atom**, not overall: entry ``[..., k]`` is the fraction ``q_k`` of atom ``k``'s own
+        coordinates that is kept (between 0 and 1 for each atom, not summing to ``keep``). The overall
+        kept fraction is their average weighted by the atom proportions,
+        ``kept_fraction @ spectrum.weights``, which equals ``keep`` (to ``keep_error``).
     dense : FixedPointResult
         The unpruned estimator.
     refit : tuple of FixedPointResult or None
@@ -252,8 +268,12 @@ def solve_pruned(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0
                  init=0.0, refit_ridge=None, update="none"):
     """Limiting pruned test risk and its ingredients. See :func:`pruned_risk` for the parameters.
 
-    Returns a :class:`PrunedRiskResult`, or a :class:`~asymptotics.block_risk.BlockPrunedRiskResult`
-    for a :class:`~asymptotics.BlockSpectrum`.
+    Returns
+    -------
+    PrunedRiskResult
+        Its ``kept_fraction`` is per atom (the fraction of each atom's coordinates kept, shape
+        ``keep.shape + (K,)``); ``kept_fraction @ spectrum.weights`` is the overall kept fraction ``keep``.
+        For a :class:`~asymptotics.BlockSpectrum`, a :class:`~asymptotics.block_risk.BlockPrunedRiskResult`.
     """
     if isinstance(spectrum, BlockSpectrum):
         from .block_risk import solve_pruned_blocks

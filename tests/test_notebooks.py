@@ -38,6 +38,8 @@ def test_notebook_runs_quick_and_agrees(path, tmp_path, monkeypatch, record_z):
     assert csvs, f"{path.stem} wrote no CSV"
     rows = [r for f in csvs for r in csv.DictReader(open(f))]
     assert rows
+    # the columns shared with sweep CSVs are filled as the figure fills them
+    assert all(r["noise"] != "" and r["spectrum"] != "" for r in rows if "noise" in r), path.stem
     zrows = [r for r in rows if r.get("z") not in (None, "")]
     if path.stem == "retraining":
         # no formula for same-data refits: only no-refit and fresh-refit points are held to the bound

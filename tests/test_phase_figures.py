@@ -66,8 +66,11 @@ def test_screening_flip_of_spectrum_c_is_a_sign_change():
 
 @pytest.mark.slow
 def test_phase_figure_quick(tmp_path):
-    png, pdf, path = pf.phase_diagram_figure(tmp_path, quick=True)
-    for f in (png, pdf, path, tmp_path / "phase_diagram_map.csv", tmp_path / "phase_diagram.md"):
+    written = pf.phase_diagram_figure(tmp_path, quick=True)
+    png, pdf, path, map_csv, md = written
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(f.name for f in written)   # all it writes, listed
+    assert (map_csv.name, md.name) == ("phase_diagram_map.csv", "phase_diagram.md")
+    for f in written:
         assert f.exists() and f.stat().st_size > 0, f
     rows = [r for r in csv.DictReader(open(path)) if r["z"]]
     m = len(pf.SPECTRA) * 2 * len(pf.CUT_RIDGES[True])

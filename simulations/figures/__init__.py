@@ -2,7 +2,9 @@
 
 Each entry of :data:`FIGURES` is called as ``FIGURES[name](out_dir, quick=False, n_jobs=None)``: it
 computes its curves, writes ``<stem>.png``, ``<stem>.pdf`` and a tidy ``<stem>.csv`` (plus a
-markdown or text summary for the tables) into ``out_dir`` and returns the paths. ``quick`` uses fewer
+markdown or text summary for the tables, and ``<stem>.txt`` with the titles' comparison sentences
+computed from the figure's own numbers by :mod:`.captions`) into ``out_dir`` and returns the paths of
+every file it writes. ``quick`` uses fewer
 points and trials (what the tests and notebooks run). This is the one registry: the command line
 (``python -m simulations list``) and the notebooks read it.
 """
@@ -18,6 +20,7 @@ from ..second_order.loss_modelling import loss_modelling
 from ..regimes.scratch_linear import linear_scratch_table
 from ..regimes.scratch_networks import scratch_table
 from .blocks import block_correlation_figure, hessian_gap_figure
+from ..runtime.extras import require
 from .linear import (covariance_scaling_figure, dense_risk_figure, hessian_bias_figure, initialization_figure,
                      pruned_risk_figure, retraining_figure, sparse_double_descent_figure)
 from .networks import network_claims, network_hessian_figure, network_init_figure, network_scaling_figure
@@ -27,13 +30,17 @@ from .regimes import regimes_figure
 
 @dataclass(frozen=True)
 class Figure:
-    """A named figure: ``fn(out_dir, quick=False, n_jobs=None)`` and a one-line summary."""
+    """A named figure: ``fn(out_dir, quick=False, n_jobs=None)``, a one-line summary and the optional extras
+    it needs (checked before any work: a missing one is one :class:`ImportError` line naming it)."""
 
     name: str
     fn: Callable
     summary: str
+    extras: tuple = ()
 
     def __call__(self, out_dir, quick=False, n_jobs=None):
+        for extra in self.extras:
+            require(extra, f"figure {self.name}")
         return self.fn(out_dir, quick=quick, n_jobs=n_jobs)
 
 
@@ -74,7 +81,10 @@ _ENTRIES = (
     ("block-hessian-gap", hessian_gap_figure, "Correlated blocks: obs and joint with the population Hessian vs the training Hessian on the same data, p = 200-1000 (measured, no formula claimed)."),
 )
 
+#: Optional extras a figure needs (its data): checked before any work.
+NEEDS = {"cbs-table": ("digits",), "loss-modelling": ("digits",)}
+
 #: The registry of named figures, by name.
-FIGURES = {name: Figure(name, fn, summary) for name, fn, summary in _ENTRIES}
+FIGURES = {name: Figure(name, fn, summary, NEEDS.get(name, ())) for name, fn, summary in _ENTRIES}
 
 __all__ = ["FIGURES", "Figure"]

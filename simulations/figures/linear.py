@@ -9,15 +9,18 @@ theory value) and returns the paths. ``quick`` uses fewer points and trials.
 
 from __future__ import annotations
 
+import textwrap
 
 import numpy as np
 
 from asymptotics import CRITERIA, Spectrum, dense_risk, pruned_risk
 
 from ..linear.engine import monte_carlo
+from ..linear.sweep_kind import spectrum_text
 from ..plotting import color, new_figure, plot_curves, plot_points, save_with_csv
-from ..runtime.files import write_tidy_csv
+from ..runtime.files import write_atomic, write_tidy_csv
 from ..runtime.stats import mean_sem
+from . import captions
 
 #: The headline model: half of the features scaled up by 5 (variance 25) with weights 0.3 (importance
 #: 25 * 0.09 = 2.25 against 1 for the unscaled half): small weights that matter.
@@ -25,8 +28,12 @@ HEADLINE_SPECTRUM = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))
 HEADLINE_NOISE = 0.25
 HEADLINE_KAPPAS = (0.6, 2.0)
 
+#: Columns of the linear figures' tidy CSVs. Those shared with sweep CSVs (``kappa``, ``ridge``, ``retrain``,
+#: ``criterion``, ``keep``, ``source``, ``risk``, ``sem``, ``z``, ``trials``, ``p``, ``noise``, ``spectrum``) mean
+#: the same there (see :mod:`simulations.linear.sweep_kind`); ``figure`` names the figure and ``x_name``/``x`` its
+#: abscissa. ``z`` is ``(simulation - theory) / sem`` on simulation rows with a finite theory value.
 CSV_COLUMNS = ("figure", "x_name", "x", "kappa", "ridge", "retrain", "criterion", "keep", "source", "risk", "sem",
-               "z", "trials", "p")
+               "z", "trials", "p", "noise", "spectrum")
 
 
 def sizes(quick):
@@ -35,12 +42,24 @@ def sizes(quick):
 
 
 class TidyRows(list):
-    """Tidy rows with z-scores (``(simulation - theory) / sem``), accumulated by figures and notebooks."""
+    """Tidy rows with z-scores (``(simulation - theory) / sem``), accumulated by figures and notebooks.
+
+    ``noise`` and ``spectrum`` (an :class:`asymptotics.Spectrum`) fill the columns of the same names on every row
+    unless :meth:`add` is given others.
+    """
+
+    def __init__(self, rows=(), *, noise="", spectrum=None):
+        super().__init__(rows)
+        self.noise = noise
+        self.spectrum = spectrum
 
     def add(self, figure, x_name, x, kappa, ridge, retrain, criterion, keep, theory, mean=None, sem=None, trials="",
-            p="", theory_row=True):
+            p="", theory_row=True, *, noise=None, spectrum=None):
+        spectrum = self.spectrum if spectrum is None else spectrum
         common = dict(figure=figure, x_name=x_name, x=x, kappa=kappa, ridge=ridge, retrain=retrain or "none",
-                      criterion=criterion, keep=keep, trials=trials, p=p)
+                      criterion=criterion, keep=keep, trials=trials, p=p,
+                      noise=self.noise if noise is None else noise,
+                      spectrum="" if spectrum is None else spectrum_text(spectrum))
         if theory is not None and theory_row:
             self.append(dict(common, source="theory", risk=theory, sem="", z=""))
         if mean is not None:
@@ -56,9 +75,32 @@ class TidyRows(list):
         return max(zs) if zs else float("nan")
 
 
-def finish(fig, rows, out_dir, stem):
-    """Save a linear figure and its tidy CSV (columns :data:`CSV_COLUMNS`); returns the paths."""
-    return save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS)
+def finish(fig, rows, out_dir, stem, caption=None):
+    """Save a linear figure and its tidy CSV (columns :data:`CSV_COLUMNS`); returns the paths.
+
+    With ``caption`` (the sentence the figure computed from its own numbers, :mod:`.captions`) it is also
+    written to ``<stem>.txt`` and that path is returned last.
+    """
+    paths = save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS)
+    if caption is not None:
+        paths += (write_caption(out_dir, stem, caption),)
+    return paths
+
+
+def write_caption(out_dir, stem, caption):
+    """Write a figure's computed caption to ``<stem>.txt`` in ``out_dir`` (atomically); returns the path."""
+    from pathlib import Path
+
+    path = Path(out_dir) / f"{stem}.txt"
+    write_atomic(path, caption.rstrip("\n") + "\n")
+    return path
+
+
+def legend_outside(fig, ax, fontsize=7):
+    """One legend for the whole figure, to the right of the panels (so it covers no data), from ``ax``'s
+    labelled artists."""
+    handles, labels = ax.get_legend_handles_labels()
+    return fig.legend(handles, labels, loc="outside right center", fontsize=fontsize, frameon=False)
 
 
 #: said on the dense-risk figure: why no point is simulated next to kappa = 1
@@ -82,7 +124,7 @@ def dense_risk_figure(out_dir, quick=False, n_jobs=None):
     # p/(n - p - 1) against 1/(kappa - 1)) exceeds the standard error of the full run
     sim_k = [0.3, 0.5, 0.7, 1.4, 2.0, 3.0] if quick else [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.5, 1.75, 2.0, 2.5, 3.0]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for ridge, name in ((0.0, "min-norm / OLS"), (0.1, "ridge 0.1")):
         theory = [dense_risk(spec, k, noise, ridge=ridge) for k in kappas]
         col = color("dense") if ridge == 0 else color("hessian")
@@ -106,7 +148,7 @@ def dense_risk_figure(out_dir, quick=False, n_jobs=None):
     ax.set_title("Dense risk: double descent")
     ax.axvline(1.0, color="k", lw=0.8, ls=":")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="best")
     return finish(fig, rows, out_dir, "dense_risk")
 
 
@@ -117,22 +159,37 @@ def pruned_risk_figure(out_dir, quick=False, n_jobs=None):
     keep = np.linspace(0.02, 1.0, 99)
     sim_keep = [0.1, 0.3, 0.5, 0.7, 0.9] if quick else [round(0.1 * i, 1) for i in range(1, 11)]
     fig, axes = new_figure(len(HEADLINE_KAPPAS))
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
+    panels = []
     for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
         theory = {c: pruned_risk(spec, kappa, noise, keep=keep, criterion=c) for c in CRITERIA}
         res = monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=CRITERIA, trials=trials, seed=2000 + j,
                           n_jobs=n_jobs)
         plot_curves(ax, keep, theory, sim_keep, {c: res.mean[c] for c in CRITERIA}, {c: res.sem[c] for c in CRITERIA},
-                    title=f"kappa = n/p = {kappa:g}", legend=j == 0)
-        ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1)
+                    legend=False)
+        ax.axhline(dense_risk(spec, kappa, noise), color="k", ls=":", lw=1, label="dense (theory)")
+        panels.append((ax, kappa))
         for c in CRITERIA:
             th = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c)
             for a, r in zip(keep, theory[c]):
                 rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, r)
             for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
                 rows.add("pruned-risk", "keep", a, kappa, 0.0, None, c, a, t, m, s, trials, p, theory_row=False)
-    fig.suptitle(f"Pruned min-norm / OLS risk, covariance-scaled two-atom model (p = {p}, {trials} trials)", fontsize=10)
-    return finish(fig, rows, out_dir, "pruned_risk")
+    set_pruned_risk_titles(fig, panels, rows, p, trials)
+    legend_outside(fig, axes[0])
+    return finish(fig, rows, out_dir, "pruned_risk", captions.pruned_risk_caption(rows))
+
+
+def set_pruned_risk_titles(fig, panels, rows, p, trials):
+    """Titles of the pruned-risk figure computed from its rows: per panel the theory's worst and best
+    criterion over the kept fraction (:func:`captions.pruned_risk_extremes`)."""
+    extremes = captions.pruned_risk_extremes(rows)
+    for ax, kappa in panels:
+        worst, best = extremes[kappa]
+        text = "\n".join(textwrap.wrap(f"worst: {worst}; best: {best}", 62))
+        ax.set_title(f"kappa = n/p = {kappa:g} (theory)\n{text}", fontsize=6.5)
+    fig.suptitle(f"Pruned min-norm / OLS risk, covariance-scaled two-atom model (p = {p}, {trials} trials)",
+                 fontsize=10)
 
 
 def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
@@ -143,7 +200,7 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
     sim_c = [0.2, 1.0, 5.0] if quick else [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
     base = Spectrum([1.0, 1.0], [1.0, 0.7], [0.5, 0.5])
     fig, axes = new_figure(len(HEADLINE_KAPPAS))
-    rows = TidyRows()
+    rows = TidyRows(noise=noise)
     for j, (ax, kappa) in enumerate(zip(axes, HEADLINE_KAPPAS)):
         for c in ("magnitude", "hessian"):
             th = [pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c) for s in cs]
@@ -155,16 +212,19 @@ def covariance_scaling_figure(out_dir, quick=False, n_jobs=None):
                 mean.append(res.mean[c][0])
                 sem.append(res.sem[c][0])
                 rows.add("covariance-scaling", "c", s, kappa, 0.0, None, c, keep,
-                         pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p)
+                         pruned_risk(base.scaled([1.0, s]), kappa, noise, keep=keep, criterion=c), mean[-1], sem[-1], trials, p,
+                         spectrum=base.scaled([1.0, s]))
             plot_points(ax, sim_c, mean, sem, color(c), f"{c} (simulation)")
         ax.set_xscale("log")
         ax.set_xlabel("scale c of the second group (importance unchanged)")
         ax.set_ylabel(f"test risk, keep {keep:g}")
-        ax.set_title(f"kappa = {kappa:g}")
+        ax.set_title("\n".join(textwrap.wrap(captions.covariance_scaling_sentence(rows, kappa) + " (theory)", 60)),
+                     fontsize=7)
         ax.grid(alpha=0.3)
         if j == 0:
-            ax.legend(fontsize=7, frameon=False)
-    return finish(fig, rows, out_dir, "covariance_scaling")
+            ax.legend(fontsize=7, frameon=False, loc="best")
+    caption = "; ".join(captions.covariance_scaling_sentence(rows, kappa) for kappa in HEADLINE_KAPPAS)
+    return finish(fig, rows, out_dir, "covariance_scaling", f"Test risk at keep {keep:g}, {caption}.")
 
 
 def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
@@ -177,7 +237,7 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
     # away from kappa = 1 (as in figure 1): at kappa = 1.3, p = 1000 the paired gap showed z = 3.07
     sim_k = [0.3, 0.6, 2.0] if quick else [0.2, 0.4, 0.6, 1.6, 2.0, 3.0]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for ridge, col in ((0.0, color("dense")), (0.1, color("hessian"))):
         gap = lambda k: pruned_risk(spec, k, noise, keep=keep, criterion="magnitude", ridge=ridge) - pruned_risk(
             spec, k, noise, keep=keep, criterion="hessian", ridge=ridge)
@@ -197,10 +257,12 @@ def hessian_bias_figure(out_dir, quick=False, n_jobs=None):
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("kappa = n/p")
     ax.set_ylabel(f"risk(magnitude) - risk(hessian), keep {keep:g}")
-    ax.set_title("Hessian bias: how much magnitude pruning loses")
+    sentence = captions.hessian_bias_sentence(rows)
+    ax.set_title("Hessian bias at keep 0.3 (theory at the simulated kappas):\n"
+                 + "\n".join(textwrap.wrap(sentence, 70)), fontsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
-    return finish(fig, rows, out_dir, "hessian_bias")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    return finish(fig, rows, out_dir, "hessian_bias", sentence + ".")
 
 
 def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
@@ -212,7 +274,7 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
     ps = [160, 200, 240, 300, 340, 360, 440, 480, 520, 640, 800, 1040, 1360, 1600]
     sim_ps = [240, 640, 1600] if quick else [160, 240, 320, 520, 800, 1040, 1600]
     fig, (ax,) = new_figure(1, width=5.0)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     curves = (("magnitude", None, "magnitude-pruned"), ("hessian", None, "hessian-pruned"),
               ("oracle", "fresh", "trained on the oracle support"))
     for c, retrain, label in curves:
@@ -233,7 +295,7 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
     ax.set_ylabel("test risk")
     ax.set_title("Sparse double descent")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="best")
     return finish(fig, rows, out_dir, "sparse_double_descent")
 
 
@@ -244,7 +306,7 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
     keep = np.linspace(0.02, 1.0, 99)
     sim_keep = [0.1, 0.3, 0.6] if quick else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
     fig, axes = new_figure(2)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for j, (ax, c) in enumerate(zip(axes, ("magnitude", "hessian"))):
         for retrain, ls in ((None, "-"), ("fresh", "--")):
             ax.plot(keep, pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain), color=color(c), ls=ls, lw=1.6,
@@ -261,10 +323,13 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
                 rows.add("retraining", "keep", a, kappa, 0.0, retrain, c, a, t, m, s, trials, p)
         ax.set_xlabel("kept fraction")
         ax.set_ylabel("test risk")
-        ax.set_title(f"{c} pruning, kappa = {kappa:g}")
+        ax.set_title(f"{c} pruning, kappa = {kappa:g}\n"
+                     + "\n".join(textwrap.wrap(captions.retraining_sentence(rows, c).split(": ", 1)[1], 60)),
+                     fontsize=7)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6.5, frameon=False)
-    return finish(fig, rows, out_dir, "retraining")
+        ax.legend(fontsize=6.5, frameon=False, loc="best")
+    caption = "; ".join(captions.retraining_sentence(rows, c) for c in ("magnitude", "hessian"))
+    return finish(fig, rows, out_dir, "retraining", f"kappa = {kappa:g}, {caption}.")
 
 
 def initialization_figure(out_dir, quick=False, n_jobs=None):
@@ -275,7 +340,7 @@ def initialization_figure(out_dir, quick=False, n_jobs=None):
     s0s = np.geomspace(1e-2, 1e1, 61)
     sim_s0 = [0.1, 1.0, 3.0] if quick else [0.01, 0.1, 0.3, 1.0, 3.0, 10.0]
     fig, axes = new_figure(2)
-    rows = TidyRows()
+    rows = TidyRows(noise=noise, spectrum=spec)
     for j, (ax, retrain) in enumerate(zip(axes, ("none", "fresh"))):
         keep = KEEP[retrain]
         theory = {c: [pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain, init=s)
@@ -294,9 +359,10 @@ def initialization_figure(out_dir, quick=False, n_jobs=None):
                          trials, p)
         plot_curves(ax, s0s, theory, sim_s0, mean, sem, xlabel="initialization scale s0", logy=True,
                     title=f"{'no refit' if retrain == 'none' else 'fresh-data refit'}, keep {keep:g}",
-                    legend=j == 0)
+                    legend=False)
         ax.plot(s0s, dense, color=color("dense"), ls=":", lw=1.2, label="dense (theory)")
         ax.set_xscale("log")
+    legend_outside(fig, axes[0])
     fig.suptitle(f"Min-norm from a random start b0 ~ N(0, s0^2/p I), kappa = {kappa:g} (p = {p}, {trials} trials)",
                  fontsize=10)
     return finish(fig, rows, out_dir, "initialization")

@@ -1,9 +1,19 @@
 """Figures of the shallow-network claims (THEORY.md Section 6), each measured over a range.
 
 Every function ``fn(out_dir, quick=False, n_jobs=None)`` runs
-:func:`simulations.network_experiment`, writes ``<name>.png``, ``<name>.pdf`` and a
+:func:`simulations.network_experiment`, writes ``<name>.png``, ``<name>.pdf``, a
 tidy ``<name>.csv`` (columns :data:`CSV_COLUMNS`, one row per measured quantity,
-mean and standard error over trials) and returns the paths.
+mean and standard error over trials) and ``<name>.txt`` (the titles' sentences, computed
+from the numbers by :mod:`simulations.figures.captions`) and returns the paths.
+``plot_network_scaling``, ``plot_network_init``, ``plot_network_hessian`` and
+``claims_table`` draw from results a notebook computed itself with the same calls.
+
+CSV columns: ``figure``, ``x_name`` and ``x`` (the swept knob: ``c``, ``init`` or ``step``),
+``criterion``, ``keep``, ``metric``, ``mean``, ``sem``, ``trials``. The columns ``criterion``,
+``keep``, ``metric``, ``mean``, ``sem`` and ``trials`` and the metrics ``relative_loss`` (test MSE /
+Var(y) after pruning), ``importance_corr`` and ``weight_change`` mean the same as in network sweep
+CSVs (:mod:`simulations.experiments.network_sweep`); ``scaled_group_*`` and ``unscaled_group_*`` are
+the sweep's ``group_*`` metrics of group 0 and 1.
 
 The base configuration is THEORY.md Section 6's illustrative one (``d = 20``,
 ``m = 64``, 4000 train and test points, 5 features scaled by ``c = 10`` with
@@ -16,6 +26,7 @@ samples, steps and grids.
 
 from __future__ import annotations
 
+import textwrap
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +39,8 @@ from ..experiments.network_experiment import network_experiment
 from ..plotting import LABELS, MARKERS, color, new_figure, plot_points, save_with_csv
 from ..runtime.files import write_tidy_csv
 from ..runtime.stats import mean_sem
+from . import captions
+from .linear import write_caption
 
 CSV_COLUMNS = ("figure", "x_name", "x", "criterion", "keep", "metric", "mean", "sem", "trials")
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs")
@@ -55,11 +68,11 @@ def _rows_of(figure, x_name, x, res, rows):
     trials = res.config["trials"]
     ki = res.keep.index(KEEP)
     for c in res.config["criteria"]:
-        rows.append(dict(figure=figure, x_name=x_name, x=x, criterion=c, keep=KEEP, metric="relative_test_loss",
+        rows.append(dict(figure=figure, x_name=x_name, x=x, criterion=c, keep=KEEP, metric="relative_loss",
                          mean=res.mean[c][ki], sem=res.sem[c][ki], trials=trials))
         rows.append(dict(figure=figure, x_name=x_name, x=x, criterion=c, keep="", metric="importance_corr",
                          mean=res.importance_corr[c], sem=res.extras["importance_corr_sem"][c], trials=trials))
-    rows.append(dict(figure=figure, x_name=x_name, x=x, criterion="dense", keep=1.0, metric="relative_test_loss",
+    rows.append(dict(figure=figure, x_name=x_name, x=x, criterion="dense", keep=1.0, metric="relative_loss",
                      mean=res.mean["dense"], sem=res.sem["dense"], trials=trials))
     for name, values in (("weight_change", res.extras["weight_change"]),
                          ("scaled_group_abs_weight", res.extras["group_abs_weight"][:, 0]),
@@ -70,8 +83,8 @@ def _rows_of(figure, x_name, x, res, rows):
                          trials=trials))
 
 
-def _finish(fig, rows, out_dir, stem):
-    return save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS)
+def _finish(fig, rows, out_dir, stem, caption):
+    return save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS) + (write_caption(out_dir, stem, caption),)
 
 
 def _pruned_panel(ax, xs, results, xlabel):
@@ -88,30 +101,54 @@ def _pruned_panel(ax, xs, results, xlabel):
     ax.grid(alpha=0.3)
 
 
+#: the scales ``c`` of the scaling sweep and the initialization scales of the init sweep: quick, full
+SCALING_CS = {True: (1.0, 10.0, 30.0), False: (1.0, 2.0, 5.0, 10.0, 20.0, 30.0)}
+INITS = {True: (0.03, 0.3, 3.0), False: (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)}
+
+
 @lru_cache(maxsize=4)
 def _scaling_sweep(quick, n_jobs):
-    cs = (1.0, 10.0, 30.0) if quick else (1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
+    cs = SCALING_CS[quick]
     base = base_config(quick)
     return cs, tuple(network_experiment(**dict(base, groups=scaled_groups(c), n_jobs=n_jobs)) for c in cs)
 
 
 @lru_cache(maxsize=4)
 def _init_sweep(quick, n_jobs):
-    inits = (0.03, 0.3, 3.0) if quick else (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+    inits = INITS[quick]
     base = base_config(quick)
     return inits, tuple(network_experiment(**dict(base, init=s, n_jobs=n_jobs)) for s in inits)
 
 
-def network_scaling_figure(out_dir, quick=False, n_jobs=None):
-    """Network figure 1: magnitude failure vs covariance scaling c of the important group (keep 30%)."""
-    cs, results = _scaling_sweep(bool(quick), n_jobs)
+def scaling_rows(cs, results):
+    """The tidy rows (columns :data:`CSV_COLUMNS`) of the scaling sweep: one result per scale ``c``."""
     rows = []
     for c, res in zip(cs, results):
         _rows_of("network-scaling", "c", c, res, rows)
-    fig, (ax, ax2) = new_figure(2, width=4.6)
+    return rows
+
+
+def network_scaling_figure(out_dir, quick=False, n_jobs=None):
+    """Network figure 1: magnitude failure vs covariance scaling c of the important group (keep 30%).
+
+    Runs :func:`simulations.network_experiment` at every ``c`` of :data:`SCALING_CS` (groups
+    :func:`scaled_groups`) and draws them with :func:`plot_network_scaling`; returns its paths.
+    """
+    cs, results = _scaling_sweep(bool(quick), n_jobs)
+    return plot_network_scaling(cs, results, out_dir)
+
+
+def plot_network_scaling(cs, results, out_dir):
+    """Draw and write network figure 1 from one :func:`simulations.network_experiment` result per scale ``c``.
+
+    The panel titles are computed from the rows (:func:`captions.network_scaling_sentences`) and written to
+    ``network_scaling.txt``. Returns ``(png, pdf, csv, txt)``.
+    """
+    rows = scaling_rows(cs, results)
+    pruned_title, weights_title = captions.network_scaling_sentences(rows)
+    fig, (ax, ax2) = new_figure(2, width=4.6, height=3.8)
     _pruned_panel(ax, cs, results, "scale c of the important group (importance fixed)")
-    ax.set_title("Pruned loss per criterion")
-    ax.legend(fontsize=6.5, frameon=False, ncol=2)
+    ax.set_title("\n".join(textwrap.wrap(pruned_title, 55)), fontsize=7)
     w = np.array([r.extras["group_abs_weight"][:, 0] for r in results])
     imp = np.array([r.extras["group_importance"][:, 0] for r in results])
     sem = lambda a: a.std(axis=1, ddof=1) / np.sqrt(a.shape[1])
@@ -125,14 +162,16 @@ def network_scaling_figure(out_dir, quick=False, n_jobs=None):
     ax2.set_xlabel("scale c of the important group")
     ax2.set_ylabel("mean |W| of the scaled group")
     ax3.set_ylabel("mean importance of its weights")
-    ax2.set_title("Weights shrink like 1/c, importance does not")
-    handles = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
-    ax2.legend(handles, [h.get_label() for h in handles], fontsize=6.5, frameon=False)
+    ax2.set_title("\n".join(textwrap.wrap(weights_title, 55)), fontsize=7)
+    # one legend below both panels: inside, it covered the points of one axis or the other
+    handles = [h for a in (ax, ax2, ax3) for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncol=6, fontsize=6.5,
+               frameon=False)
     ax2.grid(alpha=0.3)
     cfg = results[0].config
     fig.suptitle(f"Shallow ReLU net, d={cfg['d']}, m={cfg['width']}, n={cfg['n_train']}, {cfg['steps']} Adam steps, "
                  f"init {cfg['init']:g}, {cfg['trials']} trials", fontsize=9)
-    return _finish(fig, rows, out_dir, "network_scaling")
+    return _finish(fig, rows, out_dir, "network_scaling", f"{pruned_title}. {weights_title}.")
 
 
 def linear_limit_init_curve(s0s, keep=KEEP):
@@ -145,15 +184,32 @@ def linear_limit_init_curve(s0s, keep=KEEP):
 
 
 def network_init_figure(out_dir, quick=False, n_jobs=None):
-    """Network figure 2: pruned loss and weight movement vs initialization scale, beside the linear limit."""
+    """Network figure 2: pruned loss and weight movement vs initialization scale, beside the linear limit.
+
+    Runs :func:`simulations.network_experiment` at every scale of :data:`INITS` and draws them with
+    :func:`plot_network_init`; returns its paths.
+    """
     inits, results = _init_sweep(bool(quick), n_jobs)
+    return plot_network_init(inits, results, out_dir)
+
+
+def init_rows(inits, results):
+    """The tidy rows (columns :data:`CSV_COLUMNS`) of the init sweep: one result per initialization scale."""
     rows = []
     for s, res in zip(inits, results):
         _rows_of("network-init", "init", s, res, rows)
-    fig, (ax, ax2, ax3) = new_figure(3, width=4.2)
+    return rows
+
+
+def plot_network_init(inits, results, out_dir):
+    """Draw and write network figure 2 from one :func:`simulations.network_experiment` result per initialization
+    scale; the movement panel's title is computed from the rows (:func:`captions.network_init_sentence`).
+    Returns ``(png, pdf, csv, txt)``."""
+    rows = init_rows(inits, results)
+    fig, (ax, ax2, ax3) = new_figure(3, width=4.2, height=3.8)
     _pruned_panel(ax, inits, results, "initialization scale")
     ax.set_title("Network: pruned loss per criterion")
-    ax.legend(fontsize=6, frameon=False, ncol=2)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=8, fontsize=6.5, frameon=False)
     wc = np.array([r.extras["weight_change"] for r in results])
     plot_points(ax2, inits, wc.mean(axis=1), wc.std(axis=1, ddof=1) / np.sqrt(wc.shape[1]), "k",
                 "||W - W0|| / ||W0||")
@@ -161,7 +217,8 @@ def network_init_figure(out_dir, quick=False, n_jobs=None):
     ax2.set_yscale("log")
     ax2.set_xlabel("initialization scale")
     ax2.set_ylabel("relative movement of the first layer")
-    ax2.set_title("Large init: weights barely move (lazy)")
+    movement = captions.network_init_sentence(rows)
+    ax2.set_title("\n".join(textwrap.wrap(movement, 45)), fontsize=7)
     ax2.grid(alpha=0.3)
     s0s = np.geomspace(1e-2, 1e1, 61)
     for c, y in linear_limit_init_curve(s0s).items():
@@ -174,20 +231,34 @@ def network_init_figure(out_dir, quick=False, n_jobs=None):
     ax3.set_ylabel("test risk / Var(y), keep 0.3")
     ax3.set_title("Linear limit (min-norm, kappa 0.6)")
     ax3.grid(alpha=0.3)
-    ax3.legend(fontsize=6.5, frameon=False)
-    return _finish(fig, rows, out_dir, "network_init")
+    ax3.legend(fontsize=6.5, frameon=False, loc="best")
+    return _finish(fig, rows, out_dir, "network_init", f"First layer: {movement}.")
+
+
+def hessian_run(quick, n_jobs=None):
+    """The base configuration trained once with the rank correlations recorded over training
+    (``record_every`` a 25th of the steps): the left panel of network figure 3."""
+    base = base_config(quick)
+    return network_experiment(**dict(base, record_every=max(1, base["steps"] // 25), n_jobs=n_jobs))
 
 
 def network_hessian_figure(out_dir, quick=False, n_jobs=None):
     """Network figure 3: rank correlation of each criterion's scores with ablation importance, over training steps
-    (from a small start) and, at the end of training, over the initialization scale."""
-    base = base_config(quick)
-    res = network_experiment(**dict(base, record_every=max(1, base["steps"] // 25), n_jobs=n_jobs))
+    (from a small start, :func:`hessian_run`) and, at the end of training, over the initialization scale (the
+    init sweep); drawn by :func:`plot_network_hessian`."""
+    res = hessian_run(quick, n_jobs)
     inits, results = _init_sweep(bool(quick), n_jobs)
+    return plot_network_hessian(res, inits, results, out_dir)
+
+
+def plot_network_hessian(res, inits, results, out_dir):
+    """Draw and write network figure 3 from :func:`hessian_run`'s result and the init sweep's results; the right
+    panel's title is computed from the rows (:func:`captions.network_hessian_sentence`). Returns
+    ``(png, pdf, csv, txt)``."""
     rows = []
     steps = res.extras["checkpoints"]
     crits = [c for c in CRITERIA if c not in ("oracle", "random")]
-    fig, (ax, ax2) = new_figure(2, width=4.6)
+    fig, (ax, ax2) = new_figure(2, width=4.6, height=3.8)
     for c in crits:
         v = res.extras["corr_over_steps"][c]
         m, s = mean_sem(v, axis=0)
@@ -203,19 +274,21 @@ def network_hessian_figure(out_dir, quick=False, n_jobs=None):
             rows.append(dict(figure="network-hessian", x_name="init", x=s0, criterion=c, keep="",
                              metric="importance_corr", mean=r.importance_corr[c],
                              sem=r.extras["importance_corr_sem"][c], trials=r.config["trials"]))
-    ax.set_xlabel(f"training step (init {base['init']:g}, Adam)")
+    ax.set_xlabel(f"training step (init {res.config['init']:g}, Adam)")
     ax.set_ylabel("Spearman correlation with ablation importance")
     ax.set_title("During training from a small start")
     ax.axhline(0, color="k", lw=0.6)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6.5, frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=len(crits), fontsize=6.5,
+               frameon=False)
     ax2.set_xscale("log")
     ax2.set_xlabel("initialization scale")
     ax2.set_ylabel("Spearman correlation at the end of training")
-    ax2.set_title("At the end, over the initialization scale")
+    sentence = captions.network_hessian_sentence(rows)
+    ax2.set_title("\n".join(textwrap.wrap(sentence, 55)), fontsize=7)
     ax2.axhline(0, color="k", lw=0.6)
     ax2.grid(alpha=0.3)
-    return _finish(fig, rows, out_dir, "network_hessian")
+    return _finish(fig, rows, out_dir, "network_hessian", sentence + ".")
 
 
 #: THEORY.md Section 6's illustrative numbers (test loss / Var(y), keep 30%, no fine-tuning)
@@ -228,6 +301,12 @@ def network_claims(out_dir, quick=False, n_jobs=None):
     standard errors, and whether it held (markdown + tidy CSV)."""
     scal_c, scal = _scaling_sweep(bool(quick), n_jobs)
     inits, ini = _init_sweep(bool(quick), n_jobs)
+    return claims_table(scal_c, scal, inits, ini, out_dir)
+
+
+def claims_table(scal_c, scal, inits, ini, out_dir):
+    """Write the claims table (``network_claims.md`` and ``.csv``) from the scaling sweep's results (one per
+    ``c`` of ``scal_c``) and the init sweep's (one per scale of ``inits``); returns the two paths."""
     ki = scal[0].keep.index(KEEP)
     fmt = lambda m, s: f"{m:.3g} ± {s:.2g}"
     lines = ["| claim | configuration | measured | held |", "|---|---|---|---|"]

@@ -35,7 +35,7 @@ from asymptotics.phase import SCREENING_FACTOR, phase_diagram
 
 from ..linear.engine import monte_carlo
 from ..plotting import new_figure, plot_points
-from ..runtime.files import write_tidy_csv
+from ..runtime.files import write_atomic, write_tidy_csv
 from .linear import TidyRows, finish
 
 FIGURE_NAME = "phase-diagram"
@@ -244,13 +244,13 @@ def _draw_map(ax, pd, label, flips):
            else "screening beats OLS mask at every load" if pd.temperature_helps.all()
            else "screening vs OLS: see flips")
     ax.set_title(f"{label}\nblue: dR/dmu<0 (hotter helps), red: >0 (hurts), white: flat\n{msg}", fontsize=7)
-    ax.legend(fontsize=6, frameon=False, loc="lower left")
 
 
 def phase_diagram_figure(out_dir, quick=False, n_jobs=None):
-    """Issue 9 A: the linear phase diagram for two spectra, with Monte Carlo cuts; returns (png, pdf, csv).
+    """The linear phase diagram for two spectra, with Monte Carlo cuts.
 
-    Also writes ``phase_diagram_map.csv`` (the theory map) and ``phase_diagram.md`` (the findings).
+    Writes and returns the paths of ``phase_diagram.png``, ``.pdf``, ``.csv`` (the cuts, tidy, with
+    z-scores), ``phase_diagram_map.csv`` (the theory map) and ``phase_diagram.md`` (the findings).
     """
     import time
     out = Path(out_dir)
@@ -260,7 +260,7 @@ def phase_diagram_figure(out_dir, quick=False, n_jobs=None):
     ridges = np.geomspace(1e-3, 1e3, n_mu)
     cut_ridges = CUT_RIDGES[bool(quick)]
     fig, axes = new_figure(2, nrows=2, width=4.6, height=3.8)
-    rows, map_rows = TidyRows(), []
+    rows, map_rows = TidyRows(noise=NOISE), []
     t_map = 0.0
     for s, ((label, spec, kappa), keeps) in enumerate(zip(SPECTRA, CUT_KEEPS)):
         t0 = time.perf_counter()
@@ -290,13 +290,14 @@ def phase_diagram_figure(out_dir, quick=False, n_jobs=None):
                 means[a].append(m)
                 sems[a].append(se)
                 rows.add(FIGURE_NAME, "ridge", mu, kappa, mu, "fresh", "magnitude", float(eff[j]), float(th[j]), m, se,
-                         trials, p)
+                         trials, p, spectrum=spec)
         for j, a in enumerate(keeps):
             col = ["#1f77b4", "#d62728"][j]
             theory = [float(_risk(spec, kappa, NOISE, float(eff[j]), mu)) for mu in mu_line]
             ax_cut.plot(mu_line, theory, color=col, lw=1.5, label=f"theory, keep {eff[j]:.3f} (load {eff[j] / kappa:.3f})")
             for mu, r in zip(mu_line, theory):
-                rows.add(FIGURE_NAME, "ridge", float(mu), kappa, float(mu), "fresh", "magnitude", float(eff[j]), r)
+                rows.add(FIGURE_NAME, "ridge", float(mu), kappa, float(mu), "fresh", "magnitude", float(eff[j]), r,
+                         spectrum=spec)
             plot_points(ax_cut, cut_ridges, means[a], sems[a], col, f"simulation p={p}, {trials} trials")
             ax_map.axvline(eff[j] / kappa, color=col, lw=0.8, ls=":")
         ax_cut.set_xscale("log")
@@ -304,12 +305,15 @@ def phase_diagram_figure(out_dir, quick=False, n_jobs=None):
         ax_cut.set_ylabel("risk after fresh OLS refit")
         ax_cut.set_title("cuts at fixed load (dotted lines on the map)", fontsize=8)
         ax_cut.grid(alpha=0.3)
-        ax_cut.legend(fontsize=6, frameon=False)
+        ax_cut.legend(fontsize=6, frameon=False, loc="best")
     fig.suptitle(f"Linear phase diagram: magnitude masks at ridge mu, fresh OLS refit, sigma = {NOISE} "
                  f"({n_mu} x {n_load} grid)", fontsize=9)
+    # the map legend below the panels: inside a map it covers data wherever it sits
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=6, frameon=False)
     paths = finish(fig, rows, out, STEM)
-    write_tidy_csv(out / f"{STEM}_map.csv", map_rows, ("spectrum", "kappa", "load", "keep", "ridge", "risk", "slope"))
+    map_csv = write_tidy_csv(out / f"{STEM}_map.csv", map_rows,
+                             ("spectrum", "kappa", "load", "keep", "ridge", "risk", "slope"))
     findings = phase_findings(quick=quick)
     timing = f"Theory maps ({n_mu} x {n_load} grid, both spectra, root finding included): {t_map:.2f} s."
-    (out / f"{STEM}.md").write_text(findings_markdown(findings, timing))
-    return paths
+    md = write_atomic(out / f"{STEM}.md", findings_markdown(findings, timing))
+    return (*paths, map_csv, md)

@@ -10,6 +10,7 @@ import numpy as np
 from ..regimes.grid import (CKA_MIN_SPREAD, MC_ABS, MC_REL, grid_config, run_grid, summarize,
                                    temperature_sentence)
 from ..plotting import new_figure, save_with_csv
+from ..runtime.extras import require
 from ..runtime.files import write_atomic
 
 KNOB_LABEL = {"batch": "batch size (smaller = hotter)", "length": "fraction of the schedule trained (earlier = hotter)"}
@@ -55,6 +56,8 @@ def regimes_figure(out_dir, quick=False, n_jobs=None, *, task="teacher", store=N
     paths. ``task="digits"`` writes ``regimes_digits.*`` (the 64-40-20-10 MLP). ``store`` defaults to
     ``out_dir/<stem>_store[_quick]`` so an interrupted run resumes.
     """
+    if task == "digits":
+        require("digits", "regimes_figure(task='digits')")      # before any work
     out = Path(out_dir)
     stem = "regimes" if task == "teacher" else f"regimes_{task}"
     store = out / (f"{stem}_store_quick" if quick else f"{stem}_store") if store is None else store

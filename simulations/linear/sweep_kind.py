@@ -1,5 +1,39 @@
 """The ``"linear"`` kind of sweep: a grid of :func:`simulations.monte_carlo` points with the limit of
-:func:`asymptotics.pruned_risk` beside them (the default kind; see :mod:`simulations.runtime.sweep`)."""
+:func:`asymptotics.pruned_risk` beside them (the default kind; see :mod:`simulations.runtime.sweep`).
+
+Every argument of :func:`simulations.monte_carlo` that describes the experiment is a config field:
+``spectrum``, ``p``, ``noise``, ``trials``, ``seed``, the grids ``kappa``, ``ridge``, ``retrain``,
+``init`` (initialization scales ``s0``, default ``[0.0]``) and ``refit_ridge`` (ridges of the refit on the
+support; absent or ``null``: the refit uses the point's ``ridge``, as in ``monte_carlo``), ``keep`` and
+``criteria`` (evaluated together inside a point), ``hessian_scores`` and ``sampler``. ``n_jobs`` and the
+Dask ``client`` are how to run, not what: they are command-line options. Grid points are
+``kappa x ridge x refit_ridge x init x retrain``.
+
+CSV columns
+-----------
+One row per grid point, criterion, keep level and source (plus one ``dense`` simulation row per point).
+The columns shared with the linear figures' CSVs (:data:`simulations.figures.linear.CSV_COLUMNS`) mean
+the same there:
+
+==============  ==================================================================================
+``kappa``       ``n/p``
+``ridge``       ridge ``mu`` of the dense fit the mask is chosen from
+``refit_ridge`` ridge of the refit on the support (equal to ``ridge`` unless set; empty without refit)
+``init``        initialization scale ``s0`` of gradient descent (``0``: from zero)
+``retrain``     ``none``, ``fresh`` or ``same``
+``criterion``   pruning criterion, or ``dense`` (the unpruned fit)
+``keep``        kept fraction asked for
+``keep_effective``  kept fraction realised at this ``p`` (the theory is evaluated there)
+``source``      ``theory`` (the limit) or ``simulation`` (Monte Carlo mean)
+``risk``        test risk ``E(y - x.b)^2`` (label noise included)
+``sem``         standard error of the simulated mean (empty for theory)
+``z``           ``(simulation - theory) / sem`` on simulation rows with a finite theory value, else empty
+``trials``      Monte Carlo trials
+``p``           number of features
+``noise``       label-noise standard deviation ``sigma``
+``spectrum``    the spectrum, as :func:`spectrum_text` writes it
+==============  ==================================================================================
+"""
 
 from __future__ import annotations
 
@@ -15,13 +49,15 @@ from ..runtime.sweep import (ConfigError, PointKind, as_list, check_table, choic
 from .engine import make_job, monte_carlo
 
 LINEAR_REQUIRED = ("spectrum", "p", "noise", "trials", "kappa", "keep")
-LINEAR_DEFAULTS = dict(ridge=[0.0], retrain=["none"], criteria=list(CRITERIA), hessian_scores="empirical")
+LINEAR_DEFAULTS = dict(ridge=[0.0], retrain=["none"], criteria=list(CRITERIA), hessian_scores="empirical", init=[0.0],
+                       refit_ridge=None, sampler="auto")
 SPECTRUM_REQUIRED = ("variances", "signal")
 SPECTRUM_OPTIONAL = ("weights", "signal_dist")
 RETRAIN_CHOICES = ("none", "fresh", "same")
 HESSIAN_SCORES = ("empirical", "population")
-LINEAR_CSV_COLUMNS = ("kappa", "ridge", "retrain", "criterion", "keep", "keep_effective", "source", "risk", "sem",
-                      "trials", "p")
+SAMPLERS = ("auto", "design", "bartlett")
+LINEAR_CSV_COLUMNS = ("kappa", "ridge", "refit_ridge", "init", "retrain", "criterion", "keep", "keep_effective", "source",
+                      "risk", "sem", "z", "trials", "p", "noise", "spectrum")
 CSV_COLUMNS = LINEAR_CSV_COLUMNS
 
 
@@ -73,21 +109,54 @@ def _linear_normalize(raw):
     cfg["criteria"] = distinct([choice_field(v, f"criteria[{j}]", criterion_names())
                                  for j, v in enumerate(as_list(raw["criteria"], "criteria"))], "criteria")
     cfg["hessian_scores"] = choice_field(raw["hessian_scores"], "hessian_scores", HESSIAN_SCORES)
+    # the fields below enter the normalised config (hence the store's hash) only when they differ from their
+    # default, so the stores of configs written before they existed stay valid
+    init = distinct([real_field(v, f"init[{j}]", low=0) for j, v in enumerate(as_list(raw["init"], "init"))], "init")
+    if init != [0.0]:
+        cfg["init"] = init
+    if raw["refit_ridge"] is not None:
+        cfg["refit_ridge"] = distinct([real_field(v, f"refit_ridge[{j}]", low=0)
+                                       for j, v in enumerate(as_list(raw["refit_ridge"], "refit_ridge"))], "refit_ridge")
+    sampler = choice_field(raw["sampler"], "sampler", SAMPLERS)
+    if sampler != "auto":
+        cfg["sampler"] = sampler
     return cfg
 
 
+def spectrum_text(spectrum):
+    """The spectrum as one CSV cell, e.g. ``"variances=[1.0, 25.0] signal=[1.0, 0.3] weights=[0.5, 0.5] fixed"``
+    (the same text in sweep and figure CSVs)."""
+    return (f"variances={np.asarray(spectrum.variances).tolist()} signal={np.asarray(spectrum.signal).tolist()} "
+            f"weights={np.asarray(spectrum.weights).tolist()} {spectrum.signal_dist}")
+
+
 def _linear_grid(cfg):
-    return [dict(kappa=k, ridge=r, retrain=t) for k, r, t in itertools.product(cfg["kappa"], cfg["ridge"],
-                                                                               cfg["retrain"])]
+    """Points ``kappa x ridge x refit_ridge x init x retrain``; ``refit_ridge`` and ``init`` appear in a point only
+    when the config sets them (older stores keep their point dicts)."""
+    out = []
+    for k, r, rr, s0, t in itertools.product(cfg["kappa"], cfg["ridge"], cfg.get("refit_ridge", [None]),
+                                             cfg.get("init", [None]), cfg["retrain"]):
+        point = dict(kappa=k, ridge=r, retrain=t)
+        if rr is not None:
+            point["refit_ridge"] = rr
+        if s0 is not None:
+            point["init"] = s0
+        out.append(point)
+    return out
+
+
+def _extra(cfg, point):
+    """The ``monte_carlo`` arguments of a point beyond kappa, ridge and retrain."""
+    return dict(init=point.get("init", 0.0), refit_ridge=point.get("refit_ridge"), sampler=cfg.get("sampler", "auto"))
 
 
 def _linear_check_point(cfg, point):
     try:
         make_job(Spectrum(**cfg["spectrum"]), cfg["p"], point["kappa"], cfg["noise"],
-                        ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(cfg["criteria"]),
-                        retrain=point["retrain"], seed=cfg["seed"], hessian_scores=cfg["hessian_scores"])
+                 ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(cfg["criteria"]),
+                 retrain=point["retrain"], seed=cfg["seed"], hessian_scores=cfg["hessian_scores"], **_extra(cfg, point))
     except (TypeError, ValueError) as exc:
-        where = f"kappa == {point['kappa']}, ridge == {point['ridge']}, retrain == {point['retrain']!r}"
+        where = ", ".join(f"{k} == {v!r}" for k, v in point.items())
         raise ConfigError(f"{exc} (grid point {where})") from None
 
 
@@ -100,9 +169,12 @@ def _linear_theory_at(cfg, point, keep_eff):
     if point["retrain"] == "same":            # same-data refits: no formula is known (THEORY.md Section 4)
         return np.full((len(cfg["criteria"]), len(keep_eff)), np.nan)
     spec = Spectrum(**cfg["spectrum"])
+    ex = _extra(cfg, point)
+    refit_ridge = ex["refit_ridge"] if point["retrain"] == "fresh" else None     # no refit: no refit ridge
     nan = np.full(len(keep_eff), np.nan)            # a criterion without a formula in the limit (user-registered)
     return np.array([np.asarray(pruned_risk(spec, point["kappa"], cfg["noise"], keep=np.asarray(keep_eff), criterion=c,
-                                            ridge=point["ridge"], retrain=point["retrain"]), dtype=float)
+                                            ridge=point["ridge"], retrain=point["retrain"], init=ex["init"],
+                                            refit_ridge=refit_ridge), dtype=float)
                      if c in CRITERIA else nan for c in cfg["criteria"]]).reshape(len(cfg["criteria"]), len(keep_eff))
 
 
@@ -115,7 +187,7 @@ def _linear_simulate(cfg, point, seed, n_jobs, client):
     res = monte_carlo(Spectrum(**cfg["spectrum"]), cfg["p"], point["kappa"], cfg["noise"],
                              ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(crit), retrain=point["retrain"],
                              trials=cfg["trials"], seed=seed, n_jobs=n_jobs, client=client,
-                             hessian_scores=cfg["hessian_scores"])
+                             hessian_scores=cfg["hessian_scores"], **_extra(cfg, point))
     keep_eff = np.asarray(res.keep_effective, dtype=float)
     out = dict(mean=np.array([res.mean[c] for c in crit]), sem=np.array([res.sem[c] for c in crit]),
                dense=np.array([res.mean["dense"], res.sem["dense"]]), keep_effective=keep_eff)
@@ -131,14 +203,19 @@ def _linear_shapes(cfg):
 
 def _linear_rows(cfg, r):
     rows = []
-    base = dict(kappa=r["kappa"], ridge=r["ridge"], retrain=r["retrain"], trials=cfg["trials"], p=cfg["p"])
+    ex = _extra(cfg, r)
+    refit_ridge = "" if r["retrain"] == "none" else r["ridge"] if ex["refit_ridge"] is None else ex["refit_ridge"]
+    base = dict(kappa=r["kappa"], ridge=r["ridge"], refit_ridge=refit_ridge, init=ex["init"], retrain=r["retrain"], trials=cfg["trials"], p=cfg["p"],
+                noise=cfg["noise"], spectrum=spectrum_text(Spectrum(**cfg["spectrum"])))
     for ci, c in enumerate(cfg["criteria"]):
         for ki, k in enumerate(cfg["keep"]):
             at = dict(base, criterion=c, keep=k, keep_effective=r["keep_effective"][ki])
-            rows.append(dict(at, source="simulation", risk=r["mean"][ci, ki], sem=r["sem"][ci, ki]))
-            rows.append(dict(at, source="theory", risk=r["theory"][ci, ki], sem=""))
+            mean, sem, theory = r["mean"][ci, ki], r["sem"][ci, ki], r["theory"][ci, ki]
+            z = (mean - theory) / sem if np.isfinite(theory) and sem > 0 else ""
+            rows.append(dict(at, source="simulation", risk=mean, sem=sem, z=z))
+            rows.append(dict(at, source="theory", risk=theory, sem="", z=""))
     rows.append(dict(base, criterion="dense", keep=1.0, keep_effective=1.0, source="simulation", risk=r["dense"][0],
-                     sem=r["dense"][1]))
+                     sem=r["dense"][1], z=""))
     return rows
 
 

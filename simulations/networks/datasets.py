@@ -140,10 +140,10 @@ def digits(split_seed=DIGITS_SPLIT_SEED, *, fractions=DIGITS_FRACTIONS, standard
     Dataset
         1,078 / 359 / 360 points of 64 features with the default fractions.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:  # pragma: no cover - depends on the optional extra
-        raise ImportError("the digits data set needs scikit-learn: pip install -e '.[digits]'") from None
+    from ..runtime.extras import require
+
+    require("digits", "the digits data set")
+    from sklearn.datasets import load_digits
     split_seed = _count(split_seed, "split_seed", 0)
     check_bool(standardize, "standardize")                  # 'no' is truthy: a string must not standardise
     _fractions(fractions)

@@ -156,10 +156,13 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=N
     from asymptotics import Spectrum
 
     from .scratch_linear import ARMS as LIN_ARMS, scratch_risk
+    from ..runtime.extras import require
 
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
     check_bool(quick, "quick")
     check_run_arguments(n_jobs, client, progress)
+    if task == "digits":
+        require("digits", "scratch_table(task='digits')")      # before any work
     res = run_scratch(quick=quick, task=task, n_jobs=n_jobs, client=client, progress=progress)
     stem = "scratch" if task == "teacher" else f"scratch_{task}"
     model = "shallow net" if task == "teacher" else "digits MLP"

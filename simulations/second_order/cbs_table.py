@@ -22,6 +22,7 @@ from pruning_checks import check_bool, check_choice, check_int, check_scalar, ke
 
 from ..plotting import new_figure, plot_points
 from ..runtime.paths import check_output_dir
+from ..runtime.extras import require
 from ..runtime.files import write_tidy_csv
 from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SIZES, SPARSITIES,
@@ -195,6 +196,7 @@ def cbs_table(out_dir, quick=False, n_jobs=None):
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
     check_bool(quick, "quick")
     n_workers(n_jobs)
+    require("digits", "cbs_table")            # before any work: the table's data set is scikit-learn's digits
     tasks = _table_tasks(quick)
     rows = table_rows(tasks, n_jobs)
     present = [d for d in DATASETS if any(r["data"] == d for r in rows)]

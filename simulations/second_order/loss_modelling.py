@@ -20,6 +20,7 @@ from pruning_checks import check_bool, check_array, check_choice, check_int, che
 
 from ..plotting import new_figure, plot_points
 from ..runtime.paths import check_output_dir
+from ..runtime.extras import require
 from ..runtime.stats import mean_sem
 from ..runtime.workers import map_ordered, n_workers
 from .digits_mlp import (BASE_SEED, BOOTSTRAP, FINETUNE_EPOCHS, LM_CRITERIA, LM_PENALTIES, LM_SPARSITY, LM_STEPS,
@@ -207,6 +208,7 @@ def loss_modelling(out_dir, quick=False, n_jobs=None):
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
     check_bool(quick, "quick")
     n_workers(n_jobs)
+    require("digits", "loss_modelling")       # before any work: the study runs on scikit-learn's digits
     configs = lm_configs(quick)
     seeds = range(1) if quick else range(5)
     epochs = 3 if quick else FINETUNE_EPOCHS
