@@ -5,7 +5,8 @@ Every argument of :func:`simulations.monte_carlo` that describes the experiment 
 ``spectrum``, ``p``, ``noise``, ``trials``, ``seed``, the grids ``kappa``, ``ridge``, ``retrain``,
 ``init`` (initialization scales ``s0``, default ``[0.0]``) and ``refit_ridge`` (ridges of the refit on the
 support; absent or ``null``: the refit uses the point's ``ridge``, as in ``monte_carlo``), ``keep`` and
-``criteria`` (evaluated together inside a point), ``hessian_scores`` and ``sampler``. ``n_jobs`` and the
+``criteria`` (evaluated together inside a point), ``hessian_scores``, ``sampler`` and ``update`` (the
+population OBS update after the mask; it moves nothing with a diagonal covariance). ``n_jobs`` and the
 Dask ``client`` are how to run, not what: they are command-line options. Grid points are
 ``kappa x ridge x refit_ridge x init x retrain``.
 
@@ -50,7 +51,7 @@ from .engine import make_job, monte_carlo
 
 LINEAR_REQUIRED = ("spectrum", "p", "noise", "trials", "kappa", "keep")
 LINEAR_DEFAULTS = dict(ridge=[0.0], retrain=["none"], criteria=list(CRITERIA), hessian_scores="empirical", init=[0.0],
-                       refit_ridge=None, sampler="auto")
+                       refit_ridge=None, sampler="auto", update="none")
 SPECTRUM_REQUIRED = ("variances", "signal")
 SPECTRUM_OPTIONAL = ("weights", "signal_dist")
 RETRAIN_CHOICES = ("none", "fresh", "same")
@@ -120,6 +121,9 @@ def _linear_normalize(raw):
     sampler = choice_field(raw["sampler"], "sampler", SAMPLERS)
     if sampler != "auto":
         cfg["sampler"] = sampler
+    update = choice_field(raw["update"], "update", ("none", "obs"))
+    if update != "none":                      # stored only when set: older configs keep their store hash
+        cfg["update"] = update
     return cfg
 
 
@@ -147,14 +151,16 @@ def _linear_grid(cfg):
 
 def _extra(cfg, point):
     """The ``monte_carlo`` arguments of a point beyond kappa, ridge and retrain."""
-    return dict(init=point.get("init", 0.0), refit_ridge=point.get("refit_ridge"), sampler=cfg.get("sampler", "auto"))
+    return dict(init=point.get("init", 0.0), refit_ridge=point.get("refit_ridge"), sampler=cfg.get("sampler", "auto"),
+                update=cfg.get("update", "none"))
 
 
 def _linear_check_point(cfg, point):
     try:
         make_job(Spectrum(**cfg["spectrum"]), cfg["p"], point["kappa"], cfg["noise"],
                  ridge=point["ridge"], keep=cfg["keep"], criteria=tuple(cfg["criteria"]),
-                 retrain=point["retrain"], seed=cfg["seed"], hessian_scores=cfg["hessian_scores"], **_extra(cfg, point))
+                 retrain=point["retrain"], seed=cfg["seed"], hessian_scores=cfg["hessian_scores"],
+                 **{k: v for k, v in _extra(cfg, point).items() if k != "update"})   # update: checked when loaded
     except (TypeError, ValueError) as exc:
         where = ", ".join(f"{k} == {v!r}" for k, v in point.items())
         raise ConfigError(f"{exc} (grid point {where})") from None
@@ -174,7 +180,7 @@ def _linear_theory_at(cfg, point, keep_eff):
     nan = np.full(len(keep_eff), np.nan)            # a criterion without a formula in the limit (user-registered)
     return np.array([np.asarray(pruned_risk(spec, point["kappa"], cfg["noise"], keep=np.asarray(keep_eff), criterion=c,
                                             ridge=point["ridge"], retrain=point["retrain"], init=ex["init"],
-                                            refit_ridge=refit_ridge), dtype=float)
+                                            refit_ridge=refit_ridge, update=ex["update"]), dtype=float)
                      if c in CRITERIA else nan for c in cfg["criteria"]]).reshape(len(cfg["criteria"]), len(keep_eff))
 
 
