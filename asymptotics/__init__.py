@@ -1,4 +1,4 @@
-"""Proportional-limit theory of pruned linear models (THEORY.md Sections 2-4).
+"""Proportional-limit theory of pruned linear models (docs/theory.md Sections 2-4).
 
 Pure functions, no randomness: a :class:`Spectrum` of atoms, the fixed point of
 ridge / min-norm regression (:func:`solve_fixed_point`, :func:`dense_risk`) and

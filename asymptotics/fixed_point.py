@@ -1,4 +1,4 @@
-"""Effective regularization and dense risk of ridge / min-norm (THEORY.md Section 2).
+"""Effective regularization and dense risk of ridge / min-norm (docs/theory.md Section 2).
 
 With ``df(t) = (1/kappa) sum_k pi_k lam_k / (lam_k + t)`` the effective
 regularization ``tau >= 0`` solves
@@ -181,7 +181,7 @@ def _at_threshold(mass, kappa):
 
 def is_min_norm(mass, kappa, ridge):
     """True for the minimum-norm interpolator (``ridge = 0`` and ``kappa`` below the atom mass): the
-    only case where the gradient-descent initialization survives (THEORY.md Section 8)."""
+    only case where the gradient-descent initialization survives (docs/theory.md Section 8)."""
     return ridge == 0.0 and kappa < mass and not _at_threshold(mass, kappa)
 
 
@@ -249,7 +249,7 @@ def check_init(init):
 
 
 def solve_fixed_point(spectrum, kappa, noise, *, ridge=0.0, init=0.0) -> FixedPointResult:
-    """Solve the fixed point of THEORY.md Section 2.
+    """Solve the fixed point of docs/theory.md Section 2.
 
     Parameters
     ----------
@@ -264,7 +264,7 @@ def solve_fixed_point(spectrum, kappa, noise, *, ridge=0.0, init=0.0) -> FixedPo
         ``mu >= 0`` of ``(1/n)||y - X b||^2 + mu ||b||^2``; 0 is OLS / min-norm.
     init : float
         Scale ``s0 >= 0`` of the gradient-descent initialization ``b0 ~ N(0, s0^2/p I)``
-        (THEORY.md Section 8). It matters only for the min-norm interpolator (``ridge = 0``,
+        (docs/theory.md Section 8). It matters only for the min-norm interpolator (``ridge = 0``,
         ``kappa < 1``), where ``B0`` uses ``E[b^2] + s0^2``.
 
     Returns

@@ -1,4 +1,4 @@
-"""Truncated-Gaussian moments of THEORY.md Section 3, evaluated from the sympy-generated code.
+"""Truncated-Gaussian moments of docs/theory.md Section 3, evaluated from the sympy-generated code.
 
 For ``Y = a + c g`` kept when ``abs(Y) >= u``, with ``U = (u - a)/c`` and
 ``L = (-u - a)/c``::

@@ -1,4 +1,4 @@
-"""Temperature and load in the linear limit: the phase diagram of THEORY.md Section 9.
+"""Temperature and load in the linear limit: the phase diagram of docs/theory.md Section 9.
 
 Temperature is the ridge ``mu`` of the dense fit the mask is chosen from
 (``mu -> 0``: OLS / min-norm; ``mu -> inf``: marginal screening, which orders

@@ -1,4 +1,4 @@
-"""Limiting test risk after pruning, with and without retraining (THEORY.md Sections 3, 4 and 8).
+"""Limiting test risk after pruning, with and without retraining (docs/theory.md Sections 3, 4 and 8).
 
 In atom ``k`` the ridge / min-norm coordinate is ``Y = sqrt(p) b_hat = a + c g``
 with ``a = lam b/(lam + tau)`` and ``c^2 = (lam rho^2/kappa + tau^2 s0^2)/(lam + tau)^2``
@@ -353,10 +353,10 @@ def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.
         Refit the same estimator on the kept support with fresh data (``None`` = ``"none"``).
     init : float
         Scale ``s0`` of the gradient-descent initialization ``b0 ~ N(0, s0^2/p I)``
-        (THEORY.md Section 8); it matters only for min-norm fits (``ridge = 0``, ``kappa < 1``).
+        (docs/theory.md Section 8); it matters only for min-norm fits (``ridge = 0``, ``kappa < 1``).
     refit_ridge : float, optional
         Ridge of the fresh-data refit on the support (default: ``ridge``). With a separate value the
-        mask comes from the fit at ``ridge`` and the refit uses ``refit_ridge`` (THEORY.md Section 9).
+        mask comes from the fit at ``ridge`` and the refit uses ``refit_ridge`` (docs/theory.md Section 9).
     update : {"none", "obs"}
         ``"obs"``: the population OBS update inside each block after the mask (docs/theory.md
         Section 10); with a diagonal covariance (a Spectrum) it moves nothing. No effect with a

@@ -1,4 +1,4 @@
-"""Atom spectra of the proportional limit (THEORY.md Section 2).
+"""Atom spectra of the proportional limit (docs/theory.md Section 2).
 
 Coordinates come in atoms ``k = 1..K``: a fraction ``weights[k]`` of the ``p``
 coordinates has feature variance ``variances[k]`` and true weight
@@ -118,7 +118,7 @@ class Spectrum:
 
         The default scales half of the features by 5 (variance 25) and gives
         them signal ``0.2 = 1/5``: both groups have the same importance, but the
-        scaled group has five times smaller weights (THEORY.md Section 1).
+        scaled group has five times smaller weights (docs/theory.md Section 1).
         """
         f = check_scalar(fraction, "fraction", low=0, high=1, include_low=False, include_high=False)
         return cls(variances, signal, [1.0 - f, f], signal_dist)

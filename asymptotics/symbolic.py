@@ -2,13 +2,13 @@
 
 Two families are derived here (this module is not imported at run time):
 
-* **Truncated-Gaussian moments** (THEORY.md Section 3). For ``Y = a + c g``,
+* **Truncated-Gaussian moments** (docs/theory.md Section 3). For ``Y = a + c g``,
   ``g ~ N(0, 1)``, kept when ``abs(Y) >= u``, with ``U = (u - a)/c`` and
   ``L = (-u - a)/c``, sympy integrates ``(a + c g)^j phi(g)`` over
   ``g >= U`` and ``g <= L`` (the lower tail as the upper tail of ``-g``, so
   that both are written with ``erfc`` and keep full relative precision deep in
   the tails) and returns ``P(kept)``, ``E[Y 1{kept}]``, ``E[Y^2 1{kept}]``.
-* **Isotropic closed forms** (THEORY.md Section 2). sympy solves the one-atom
+* **Isotropic closed forms** (docs/theory.md Section 2). sympy solves the one-atom
   fixed point (``lam = 1``, fixed signal ``r``) for ``tau`` and substitutes it
   into ``rho^2``, giving the ridge risk in closed form; at ``mu = 0`` this is
   the Hastie-Montanari-Rosset-Tibshirani min-norm / OLS risk.

@@ -1,4 +1,4 @@
-"""The pruning threshold of THEORY.md Section 3: solve ``sum_k pi_k P_k(score >= t) = alpha W``.
+"""The pruning threshold of docs/theory.md Section 3: solve ``sum_k pi_k P_k(score >= t) = alpha W``.
 
 Each atom's score is ``abs(A_k + C_k g)`` with ``g ~ N(0, 1)``: a continuous
 law when ``C_k > 0``, a point mass at ``abs(A_k)`` when ``C_k = 0`` (oracle

@@ -3,7 +3,7 @@
 Workloads
   A. a 200-point pruned-risk curve for the four criteria on a two-atom spectrum;
   B. a pruned-risk curve (magnitude, 50 and 200 points) on a 100,000-atom ``from_arrays`` spectrum;
-  C. the linear phase diagram (THEORY.md Section 9) on a 100 x 100 grid (mask ridge x load), three
+  C. the linear phase diagram (docs/theory.md Section 9) on a 100 x 100 grid (mask ridge x load), three
      atoms, fresh refit at ridge 0, with its flip boundary located by root finding.
 Baseline, in the same process: the same curves evaluated one kept fraction at a time
 (scalar calls), which is what a user looping over ``keep`` would write.

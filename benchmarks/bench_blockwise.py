@@ -1,6 +1,6 @@
 """Block-wise second-order pruning at the CBS paper's MLPNet size (issue 16, item 3).
 
-The 784-40-20-10 bias-free ReLU MLP (32,360 weights; NEIGHBOURS.md D) on synthetic inputs
+The 784-40-20-10 bias-free ReLU MLP (32,360 weights; docs/references.md) on synthetic inputs
 (standard normal, labels from a random teacher MLP), briefly trained with Adam so the weights are
 not at their initialization. The empirical Fisher from ``N`` per-sample gradients of the Numba
 engine, accumulated chunk by chunk in diagonal blocks of at most 2,000 weights inside each layer

@@ -2,7 +2,7 @@
 
 At the size of the CBS paper's MLPNet (784-40-20-10, ``d = 32,360`` weights) the full Fisher
 takes ``d^2 * 8`` bytes = 8.4 GB in double precision, and its inverse as much again. WoodFisher
-(Singh & Alistarh 2020, Section 4) and the CBS code (Yu et al. 2022; NEIGHBOURS.md D) make such
+(Singh & Alistarh 2020, Section 4) and the CBS code (Yu et al. 2022; docs/references.md) make such
 networks tractable by keeping only **diagonal blocks** of the Fisher: contiguous runs of
 ``block_size`` weights (1,000-2,000 in their experiments), each inside one layer, with the
 couplings between blocks dropped. The toolkit does the same here, and keeps the pruning

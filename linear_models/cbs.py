@@ -30,7 +30,7 @@ from pruning_checks import array, as_generator, count, keep_count, real
 
 from .fisher import PruneResult, check_mask, check_shape, fisher_matrix, optimal_update, top_mask
 
-#: CBS hyperparameters of the MNIST scripts (NEIGHBOURS.md D): swap threshold, scan range, miss limit.
+#: CBS hyperparameters of the MNIST scripts (Yu et al. 2022, docs/references.md): swap threshold, scan range, miss limit.
 CBS_EPSILON = 1e-4
 CBS_RANGE = 10
 CBS_MISSES = 20

@@ -1,4 +1,4 @@
-"""Finite-sample data with covariance scaling (THEORY.md Sections 1-2).
+"""Finite-sample data with covariance scaling (docs/theory.md Sections 1-2).
 
 A :class:`LinearProblem` is ``x ~ N(0, Sigma)``, ``y = x . beta* + noise z``.
 Its population risk of a weight vector ``b`` is
@@ -90,7 +90,7 @@ class LinearProblem:
         return self.noise**2 + float(d @ self._sigma_times(d))
 
     def importance(self, b=None, *, compensate=False):
-        """Risk increase when each weight alone is set to zero (THEORY.md Section 1).
+        """Risk increase when each weight alone is set to zero (docs/theory.md Section 1).
 
         Without compensation: ``Sigma_ii b_i^2 - 2 b_i [Sigma (b - beta*)]_i``
         (``Sigma_ii beta*_i^2`` at ``b = beta*``, the default). With compensation
@@ -116,7 +116,7 @@ class LinearProblem:
 
 
 def from_spectrum(spectrum, p, noise, rng):
-    """Instantiate an atom spectrum at finite ``p`` (THEORY.md Section 2).
+    """Instantiate an atom spectrum at finite ``p`` (docs/theory.md Section 2).
 
     ``spectrum`` is anything with ``variances``, ``signal``, ``weights`` and
     ``signal_dist`` (such as ``asymptotics.Spectrum``). Atom ``k`` gets

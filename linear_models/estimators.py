@@ -1,4 +1,4 @@
-"""Estimators of the linear model (THEORY.md Section 2 conventions).
+"""Estimators of the linear model (docs/theory.md Section 2 conventions).
 
 Ridge minimises ``(1/n)||y - X b||^2 + mu ||b||^2``; ``mu = 0`` is OLS
 (``n > p``) or the minimum-norm interpolator (``n < p``). Every solve is a
@@ -10,7 +10,7 @@ raises :class:`~linear_models.RankDeficientError` (a ``ValueError``) naming its
 rank, whatever the rounding of the factorisation.
 Gradient descent on ``(1/n)||y - X b||^2`` from ``init`` converges, for
 ``n < p``, to the interpolator closest to ``init``:
-``init + X^+ (y - X init)`` (THEORY.md Section 8); :func:`fit` with ``init=``
+``init + X^+ (y - X init)`` (docs/theory.md Section 8); :func:`fit` with ``init=``
 returns that limit directly. With ``ridge > 0`` or ``n >= p`` the objective is
 strictly convex and the limit does not depend on ``init``.
 

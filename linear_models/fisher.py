@@ -1,6 +1,6 @@
 """The empirical Fisher, the quadratic model of the loss and the multi-weight OBS update.
 
-**Empirical Fisher** (NEIGHBOURS.md D): ``F = lambda I + (1/N) G'G`` with the
+**Empirical Fisher** (Yu et al. 2022, docs/references.md): ``F = lambda I + (1/N) G'G`` with the
 damping ``lambda = damping * mean(diag(G'G/N))`` given *relative* to the Fisher's
 mean diagonal (:class:`Fisher` records both). A fixed absolute damping is
 meaningless across training lengths: trained to zero loss the Fisher's
@@ -162,7 +162,7 @@ def empirical_fisher(grads, *, damping=0.0, relative_damping=None, inverse=False
         Absolute damping ``lambda``.
     relative_damping : float > 0, optional
         Instead of ``damping``: ``lambda = relative_damping * mean(diag(G'G/N))`` (the scale of a
-        Fisher changes by orders of magnitude during training; NEIGHBOURS.md D).
+        Fisher changes by orders of magnitude during training; docs/references.md).
     inverse : bool
         Also compute ``F^-1`` (Cholesky).
 

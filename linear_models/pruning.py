@@ -30,7 +30,7 @@ by orders of magnitude during training). :func:`linear_models.empirical_fisher` 
 
 For a quadratic loss ``L(w) = L* + 1/2 (w - w*)' H (w - w*)`` at its minimum
 ``w*``, removing the set ``S`` and re-optimising the rest raises the loss by
-``1/2 w_S' ([H^-1]_SS)^-1 w_S`` (THEORY.md Section 5; for the residual sum of squares
+``1/2 w_S' ([H^-1]_SS)^-1 w_S`` (docs/theory.md Section 5; for the residual sum of squares
 ``||y - X w||^2`` the Hessian is ``2 X'X``); with ``H = X'X`` and
 ``w`` the least-squares fit, OBS equals the least-squares refit on the kept
 support. Singular Hessians (``p > n``) need ``damping`` (``H + damping I``).
@@ -70,7 +70,7 @@ WOODFISHER_UPDATE_SCALE = WOODFISHER_SCALE   # the CBS paper's WoodFisher baseli
 
 @dataclass(frozen=True)
 class CBSOptions:
-    """Limits of the CBS paper's selection (CBS-S; NEIGHBOURS.md D), MNIST values by default.
+    """Limits of the CBS paper's selection (CBS-S; docs/references.md), MNIST values by default.
 
     Attributes
     ----------
@@ -106,7 +106,7 @@ def _cbs_search(w, Hinv, removed, max_swaps):
     """Swap local search on the removed set; returns ``(removed, swaps)``.
 
     Every pair (i removed, j kept) is scored exactly by rank-one block-inverse identities
-    (THEORY.md Section 5's objective), and the best improving swap is taken.
+    (docs/theory.md Section 5's objective), and the best improving swap is taken.
     """
     removed = removed.copy()
     d = np.diag(Hinv)

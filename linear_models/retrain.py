@@ -1,4 +1,4 @@
-"""Retraining after pruning and iterative (multi-step) pruning (THEORY.md Sections 4 and 7).
+"""Retraining after pruning and iterative (multi-step) pruning (docs/theory.md Sections 4 and 7).
 
 * :func:`refit`: the same estimator on the kept support, on the same data or on
   fresh data (pass the fresh sample).

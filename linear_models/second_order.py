@@ -34,7 +34,7 @@ cbs                 Combinatorial Brain Surgeon: randomised-magnitude starts (RM
                     full training loss, then the multi-weight update
 =================== =================================================================
 
-**Loss-modelling criteria** (Laurent et al. 2020; NEIGHBOURS.md C), with the
+**Loss-modelling criteria** (Laurent et al. 2020; docs/references.md), with the
 gradient ``g`` and a curvature diagonal ``h`` (the exact generalised
 Gauss-Newton diagonal for networks): ``magnitude`` ``1/2 w^2``, ``taylor1``
 ``abs(g w)``, ``taylor2`` ``abs(-g w + 1/2 h w^2)``, ``hessian`` (OBD)

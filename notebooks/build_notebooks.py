@@ -73,7 +73,7 @@ def _dense():
 # Figure 1 — Dense risk vs kappa: double descent
 
 The unpruned estimator first. Minimum-norm interpolation (`ridge = 0`) has a risk that blows up at the
-interpolation threshold `kappa = n/p = 1` (THEORY.md Section 2: `1 - d2 -> 0` in `rho^2 = (sigma^2 + B0)/(1 - d2)`),
+interpolation threshold `kappa = n/p = 1` (docs/theory.md Section 2: `1 - d2 -> 0` in `rho^2 = (sigma^2 + B0)/(1 - d2)`),
 and a small ridge removes the peak. The model is the headline two-atom spectrum: half of the features have
 variance 25 and weight 0.3 (importance `25 * 0.09 = 2.25`), the other half variance 1 and weight 1.
 """),
@@ -131,7 +131,7 @@ def _pruned():
 # Figure 2 — Pruned risk vs kept fraction (the headline)
 
 Half of the features are scaled up by 5 (variance 25) and carry weights 0.3, the other half weights 1.
-Importance (the risk increase of zeroing a weight, THEORY.md Section 1) is `lam * b^2`: 2.25 for the
+Importance (the risk increase of zeroing a weight, docs/theory.md Section 1) is `lam * b^2`: 2.25 for the
 small, scaled weights against 1 for the large ones. Magnitude pruning keeps the large weights and drops the
 important small ones first; hessian (OBD, covariance-scaled) pruning ranks by `sqrt(lam) |b_hat|`, which puts
 the scaled weights first. Whether that ranking gives the lower risk depends on the fit: four criteria, min-norm
@@ -360,7 +360,7 @@ def _retrain():
 # Figure 6 — What retraining buys: no refit, fresh-data refit, same-data refit
 
 After pruning, refit the estimator on the kept support. With fresh data the dropped signal acts as extra
-noise and the risk has a formula (THEORY.md Section 4); refitting on the same data has none known, so its
+noise and the risk has a formula (docs/theory.md Section 4); refitting on the same data has none known, so its
 points are compared with the fresh-data formula and their z-score measures the departure. OLS (`kappa = 2`).
 """),
         code(SETUP),
@@ -415,7 +415,7 @@ def _init():
 
 Gradient descent on an underdetermined least-squares problem (`kappa = 0.6`, `ridge = 0`) started from
 `b0 ~ N(0, s0^2/p I)` converges to the interpolator closest to `b0`: `b_hat = b0 + X^+ (y - X b0)`
-(THEORY.md Section 8). The initialization survives in proportion `tau/(lam + tau)`, most in the low-variance
+(docs/theory.md Section 8). The initialization survives in proportion `tau/(lam + tau)`, most in the low-variance
 coordinates, so a large `s0` inflates exactly the weights that matter least and magnitude scores end up
 ranking the initialization. Left: no refit, keep 0.3; right: refit on the support with fresh data, keep 0.8 (above
 `kappa`, so the refit is underdetermined and starts from `b0` restricted to the support; below `kappa` the refit
@@ -496,7 +496,7 @@ from simulations import network_experiment
 from simulations.figures import captions
 from simulations.figures.networks import KEEP, base_config
 
-cfg = base_config(QUICK)       # THEORY.md Section 6's illustrative configuration (smaller in quick mode)
+cfg = base_config(QUICK)       # docs/theory.md Section 6's illustrative configuration (smaller in quick mode)
 print({k: v for k, v in cfg.items() if k != "criteria"})
 print("criteria:", cfg["criteria"])"""
 
@@ -549,7 +549,7 @@ def _net_scaling():
         """
 A shallow ReLU network `f(x) = sum_j v_j relu(w_j . x)` is trained on a linear teacher whose first feature group
 is scaled by `c` while its teacher weight is `1/c`: the group's importance (`c^2 w^2 = 1`) does not change. The
-covariance-scaling argument of THEORY.md Section 1 says the learned first-layer weights on that group should then
+covariance-scaling argument of docs/theory.md Section 1 says the learned first-layer weights on that group should then
 shrink like `1/c`; what the network does is measured here. Every criterion goes through the same pruning library
 as the linear models (`linear_models.prune`), fed with the network's gradient and Gauss-Newton matrix. The panel
 titles are computed from the measured numbers (`simulations.figures.captions`).
@@ -585,7 +585,7 @@ def _net_init():
         """
 Sweep the initialization scale `init` (`w_j ~ N(0, init^2/d I)`, `v_j ~ N(0, init^2/m)`) over three decades and
 measure how far training moves the first layer (`||W - W0|| / ||W0||`) and the loss after pruning. The right
-panel is the exact linear-limit counterpart (THEORY.md Section 8, min-norm from `b0 ~ N(0, s0^2/p I)`), where the
+panel is the exact linear-limit counterpart (docs/theory.md Section 8, min-norm from `b0 ~ N(0, s0^2/p I)`), where the
 initialization survives in proportion `tau/(lam+tau)`. The movement panel's title is computed from the numbers.
 """,
         """
@@ -652,10 +652,10 @@ print(res.extras["checkpoints"], np.round(res.extras["corr_over_steps"]["hessian
 @notebook("network_claims")
 def _net_claims():
     return _network_notebook(
-        "Network claims table — THEORY.md Section 6, measured",
+        "Network claims table — docs/theory.md Section 6, measured",
         """
-Each seed claim of THEORY.md Section 6, the configuration it was measured in, the numbers with standard errors
-over trials, and whether it held — plus THEORY.md's illustrative numbers beside ours. The runs are the sweeps of
+Each seed claim of docs/theory.md Section 6, the configuration it was measured in, the numbers with standard errors
+over trials, and whether it held — plus docs/theory.md's illustrative numbers beside ours. The runs are the sweeps of
 network figures 1 and 2 (same calls, same seeds), so the table and the figures agree.
 """,
         """
@@ -688,7 +688,7 @@ def _cbs():
     return _figure_notebook(
         "CBS table — one-shot second-order pruning of a digits MLP",
         """
-The Combinatorial Brain Surgeon experiment (NEIGHBOURS.md D) at small scale: the `64-40-20-10` ReLU MLP without
+The Combinatorial Brain Surgeon experiment (Yu et al. 2022, docs/references.md) at small scale: the `64-40-20-10` ReLU MLP without
 biases (3,560 weights, so the full empirical Fisher is a 3,560 x 3,560 matrix and every method runs exactly) on
 scikit-learn's digits, one-shot pruning without fine-tuning by magnitude, magnitude + multi-weight OBS update,
 WoodFisher, greedy OBS and CBS, test accuracy over seeds beside the published MNIST numbers. MNIST cannot be
@@ -723,7 +723,7 @@ def _lm():
     return _figure_notebook(
         "Loss modelling — criteria, steps and locality",
         """
-The loss-modelling study (NEIGHBOURS.md C): magnitude (MP), first-order Taylor (LM, `taylor1`), second-order
+The loss-modelling study (Laurent et al. 2020, docs/references.md): magnitude (MP), first-order Taylor (LM, `taylor1`), second-order
 Taylor (QM, `taylor2`) and OBD with the exact Gauss-Newton diagonal, in 1, 14 or 140 pruning steps (scores
 recomputed, no training between steps) and with a locality penalty `+ 1/2 lambda w^2`. Measured: the training
 loss right after pruning, the test accuracy after fine-tuning with the mask fixed, and the rank correlation
@@ -759,7 +759,7 @@ def _lc():
         "Linear counterpart of the CBS table — where the quadratic model is exact",
         """
 For least squares the OBS/CBS objective `w_S' ([H^-1]_SS)^-1 w_S` *is* the training-loss increase of removing `S`
-with the optimal update (THEORY.md Section 5), so CBS's gain over magnitude and WoodFisher is computed exactly,
+with the optimal update (docs/theory.md Section 5), so CBS's gain over magnitude and WoodFisher is computed exactly,
 on the spectra the asymptotic engine uses.
 """,
         """\
@@ -801,7 +801,7 @@ def _regimes():
     return _figure_notebook(
         "Three regimes — temperature, load, mode connectivity and output similarity",
         """
-The three-regime model (NEIGHBOURS.md A) on the shallow teacher-student task: temperature is the minibatch size
+The three-regime model (Zhou et al. 2023, docs/references.md) on the shallow teacher-student task: temperature is the minibatch size
 at a fixed number of iterations (and, second knob, the training length), load is the density after magnitude
 pruning. Each pruned mask is retrained from two SGD seeds; we record the test error, the linear mode connectivity
 `mc` of the two retrained networks (train error along the straight path, 11 points) and the linear CKA of their
@@ -832,7 +832,7 @@ def _scratch():
     return _figure_notebook(
         "Fine-tuning vs training from scratch on networks",
         """
-"Rethinking the value of pruning" (NEIGHBOURS.md B) at small scale: masks from magnitude pruning at several
+"Rethinking the value of pruning" (Liu et al. 2019, docs/references.md) at small scale: masks from magnitude pruning at several
 densities; fine-tune the surviving weights, Scratch-E (same mask, fresh initialization, same steps as the dense
 training) and Scratch-B (steps scaled by the dense/pruned nonzero-weight compute), over seeds, beside the
 published numbers.
@@ -863,7 +863,7 @@ def _lscratch():
 Gradient descent from `b0` on an underdetermined least-squares problem converges to the interpolator closest to
 `b0`: fine-tuning starts from the pruned weights, Scratch from a fresh `b0 ~ N(0, s0^2/p)`, rewinding from the
 dense model's own initialization, and the zero start gives min-norm. With fresh data the refit risk of each start
-follows from THEORY.md Sections 2-4 and 8; the table compares it with an exact per-trial Monte Carlo (z-scores).
+follows from docs/theory.md Sections 2-4 and 8; the table compares it with an exact per-trial Monte Carlo (z-scores).
 """,
         """\
 from simulations.regimes import scratch_linear
@@ -883,7 +883,7 @@ def _phase():
     return _figure_notebook(
         "Figure 8 — The linear phase diagram of temperature and load",
         """
-THEORY.md Section 9: the mask comes from a ridge fit at `mu` (temperature; `mu -> inf` is marginal screening),
+docs/theory.md Section 9: the mask comes from a ridge fit at `mu` (temperature; `mu -> inf` is marginal screening),
 the support is refitted with fresh data at a fixed ridge `mu_r = 0`, and load is kept parameters per sample,
 `keep / kappa`. The map is the risk after the refit, the colours the sign of `dR/dmu`, the line where it flips
 (root finding), and simulation points on cuts across the boundary.

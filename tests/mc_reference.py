@@ -1,4 +1,4 @@
-"""A plain-NumPy Monte Carlo of THEORY.md Sections 2-4, written independently of the
+"""A plain-NumPy Monte Carlo of docs/theory.md Sections 2-4, written independently of the
 package (no import from asymptotics, linear_models or simulations), used as the
 reference the asymptotic formulas are checked against."""
 
@@ -30,7 +30,7 @@ def sample(lam, beta, n, noise, rng):
 
 
 def scores(criterion, lam, beta, bh, rng):
-    """The score of THEORY.md Section 3. Uniform scores are drawn for every criterion (only ``random`` uses
+    """The score of docs/theory.md Section 3. Uniform scores are drawn for every criterion (only ``random`` uses
     them), so the stream, and the checks' pre-registered draws, do not depend on the criterion."""
     uniform = rng.random(lam.size)
     return {"magnitude": np.abs(bh), "hessian": np.sqrt(lam) * np.abs(bh), "oracle": lam * beta**2,
@@ -76,7 +76,7 @@ def monte_carlo(variances, signal, weights, signal_dist, p, kappa, noise, ridge,
 def fit_from(X, y, ridge, b0):
     """Gradient descent from b0 run to convergence on (1/n)||y - X b||^2 + ridge ||b||^2: the ridge /
     OLS solution when the objective is strictly convex, else the interpolator closest to b0
-    (b0 + X^+ (y - X b0)), THEORY.md Section 8."""
+    (b0 + X^+ (y - X b0)), docs/theory.md Section 8."""
     n, p = X.shape
     if ridge > 0 or n > p:
         return fit(X, y, ridge)

@@ -1,4 +1,4 @@
-"""Fixed point and dense risk against closed forms (THEORY.md Section 2)."""
+"""Fixed point and dense risk against closed forms (docs/theory.md Section 2)."""
 
 import numpy as np
 import pytest
@@ -75,7 +75,7 @@ def test_finite_problem_equals_grouped_atoms():
 
 
 def test_covariance_scaling_changes_ridge_but_not_ols():
-    """OLS is equivariant (risk unchanged); min-norm and ridge are not (THEORY.md Section 1)."""
+    """OLS is equivariant (risk unchanged); min-norm and ridge are not (docs/theory.md Section 1)."""
     spec = Spectrum([1.0, 1.0], [1.0, 1.0], [0.5, 0.5])
     scaled = spec.scaled([1.0, 10.0])
     assert_allclose(scaled.importance, spec.importance, rtol=1e-15)

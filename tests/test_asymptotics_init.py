@@ -1,4 +1,4 @@
-"""Gradient descent from a random start, THEORY.md Section 8 (issue 7, part A).
+"""Gradient descent from a random start, docs/theory.md Section 8 (issue 7, part A).
 
 * ``init`` changes nothing when the objective is strictly convex (``ridge > 0`` or ``kappa > 1``):
   results are bitwise equal to ``init = 0``.

@@ -1,4 +1,4 @@
-"""The linear phase diagram (THEORY.md Section 9, issue 9 A): risk of a fresh refit at a fixed ridge
+"""The linear phase diagram (docs/theory.md Section 9, issue 9 A): risk of a fresh refit at a fixed ridge
 over the mask's ridge (temperature) x load."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Pruned risk (THEORY.md Sections 3-4) against an independent quadrature implementation,
+"""Pruned risk (docs/theory.md Sections 3-4) against an independent quadrature implementation,
 exact invariants, and extreme inputs."""
 
 import numpy as np
@@ -43,7 +43,7 @@ def _pdf(x):
 
 def coord_stats(bval, lam, tau, rho2, kappa, wk, t):
     """Fixed-signal coordinate with scaled true weight bval, kept iff wk |Y| >= t:
-    (P kept, E[(Y 1{kept} - b)^2], E[b^2 1{kept}]) from THEORY.md Section 3's printed formulas
+    (P kept, E[(Y 1{kept} - b)^2], E[b^2 1{kept}]) from docs/theory.md Section 3's printed formulas
     (expanded square), written here with scipy.special.ndtr."""
     a, c = lam * bval / (lam + tau), np.sqrt(lam * rho2 / kappa) / (lam + tau)
     U, L = (t / wk - a) / c, (-t / wk - a) / c

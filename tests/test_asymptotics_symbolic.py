@@ -1,4 +1,4 @@
-"""The sympy-derived truncated-Gaussian moments against quadrature and THEORY.md's formulas, and the
+"""The sympy-derived truncated-Gaussian moments against quadrature and docs/theory.md's formulas, and the
 committed generated module against a fresh sympy derivation."""
 
 import numpy as np
@@ -27,7 +27,7 @@ def quad_moments(a, c, u):
 
 
 def theory_formulas(a, c, u):
-    """THEORY.md Section 3 as printed."""
+    """docs/theory.md Section 3 as printed."""
     U, L = (u - a) / c, (-u - a) / c
     phi, Phi, Q = norm.pdf, norm.cdf, norm.sf
     P = Q(U) + Phi(L)

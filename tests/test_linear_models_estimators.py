@@ -39,7 +39,7 @@ def test_gradient_descent_converges_to_interpolator_closest_to_init():
 
 
 def test_fit_with_init_is_the_limit_of_plain_gradient_descent():
-    """THEORY.md Section 8: GD from b0 on an underdetermined least-squares problem converges to b0 + X^+(y - X b0).
+    """docs/theory.md Section 8: GD from b0 on an underdetermined least-squares problem converges to b0 + X^+(y - X b0).
 
     The reference is a plain NumPy loop (not the library's gradient_descent). The error contracts by at least
     1 - eig_min(XX')/eig_max(XX') per step along the row space and is exactly zero off it, so 3000 steps
@@ -89,7 +89,7 @@ Z_BOUND_OLS = 3.0   # one z-value: a correct formula passes with probability 0.9
 
 
 def test_ols_finite_sample_risk_matches_exact_formula(record_z):
-    """E[excess risk of OLS] = sigma^2 p / (n - p - 1) for Gaussian design (THEORY.md Section 2).
+    """E[excess risk of OLS] = sigma^2 p / (n - p - 1) for Gaussian design (docs/theory.md Section 2).
 
     One z-value against the pre-registered bound Z_BOUND_OLS (seed and trials fixed before the run).
     """

@@ -1,4 +1,4 @@
-"""The pruning library against exact identities (THEORY.md Section 5) and brute force."""
+"""The pruning library against exact identities (docs/theory.md Section 5) and brute force."""
 
 import itertools
 

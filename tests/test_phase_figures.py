@@ -61,7 +61,7 @@ def test_screening_flip_of_spectrum_c_is_a_sign_change():
                  - pruned_risk(spec, kappa, pf.NOISE, keep=k, ridge=0.0, retrain="fresh", refit_ridge=0.0))
            for k in (a - 0.01, a + 0.01)]
     assert gap[0] < 0 < gap[1], gap          # screening wins at lower load, loses above
-    assert 0.55 < a < 0.75                   # THEORY.md Section 9: helped at keep <= 0.6, hurt at 0.8
+    assert 0.55 < a < 0.75                   # docs/theory.md Section 9: helped at keep <= 0.6, hurt at 0.8
 
 
 @pytest.mark.slow

@@ -260,7 +260,7 @@ def test_mask_overlap():
 
 
 def test_linear_counterpart_prediction_is_the_exact_training_loss_increase():
-    """Least squares (THEORY.md Section 5): with H = X'X/n the OBS prediction 2 * 1/2 w_P'([H^-1]_PP)^-1 w_P
+    """Least squares (docs/theory.md Section 5): with H = X'X/n the OBS prediction 2 * 1/2 w_P'([H^-1]_PP)^-1 w_P
     is the exact increase of the mean squared training error, for every method that uses the optimal update."""
     from asymptotics import Spectrum
     from simulations.second_order.linear_counterpart import _linear_task

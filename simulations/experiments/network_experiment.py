@@ -1,7 +1,7 @@
-"""The shallow-network pruning experiment (THEORY.md Section 6): covariance-scaled feature groups,
+"""The shallow-network pruning experiment (docs/theory.md Section 6): covariance-scaled feature groups,
 trained two-layer nets, every pruning criterion, importance correlations.
 
-Two-layer net of THEORY.md Section 6: ``sizes = (d, m, 1)``; first-layer weight
+Two-layer net of docs/theory.md Section 6: ``sizes = (d, m, 1)``; first-layer weight
 ``W[l, j]`` (input ``l`` to hidden unit ``j``) is ``theta[l * m + j]`` and the second
 layer ``v`` is ``theta[d * m:]``.
 

@@ -1,4 +1,4 @@
-"""Figures of the shallow-network claims (THEORY.md Section 6), each measured over a range.
+"""Figures of the shallow-network claims (docs/theory.md Section 6), each measured over a range.
 
 Every function ``fn(out_dir, quick=False, n_jobs=None)`` runs
 :func:`simulations.network_experiment`, writes ``<name>.png``, ``<name>.pdf``, a
@@ -15,7 +15,7 @@ Var(y) after pruning), ``importance_corr`` and ``weight_change`` mean the same a
 CSVs (:mod:`simulations.experiments.network_sweep`); ``scaled_group_*`` and ``unscaled_group_*`` are
 the sweep's ``group_*`` metrics of group 0 and 1.
 
-The base configuration is THEORY.md Section 6's illustrative one (``d = 20``,
+The base configuration is docs/theory.md Section 6's illustrative one (``d = 20``,
 ``m = 64``, 4000 train and test points, 5 features scaled by ``c = 10`` with
 teacher weight ``0.1``, 5 unscaled with weight ``0.3``, 10 null features, linear
 teacher, noise ``0.1``, ReLU, Adam ``lr = 1e-2`` for 2500 full-batch steps, five
@@ -50,7 +50,7 @@ IMPORTANT_WEIGHT = 1.0
 
 
 def base_config(quick):
-    """THEORY.md Section 6's illustrative configuration (smaller in quick mode)."""
+    """docs/theory.md Section 6's illustrative configuration (smaller in quick mode)."""
     cfg = dict(d=20, width=64, n_train=4000, n_test=4000, groups=[(5, 10.0, 0.1), (5, 1.0, 0.3), (10, 1.0, 0.0)],
                noise=0.1, activation="relu", init=0.1, optimizer="adam", lr=1e-2, steps=2500, batch_size=None,
                keep=[0.1, KEEP, 0.5], criteria=CRITERIA, finetune_steps=0, trials=5, seed=0)
@@ -176,7 +176,7 @@ def plot_network_scaling(cs, results, out_dir):
 
 def linear_limit_init_curve(s0s, keep=KEEP):
     """Part A's linear-limit curve beside the network: the headline model, min-norm at kappa = 0.6, relative to
-    ``Var(y)`` (THEORY.md Section 8); per criterion an array over ``s0s``."""
+    ``Var(y)`` (docs/theory.md Section 8); per criterion an array over ``s0s``."""
     spec, noise, kappa = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3)), 0.25, 0.6
     var_y = noise**2 + float(np.sum(spec.weights * spec.variances * spec.signal**2))
     return {c: np.array([pruned_risk(spec, kappa, noise, keep=keep, criterion=c, init=s) for s in s0s]) / var_y
@@ -291,13 +291,13 @@ def plot_network_hessian(res, inits, results, out_dir):
     return _finish(fig, rows, out_dir, "network_hessian", sentence + ".")
 
 
-#: THEORY.md Section 6's illustrative numbers (test loss / Var(y), keep 30%, no fine-tuning)
+#: docs/theory.md Section 6's illustrative numbers (test loss / Var(y), keep 30%, no fine-tuning)
 THEORY_NUMBERS = {0.1: {"magnitude": 0.93, "hessian": 0.05, "random": 0.51},
                   3.0: {"magnitude": 23.0, "hessian": 0.25, "random": 7.0}}
 
 
 def network_claims(out_dir, quick=False, n_jobs=None):
-    """The claims table: each seed claim of THEORY.md Section 6, its configuration, the measured numbers with
+    """The claims table: each seed claim of docs/theory.md Section 6, its configuration, the measured numbers with
     standard errors, and whether it held (markdown + tidy CSV)."""
     scal_c, scal = _scaling_sweep(bool(quick), n_jobs)
     inits, ini = _init_sweep(bool(quick), n_jobs)
@@ -352,14 +352,14 @@ def claims_table(scal_c, scal, inits, ini, out_dir):
     base = scal[scal_c.index(10.0)] if 10.0 in scal_c else scal[-1]
     ch, cm = base.extras["importance_corr"]["hessian"], base.extras["importance_corr"]["magnitude"]
     held3 = ch.mean() - _sem(ch) * 2 > cm.mean() + _sem(cm) * 2
-    lines.append(f"| Gauss-Newton-weighted scores track importance, magnitudes do not | c = 10 (THEORY's config) | "
+    lines.append(f"| Gauss-Newton-weighted scores track importance, magnitudes do not | c = 10 (the theory's configuration) | "
                  f"Spearman with ablation importance: hessian {fmt(ch.mean(), _sem(ch))}, magnitude "
                  f"{fmt(cm.mean(), _sem(cm))} | {'yes' if held3 else 'no'} |")
     record("corr_hessian", ch.mean(), _sem(ch))
     record("corr_magnitude", cm.mean(), _sem(cm))
-    # THEORY's illustrative numbers
-    lines += ["", "THEORY.md Section 6's illustrative numbers against ours (test loss / Var(y), keep 0.3):", "",
-              "| init | criterion | THEORY.md | measured |", "|---|---|---|---|"]
+    # the theory's illustrative numbers (docs/theory.md Section 6)
+    lines += ["", "docs/theory.md Section 6's illustrative numbers against ours (test loss / Var(y), keep 0.3):", "",
+              "| init | criterion | docs/theory.md | measured |", "|---|---|---|---|"]
     for s0, numbers in THEORY_NUMBERS.items():
         if s0 not in inits:
             continue

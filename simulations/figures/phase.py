@@ -1,4 +1,4 @@
-"""The linear phase diagram of THEORY.md Section 9 (issue 9 A): figure, simulation cuts and findings.
+"""The linear phase diagram of docs/theory.md Section 9 (issue 9 A): figure, simulation cuts and findings.
 
 Temperature is the ridge ``mu`` of the dense fit the magnitude mask is chosen from, load is
 ``keep / kappa``, the outcome is the risk after a fresh-data OLS refit on the support

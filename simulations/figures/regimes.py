@@ -1,5 +1,5 @@
 """The three-regime maps: test error, mode connectivity and CKA over temperature and density
-(the grid of :mod:`simulations.regimes.grid`; Zhou et al. 2023, NEIGHBOURS.md A)."""
+(the grid of :mod:`simulations.regimes.grid`; Zhou et al. 2023; docs/references.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Monte Carlo of pruned linear models at finite ``p`` (the check of :mod:`asymptotics`).
 
 :func:`monte_carlo` instantiates an ``asymptotics.Spectrum`` at finite ``p``
-(THEORY.md Section 2: ``floor(weights * p)`` coordinates per atom, largest
+(docs/theory.md Section 2: ``floor(weights * p)`` coordinates per atom, largest
 remainders first; the true weights are redrawn every trial), runs the trial
 steps of :mod:`simulations.linear.kernels`, and reports the mean and standard error of
 the exact population risk ``sigma^2 + (b - beta*)' Sigma (b - beta*)``.
@@ -267,20 +267,20 @@ def monte_carlo(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, crit
         Run the trials on a Dask cluster: a client (reused, left open) or a scheduler address
         (a client opened and closed within this call). Takes precedence over ``n_jobs``.
     hessian_scores : {"empirical", "population"}
-        Hessian scores use ``sqrt(diag(X'X/n))`` (THEORY.md Section 3) or the true ``sqrt(lam)``.
+        Hessian scores use ``sqrt(diag(X'X/n))`` (docs/theory.md Section 3) or the true ``sqrt(lam)``.
     sampler : {"auto", "design", "bartlett"}
         ``"design"`` draws the ``n x p`` Gaussian design. ``"bartlett"`` (``p <= n`` only) draws the
         sufficient statistics ``(X'X, X'y)`` exactly through the Bartlett decomposition of the
         Wishart matrix, ``O(p^2)`` random numbers instead of ``O(n p)`` and, for OLS, no
         ``O(n p^2)`` Gram product. ``"auto"`` uses Bartlett when ``p <= n``.
     init : float
-        Initialization scale ``s0`` (THEORY.md Section 8): every trial draws ``b0 ~ N(0, s0^2/p I)`` and
+        Initialization scale ``s0`` (docs/theory.md Section 8): every trial draws ``b0 ~ N(0, s0^2/p I)`` and
         the fits are gradient descent from ``b0`` run to convergence. Only min-norm fits (ridge 0,
         fewer samples than weights) depend on it: ``b0 + X^+ (y - X b0)``; refits start from ``b0``
         restricted to the support.
     refit_ridge : float, optional
         Ridge of the refit on the support (default: ``ridge``). The mask always comes from the fit at
-        ``ridge`` (THEORY.md Section 9: temperature acts through the mask only).
+        ``ridge`` (docs/theory.md Section 9: temperature acts through the mask only).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""The steps of one Monte Carlo trial (THEORY.md Sections 2-4 and 8 at finite ``p``).
+"""The steps of one Monte Carlo trial (docs/theory.md Sections 2-4 and 8 at finite ``p``).
 
 A trial is a short pipeline of small functions, each with one job:
 
@@ -87,7 +87,7 @@ def sample_signal(rng, b_scale, gaussian):
 
 
 def sample_init(rng, p, init):
-    """``b0 ~ N(0, init^2 / p I)``: isotropic in weight space (THEORY.md Section 8)."""
+    """``b0 ~ N(0, init^2 / p I)``: isotropic in weight space (docs/theory.md Section 8)."""
     return (init / np.sqrt(p)) * rng.standard_normal(p)
 
 

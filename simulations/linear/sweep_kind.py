@@ -172,7 +172,7 @@ def keep_effective(keep, p):
 
 
 def _linear_theory_at(cfg, point, keep_eff):
-    if point["retrain"] == "same":            # same-data refits: no formula is known (THEORY.md Section 4)
+    if point["retrain"] == "same":            # same-data refits: no formula is known (docs/theory.md Section 4)
         return np.full((len(cfg["criteria"]), len(keep_eff)), np.nan)
     spec = Spectrum(**cfg["spectrum"])
     ex = _extra(cfg, point)

@@ -9,7 +9,7 @@ Gauss-Newton matrices all index the same vector. Hidden activations ``relu``,
 or ``cross_entropy`` (mean softmax cross-entropy, ``y`` class indices).
 Initialization: matrix ``l`` has i.i.d. ``N(0, init^2 / n_l)`` entries.
 
-Two-layer net of THEORY.md Section 6: ``sizes = (d, m, 1)``; first-layer weight
+Two-layer net of docs/theory.md Section 6: ``sizes = (d, m, 1)``; first-layer weight
 ``W[l, j]`` (input ``l`` to hidden unit ``j``) is ``theta[l * m + j]`` and the second
 layer ``v`` is ``theta[d * m:]``.
 

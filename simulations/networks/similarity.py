@@ -1,7 +1,7 @@
 """Similarity of two trained models: linear CKA of their outputs and linear mode connectivity.
 
 These are the two order parameters of the three-regime model (Zhou et al. 2023;
-shared/NEIGHBOURS.md, A), computed between two retrainings of one pruned mask.
+docs/references.md), computed between two retrainings of one pruned mask.
 
 **Linear CKA** (centred kernel alignment, Kornblith et al. 2019) of two output
 matrices ``A`` (``n x k1``) and ``B`` (``n x k2``) on the same ``n`` inputs:

@@ -1,4 +1,4 @@
-"""Temperature, load and retraining in networks (NEIGHBOURS.md A).
+"""Temperature, load and retraining in networks (Zhou et al. 2023, docs/references.md).
 
 **Phase diagram** (Zhou et al. 2023, the three-regime model) on the shallow
 teacher-student task: a planted two-layer ReLU teacher ``y = sum_k a_k relu(u_k . x)

@@ -1,6 +1,6 @@
 """Fine-tuning versus training from scratch in the linear limit: an exact comparison (issue 9, part C).
 
-Setting (THEORY.md Section 8). Dense training is gradient descent (to convergence)
+Setting (docs/theory.md Section 8). Dense training is gradient descent (to convergence)
 on ``(1/n)||y - X b||^2`` from ``b0 ~ N(0, s0^2/p I)`` with ``n = kappa p < p``:
 it ends at the interpolator closest to ``b0``, ``b_hat = b0 + X^+ (y - X b0)``.
 A mask ``S`` keeps a fraction ``alpha`` of the coordinates of ``b_hat`` (magnitude
@@ -15,13 +15,13 @@ least-squares fit. The starts ("arms"):
 fine-tune    ``c = b_hat_S``, the surviving trained weights (Liu et al.'s fine-tuning)
 scratch      ``c = b0'_S``, a fresh ``b0' ~ N(0, s0^2/p I)`` (Scratch-E = Scratch-B at convergence)
 rewind       ``c = b0_S``, the dense model's own initialization (a lottery ticket)
-zero         ``c = 0``: the min-norm refit of THEORY.md Section 4
+zero         ``c = 0``: the min-norm refit of docs/theory.md Section 4
 ============ ============================================================
 
 At convergence Scratch-E and Scratch-B (equal steps / equal compute) coincide;
 what separates the arms is only the implicit bias toward the start.
 
-Asymptotic risk (our derivation from THEORY.md Sections 2-4 and 8; fixed signal,
+Asymptotic risk (our derivation from docs/theory.md Sections 2-4 and 8; fixed signal,
 retraining on a **fresh** sample of the same size ``n``):
 
 1. Dense fit: ``tau`` solves ``df(tau) = 1`` and ``rho0^2 = (sigma^2 + B0)/(1 - d2)``
@@ -58,7 +58,7 @@ closer (in the ``tau_S``-weighted norm) to the truth than a fresh draw, i.e. whe
 ``2 b m1 - m2 > s0^2 q`` summed with the weights; at large ``s0`` the trained weights
 inherit the initialization (``tau s/(lam + tau)``) and the advantage shrinks, and the
 zero start (min-norm) beats every random start. Same-data retraining (the support chosen
-from, and refitted on, the same sample) has no formula here (THEORY.md Section 4); the
+from, and refitted on, the same sample) has no formula here (docs/theory.md Section 4); the
 Monte Carlo reports it beside the fresh-data arms.
 
 Example
@@ -195,7 +195,7 @@ def scratch_trial(rng, lam, b_scale, n, noise, keep_counts, criteria, s0):
         X = rng.standard_normal((n, p)) * sd
         samples.append((X, X @ beta + noise * rng.standard_normal(n)))
     (X, y), (Xf, yf) = samples
-    b_hat = b0 + fit(X, y - X @ b0)                  # GD from b0 to convergence (THEORY.md Section 8)
+    b_hat = b0 + fit(X, y - X @ b0)                  # GD from b0 to convergence (docs/theory.md Section 8)
     dense = _risk(b_hat, beta, lam, noise)
     u = rng.random(p)                                # random scores, shared across keep levels
     risks = np.empty((2, len(criteria), len(keep_counts), len(ARMS)))

@@ -1,4 +1,4 @@
-"""Fine-tuning against training from scratch on networks (Liu et al. 2019; NEIGHBOURS.md B).
+"""Fine-tuning against training from scratch on networks (Liu et al. 2019; docs/references.md).
 
 **Fine-tuning vs scratch** (Liu et al. 2019, :func:`scratch_table`): for masks from
 magnitude pruning of the dense network at several densities, fine-tune the
@@ -38,7 +38,7 @@ SCRATCH_ARMS = ("fine-tune", "scratch-E", "scratch-B")
 #: Also measured: the pruned weights retrained with the full dense schedule (Zhou et al.'s retraining).
 RETRAIN_ARM = "retrain"
 #: Published top-1 accuracies (%) of unstructured (weight-level) pruning on ImageNet, Liu et al. 2019
-#: (repository README, shared/NEIGHBOURS.md B): (model, pruned fraction, fine-tune, Scratch-E, Scratch-B).
+#: (repository README, Liu et al. 2019, docs/references.md): (model, pruned fraction, fine-tune, Scratch-E, Scratch-B).
 PUBLISHED = (("VGG-16", 0.3, 73.68, 72.75, 74.02), ("VGG-16", 0.6, 73.63, 71.50, 73.42),
              ("ResNet-50", 0.3, 76.06, 74.77, 75.60), ("ResNet-50", 0.6, 76.09, 73.69, 74.90))
 
@@ -200,7 +200,7 @@ def scratch_table(out_dir, quick=False, n_jobs=None, *, task="teacher", client=N
                   f"{f(ms['scratch-B'])} ({steps_b[di]}) | {_pm(dE, '+')} | {_pm(dB, '+')} | "
                   f"{f(ms[RETRAIN_ARM])} |")
     md += ["", f"Dense: {_pm((dense_m, dense_s))}.", "",
-           "### Linear limit (THEORY.md Section 8; two atoms lam = (1, 25), b = (1, 0.3), kappa = 0.5, noise 0.5, "
+           "### Linear limit (docs/theory.md Section 8; two atoms lam = (1, 25), b = (1, 0.3), kappa = 0.5, noise 0.5, "
            "init s0 = 1, magnitude masks, retraining to convergence on fresh data; test risk)", "",
            "| kept fraction | fine-tune | scratch | rewind | zero |", "|---|---|---|---|---|"]
     spec = Spectrum.two_level(variances=(1.0, 25.0), signal=(1.0, 0.3))

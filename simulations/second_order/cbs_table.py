@@ -1,4 +1,4 @@
-"""CBS table: one-shot second-order pruning of the digits MLP (Yu et al. 2022; NEIGHBOURS.md D).
+"""CBS table: one-shot second-order pruning of the digits MLP (Yu et al. 2022; docs/references.md).
 
 A ``64-40-20-10`` ReLU MLP without
   biases (3,560 weights) trained on scikit-learn's digits (and on a planted-MLP

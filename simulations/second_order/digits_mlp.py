@@ -60,7 +60,7 @@ DATASETS = ("digits", "teacher")
 BASE_SEED = 20220708
 STREAM_INIT, STREAM_ORDER, STREAM_RMP, STREAM_FINETUNE = 0, 1, 2, 3
 CSV_COLUMNS = ("figure", "data", "method", "sparsity", "steps", "penalty", "damping", "seed", "metric", "value")
-#: NEIGHBOURS.md D, MNIST MLPNet 784-40-20-10 (d = 32,360), test accuracy in % ([M]: recalled, verify).
+#: Yu et al. 2022, docs/references.md, MNIST MLPNet 784-40-20-10 (d = 32,360), test accuracy in % ([M]: recalled, verify).
 PUBLISHED_MNIST = {
     "sparsity": (0.50, 0.60, 0.70, 0.80, 0.90, 0.95, 0.98),
     "magnitude": (93.93, 93.78, 93.62, 92.89, 90.30, 83.64, 32.25),

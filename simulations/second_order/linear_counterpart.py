@@ -2,7 +2,7 @@
 
 Least squares on the
   asymptotic engine's spectra, where the quadratic model is exact: the
-  training-loss increase and the test risk of each method. (THEORY.md Section 5)
+  training-loss increase and the test risk of each method. (docs/theory.md Section 5)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _linear_spectra():
 
 
 def _linear_task(args):
-    """Least squares: the OBS objective is the exact training-loss increase (THEORY.md Section 5)."""
+    """Least squares: the OBS objective is the exact training-loss increase (docs/theory.md Section 5)."""
     from linear_models import fit, from_spectrum, prune
 
     name, spectrum, p, kappa, noise, seed, keeps = args

@@ -1,4 +1,4 @@
-"""Loss modelling: criteria, steps and locality on the digits MLP (Laurent et al. 2020; NEIGHBOURS.md C).
+"""Loss modelling: criteria, steps and locality on the digits MLP (Laurent et al. 2020; docs/references.md).
 
 Criteria ``magnitude`` (MP),
   ``taylor1`` (LM), ``taylor2`` (QM) and ``hessian`` (OBD, exact Gauss-Newton

@@ -5,7 +5,7 @@ The digits table (:mod:`~simulations.second_order.cbs_table`) uses the full empi
 ``woodfisher``, ``obs``, ``cbs``; one-shot, no fine-tuning) on networks whose full Fisher does not
 fit in memory, with the Fisher in diagonal blocks inside each layer and one global selection
 (:mod:`linear_models.blockwise`), the setting of the CBS paper's MLPNet (Yu et al. 2022;
-NEIGHBOURS.md D: 784-40-20-10, no biases, 32,360 weights):
+Yu et al. 2022, docs/references.md: 784-40-20-10, no biases, 32,360 weights):
 
 ============ ================================================ ================================
 data         source                                           network (bias-free, ReLU)
