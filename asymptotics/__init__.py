@@ -27,11 +27,13 @@ Example
 True
 """
 
-from .block_risk import BLOCK_CRITERIA, UPDATES, BlockPrunedRiskResult
+from .api import dense_risk, pruned_risk, solve_fixed_point, solve_pruned
+from .block_risk import BLOCK_CRITERIA, BlockPrunedRiskResult
 from .blocks import BlockSpectrum
-from .fixed_point import ConvergenceError, FixedPointResult, dense_risk, solve_fixed_point
+from .checks import RETRAIN, UPDATES
+from .fixed_point import ConvergenceError, FixedPointResult
 from .phase import PhaseDiagram, phase_diagram
-from .pruning import CRITERIA, RETRAIN, PrunedRiskResult, pruned_risk, solve_pruned
+from .pruning import CRITERIA, PrunedRiskResult
 from .spectrum import SIGNAL_DISTS, Spectrum
 
 __all__ = [

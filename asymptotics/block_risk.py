@@ -58,11 +58,11 @@ from scipy.special import ndtr
 from pruning_checks import check_choice, check_scalar
 
 from ._rays import RayRule, patterns
+from .checks import RiskCurve, check_keep_fraction, check_refit_ridge, check_retrain, check_update
 from .fixed_point import ConvergenceError, FixedPointResult, check_problem, solve_atoms
 from .thresholds import KEEP_VERIFY_RTOL, solve_thresholds
 
 BLOCK_CRITERIA = ("magnitude", "hessian", "obs", "joint", "oracle", "random")
-UPDATES = ("none", "obs")
 SEPARABLE = ("magnitude", "hessian", "obs", "oracle")
 JOINT_RTOL = 1e-13          # joint threshold: kept fraction to this (relative)
 JOINT_MAXITER = 200         # safeguarded Newton / bisection iterations (log multiplier)
@@ -75,7 +75,7 @@ DEGENERATE_RTOL = 1e-14     # a law whose covariance has eigenvalues below this 
 
 
 @dataclass(frozen=True)
-class BlockPrunedRiskResult:
+class BlockPrunedRiskResult(RiskCurve):
     """Everything the limit says about one pruning curve of a block spectrum.
 
     Attributes
@@ -120,20 +120,6 @@ class BlockPrunedRiskResult:
     keep_error: float
     quadrature_keep_error: float
     converged: bool
-
-    @property
-    def excess_risk(self) -> np.ndarray:
-        """``risk - sigma^2``."""
-        return self.risk - self.dense.noise_var
-
-
-def check_update(update):
-    """Canonical update name: ``"none"`` (``None`` is an alias) or ``"obs"``."""
-    if update is None:
-        return "none"
-    if not isinstance(update, str) or update not in UPDATES:
-        raise ValueError(f"update == {update!r}, must be one of 'none', 'obs' (None is an alias of 'none').")
-    return update
 
 
 def solve_block_fixed_point(spectrum, kappa, noise, ridge, init=0.0) -> FixedPointResult:
@@ -292,21 +278,13 @@ def _independent_patterns(q, kept):
 def solve_pruned_blocks(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none",
                         update="none", init=0.0, refit_ridge=None) -> BlockPrunedRiskResult:
     """Pruned risk of a :class:`BlockSpectrum` (see :func:`asymptotics.pruned_risk` for the parameters)."""
-    from .pruning import check_keep_fraction, check_retrain
-
     kappa, noise, ridge = check_problem(spectrum, kappa, noise, ridge)
     keep_arr, _ = check_keep_fraction(keep)
     check_choice(criterion, "criterion", BLOCK_CRITERIA)
     retrain = check_retrain(retrain)
     update = check_update(update)
     init = check_scalar(init, "init", low=0)
-    if refit_ridge is None:
-        refit_ridge = ridge
-    else:
-        refit_ridge = check_scalar(refit_ridge, "refit_ridge", low=0)
-        if retrain != "fresh" and refit_ridge != ridge:
-            raise ValueError(f"refit_ridge == {refit_ridge!r} has no effect with retrain == {retrain!r}; "
-                             f"it sets the ridge of the fresh-data refit (retrain='fresh').")
+    refit_ridge = check_refit_ridge(refit_ridge, ridge, retrain)
     fp = solve_block_fixed_point(spectrum, kappa, noise, ridge, init)
     alpha = keep_arr.ravel()
     n, K, B = alpha.size, spectrum.n_types, spectrum.block_size

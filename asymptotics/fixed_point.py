@@ -12,6 +12,10 @@ and, with ``d2 = (1/kappa) sum_k pi_k lam_k^2 / (lam_k + tau)^2`` and
 risk is ``rho^2 = (sigma^2 + B0) / (1 - d2)``. At ``kappa = 1, mu = 0`` it is
 infinite.
 
+The public :func:`asymptotics.solve_fixed_point` and :func:`asymptotics.dense_risk` (in
+:mod:`asymptotics.api`) solve a :class:`Spectrum` here (:func:`solve_atoms`) and a
+:class:`BlockSpectrum` through its eigen-atoms (:mod:`asymptotics.block_risk`).
+
 Example
 -------
 >>> from asymptotics import Spectrum, dense_risk
@@ -246,43 +250,3 @@ def check_init(init):
     if init > NOISE_MAX:
         raise ValueError(f"init == {init!r}, must be <= {NOISE_MAX:g} (init**2 and the risks overflow).")
     return init
-
-
-def solve_fixed_point(spectrum, kappa, noise, *, ridge=0.0, init=0.0) -> FixedPointResult:
-    """Solve the fixed point of docs/theory.md Section 2.
-
-    Parameters
-    ----------
-    spectrum : Spectrum or BlockSpectrum
-        A block spectrum is solved through its eigen-atoms (per-block traces, docs/theory.md
-        Section 10); ``init`` must then be 0 (``ValueError`` otherwise).
-    kappa : float
-        ``n / p > 0``.
-    noise : float
-        Label-noise standard deviation ``sigma >= 0``.
-    ridge : float
-        ``mu >= 0`` of ``(1/n)||y - X b||^2 + mu ||b||^2``; 0 is OLS / min-norm.
-    init : float
-        Scale ``s0 >= 0`` of the gradient-descent initialization ``b0 ~ N(0, s0^2/p I)``
-        (docs/theory.md Section 8). It matters only for the min-norm interpolator (``ridge = 0``,
-        ``kappa < 1``), where ``B0`` uses ``E[b^2] + s0^2``.
-
-    Returns
-    -------
-    FixedPointResult
-    """
-    kappa, noise, ridge = check_problem(spectrum, kappa, noise, ridge)
-    init = check_init(init)
-    if isinstance(spectrum, BlockSpectrum):
-        from .block_risk import solve_block_fixed_point
-        return solve_block_fixed_point(spectrum, kappa, noise, ridge, init)
-    return solve_atoms(spectrum.weights, spectrum.variances, spectrum.signal_second_moment,
-                       kappa, noise**2, ridge, init=init)
-
-
-def dense_risk(spectrum, kappa, noise, *, ridge=0.0, init=0.0) -> float:
-    """Limiting test risk ``E(y - x.b_hat)^2`` of the dense estimator (noise included).
-
-    See :func:`solve_fixed_point` for the parameters.
-    """
-    return solve_fixed_point(spectrum, kappa, noise, ridge=ridge, init=init).rho2

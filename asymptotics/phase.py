@@ -34,7 +34,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from pruning_checks import check_scalar, check_vector
-from .pruning import CRITERIA, pruned_risk
+from .api import pruned_risk
+from .pruning import CRITERIA
 from .spectrum import Spectrum
 
 FD_STEP = 1e-4              # step in log(mu) of the central-difference slope

@@ -45,38 +45,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pruning_checks import check_choice, check_keep, check_scalar
+from pruning_checks import check_choice
 
-from .blocks import BlockSpectrum
+from .checks import RiskCurve, check_keep_fraction, check_refit_ridge, check_retrain, check_update
 from .fixed_point import FixedPointResult, check_init, check_problem, is_min_norm, solve_atoms
 from .moments import moment_sums
 from .thresholds import OPTIMISTIC_ACCEPT, kept_error, solve_thresholds, verify_kept
 
 CRITERIA = ("magnitude", "hessian", "oracle", "random")
-RETRAIN = ("none", "fresh")       # None is accepted as an alias of "none"
-
-
-def check_keep_fraction(keep):
-    """Return ``(array, is_scalar)`` for kept fractions in (0, 1]; refuse counts and non-reals.
-
-    A float is a fraction; an integer would be a count of weights, which has no
-    meaning in the proportional limit (there is no ``p``), so int, bool and
-    complex ``keep`` are refused with an explanation (:func:`pruning_checks.check_keep`).
-    """
-    return check_keep(keep, where="asymptotics")
-
-
-def check_retrain(retrain):
-    """Canonical retrain name: ``"none"`` (``None`` is an alias) or ``"fresh"``."""
-    if retrain is None:
-        return "none"
-    if not isinstance(retrain, str) or retrain not in RETRAIN:
-        raise ValueError(f"retrain == {retrain!r}, must be one of 'none', 'fresh' (None is an alias of 'none').")
-    return retrain
 
 
 @dataclass(frozen=True)
-class PrunedRiskResult:
+class PrunedRiskResult(RiskCurve):
     """Everything the limit says about one pruning curve.
 
     Examples
@@ -135,11 +115,6 @@ class PrunedRiskResult:
     iterations: int
     keep_error: float
     converged: bool
-
-    @property
-    def excess_risk(self) -> np.ndarray:
-        """``risk - sigma^2``."""
-        return self.risk - self.dense.noise_var
 
 
 def _score_laws(spectrum, criterion, fp, kappa, s0_mask):
@@ -264,36 +239,26 @@ def _evaluate(alpha, spectrum, criterion, fp, kappa, s0_mask, s0_refit, need_mat
     return q, sums[0], sums[1], tm, t, its
 
 
-def solve_pruned(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none",
-                 init=0.0, refit_ridge=None, update="none"):
-    """Limiting pruned test risk and its ingredients. See :func:`pruned_risk` for the parameters.
+def solve_pruned_diagonal(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none",
+                          init=0.0, refit_ridge=None, update="none") -> PrunedRiskResult:
+    """Limiting pruned test risk of a :class:`~asymptotics.Spectrum` (diagonal covariance) and its
+    ingredients; reached through :func:`asymptotics.solve_pruned` (see :func:`asymptotics.pruned_risk`
+    for the parameters).
 
     Returns
     -------
     PrunedRiskResult
         Its ``kept_fraction`` is per atom (the fraction of each atom's coordinates kept, shape
         ``keep.shape + (K,)``); ``kept_fraction @ spectrum.weights`` is the overall kept fraction ``keep``.
-        For a :class:`~asymptotics.BlockSpectrum`, a :class:`~asymptotics.block_risk.BlockPrunedRiskResult`.
     """
-    if isinstance(spectrum, BlockSpectrum):
-        from .block_risk import solve_pruned_blocks
-        return solve_pruned_blocks(spectrum, kappa, noise, keep=keep, criterion=criterion, ridge=ridge,
-                                   retrain=retrain, update=update, init=init, refit_ridge=refit_ridge)
     # with a diagonal covariance the population OBS update moves nothing (Sigma_SP = 0)
-    from .block_risk import check_update
     check_update(update)
     kappa, noise, ridge = check_problem(spectrum, kappa, noise, ridge)
     keep_arr, _ = check_keep_fraction(keep)
     check_choice(criterion, "criterion", CRITERIA)
     retrain = check_retrain(retrain)
     init = check_init(init)
-    if refit_ridge is None:
-        refit_ridge = ridge
-    else:
-        refit_ridge = check_scalar(refit_ridge, "refit_ridge", low=0)
-        if retrain != "fresh" and refit_ridge != ridge:
-            raise ValueError(f"refit_ridge == {refit_ridge!r} has no effect with retrain == {retrain!r}; "
-                             f"it sets the ridge of the fresh-data refit (retrain='fresh').")
+    refit_ridge = check_refit_ridge(refit_ridge, ridge, retrain)
     fp = solve_atoms(spectrum.weights, spectrum.variances, spectrum.signal_second_moment,
                      kappa, noise**2, ridge, init=init)
     s0_mask = init if is_min_norm(float(spectrum.weights.sum()), kappa, ridge) else 0.0
@@ -327,47 +292,3 @@ def solve_pruned(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0
     shape = keep_arr.shape
     return PrunedRiskResult(keep_arr, risk.reshape(shape), t.reshape(shape), q.reshape(shape + (K,)),
                             fp, refit, criterion, retrain, init, refit_ridge, its, keep_error, converged)
-
-
-def pruned_risk(spectrum, kappa, noise, *, keep, criterion="magnitude", ridge=0.0, retrain="none", init=0.0,
-                refit_ridge=None, update="none"):
-    """Limiting test risk ``E(y - x.b)^2`` of the pruned (and optionally refitted) estimator.
-
-    Parameters
-    ----------
-    spectrum : Spectrum or BlockSpectrum
-        A :class:`~asymptotics.BlockSpectrum` (correlated features in small blocks) is computed by
-        :mod:`asymptotics.block_risk` (docs/theory.md Section 10); ``init`` must then be 0.
-    kappa : float
-        ``n / p > 0``.
-    noise : float
-        Label-noise standard deviation ``sigma >= 0``.
-    keep : float or array_like of float
-        Kept fraction(s) ``alpha`` in ``(0, 1]``. Integers (counts) are refused.
-    criterion : {"magnitude", "hessian", "oracle", "random"}
-        For a BlockSpectrum also ``"obs"`` (OBS saliency with the population Hessian) and ``"joint"``
-        (exact combinatorial OBS per block), docs/theory.md Section 10.
-    ridge : float
-        ``mu >= 0`` of ``(1/n)||y - X b||^2 + mu ||b||^2`` (0: OLS / min-norm).
-    retrain : {"none", "fresh"}
-        Refit the same estimator on the kept support with fresh data (``None`` = ``"none"``).
-    init : float
-        Scale ``s0`` of the gradient-descent initialization ``b0 ~ N(0, s0^2/p I)``
-        (docs/theory.md Section 8); it matters only for min-norm fits (``ridge = 0``, ``kappa < 1``).
-    refit_ridge : float, optional
-        Ridge of the fresh-data refit on the support (default: ``ridge``). With a separate value the
-        mask comes from the fit at ``ridge`` and the refit uses ``refit_ridge`` (docs/theory.md Section 9).
-    update : {"none", "obs"}
-        ``"obs"``: the population OBS update inside each block after the mask (docs/theory.md
-        Section 10); with a diagonal covariance (a Spectrum) it moves nothing. No effect with a
-        fresh refit, which depends on the mask only.
-
-    Returns
-    -------
-    float or ndarray
-        A float for scalar ``keep``, else an array of ``keep``'s shape. ``inf``
-        at the interpolation threshold.
-    """
-    res = solve_pruned(spectrum, kappa, noise, keep=keep, criterion=criterion, ridge=ridge, retrain=retrain,
-                       init=init, refit_ridge=refit_ridge, update=update)
-    return float(res.risk) if np.ndim(keep) == 0 else res.risk

@@ -282,11 +282,11 @@ def test_integer_keep_means_the_same_in_every_package():
 
 
 def test_packages_use_the_shared_checks():
-    import asymptotics.pruning
+    import asymptotics.checks
     import asymptotics.spectrum
     import linear_models.pruning
 
-    assert asymptotics.pruning.check_keep is pc.check_keep
+    assert asymptotics.checks.check_keep is pc.check_keep
     assert asymptotics.spectrum.check_vector is pc.check_vector
     assert linear_models.pruning.keep_count is pc.keep_count
     for package in (asymptotics, linear_models):              # the two former copies are gone
