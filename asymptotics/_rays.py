@@ -314,6 +314,15 @@ def _radial_one(mu, a, b, nmax, out):
 
 
 @njit(cache=True)
+def _segment(lam_i, sl, lo, hi, j, B):
+    """Radial bounds ``(a, b)`` of envelope segment ``j`` at multiplier ``lam_i`` (``sl = sqrt(lam_i)``);
+    at ``lam_i = 0`` only the all-kept segment ``j = B`` is non-empty, ``[0, inf)``."""
+    if lam_i == 0.0:
+        return 0.0, (math.inf if j == B else 0.0)
+    return sl * math.sqrt(lo), (math.inf if math.isinf(hi) else sl * math.sqrt(hi))
+
+
+@njit(cache=True)
 def _moments_kernel(lam, lo, hi, pat, mu, c, E, P, M1, M2):
     """Accumulate ``P``, ``E[z 1{S}]``, ``E[z z' 1{S}]`` (whitened) over directions and segments."""
     n, D, J = lam.size, mu.size, lo.shape[1]
@@ -323,12 +332,7 @@ def _moments_kernel(lam, lo, hi, pat, mu, c, E, P, M1, M2):
         sl = math.sqrt(lam[i])
         for d in range(D):
             for j in range(J):
-                if lam[i] == 0.0:
-                    a = 0.0
-                    b = math.inf if j == B else 0.0
-                else:
-                    a = sl * math.sqrt(lo[d, j])
-                    b = math.inf if math.isinf(hi[d, j]) else sl * math.sqrt(hi[d, j])
+                a, b = _segment(lam[i], sl, lo[d, j], hi[d, j], j, B)
                 if not b > a:
                     continue
                 _radial_one(mu[d], a, b, B + 1, buf)
@@ -353,12 +357,7 @@ def _kept_kernel(lam, lo, hi, mu, c, out, der):
         dtot = 0.0
         for d in range(D):
             for j in range(1, J):
-                if lam[i] == 0.0:
-                    a = 0.0
-                    b = math.inf if j == B else 0.0
-                else:
-                    a = sl * math.sqrt(lo[d, j])
-                    b = math.inf if math.isinf(hi[d, j]) else sl * math.sqrt(hi[d, j])
+                a, b = _segment(lam[i], sl, lo[d, j], hi[d, j], j, B)
                 if not b > a:
                     continue
                 _radial_one(mu[d], a, b, B - 1, buf)
