@@ -64,10 +64,11 @@ from scipy.linalg import blas
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, keep_count
 
 from . import criteria as _criteria
-from .criteria import Stats, get_criterion
-from .pruning import CBSOptions
+from .cbs import flat_blocks, swap_search
+from .criteria import get_criterion
+from .pruning import CBSOptions, criterion_stats
 from .second_order import (CBS_EPSILON, CBS_MAX_ITER, CBS_MISSES, CBS_PATIENCE, CBS_RANGE, WOODFISHER_SCALE,
-                           PruneResult, SearchResult, optimal_update, quadratic_increase, resolve_damping, rmp_masks,
+                           PruneResult, optimal_update, quadratic_increase, resolve_damping, rmp_masks,
                            single_weight_update, spd_inverse, top_indices)
 
 #: Memory the block-wise and full-matrix paths may use unless told otherwise (bytes).
@@ -447,15 +448,12 @@ def _obs_blocks(w, fisher, n_remove, overwrite):
 # ---------------------------------------------------------------------------------------------- CBS search
 
 def _flat(fisher):
-    """``(buf, off, st, sz, blk)``: the damped blocks in one flat buffer and the index arrays of the kernels."""
+    """The :func:`linear_models.cbs.flat_blocks` layout of the damped blocks (their own buffer when contiguous)."""
     mats = fisher.matrices
     base = mats[0].base if mats[0].base is not None else mats[0]
     sz = np.array(fisher.sizes, dtype=np.int64)
-    st = np.array([a for a, _ in fisher.blocks], dtype=np.int64)
-    off = np.concatenate([[0], np.cumsum(sz * sz)[:-1]]).astype(np.int64)
-    buf = base.reshape(-1) if base.size == int((sz * sz).sum()) else np.concatenate([M.ravel() for M in mats])
-    blk = np.repeat(np.arange(sz.size, dtype=np.int64), sz)
-    return np.ascontiguousarray(buf), off, st, sz, blk
+    buf = base.reshape(-1) if base.size == int((sz * sz).sum()) else None
+    return flat_blocks(mats, [a for a, _ in fisher.blocks], buf)
 
 
 def _bd_matvec(fisher, x):
@@ -466,65 +464,6 @@ def _objective(w, fisher, mask):
     """``f(P) = w_P' F_PP w_P`` with ``F`` block-diagonal."""
     wp = np.where(mask, 0.0, w)
     return float(sum(float(wp[a:b] @ (M @ wp[a:b])) for (a, b), M in zip(fisher.blocks, fisher.matrices)))
-
-
-@njit(cache=True)
-def _Fij(buf, off, st, sz, blk, i, j):
-    b = blk[i]
-    if blk[j] != b:
-        return 0.0
-    return buf[off[b] + (i - st[b]) * sz[b] + (j - st[b])]
-
-
-@njit(cache=True)
-def _ls_iteration_blocks(buf, off, st, sz, blk, w, P, R, alpha, beta, eps, rho, tau):
-    """:func:`linear_models.second_order._ls_iteration` with ``F`` block-diagonal (entries between blocks
-    are zero, so a swap changes ``alpha``/``beta`` only in the blocks of ``i`` and ``j``)."""
-    d = w.size
-    nP, nR = P.size, R.size
-    upd = np.zeros(d)
-    used = np.zeros(nR, dtype=np.bool_)
-    si = np.empty(min(nP, nR), dtype=np.int64)
-    sj = np.empty(min(nP, nR), dtype=np.int64)
-    ns = 0
-    misses = 0
-    for a in range(nP):
-        if misses > tau:
-            break
-        lo, hi = (0, 1) if a == 0 else (max(1, a - rho), min(nR, a + rho))
-        found = False
-        for b in range(lo, hi):
-            if used[b]:
-                continue
-            i, j = P[a], R[b]
-            change = (beta[b] + upd[j]) - 2.0 * w[i] * _Fij(buf, off, st, sz, blk, i, j) * w[j] - (alpha[a] + upd[i])
-            if -change >= eps:
-                used[b] = True
-                si[ns], sj[ns] = a, b
-                ns += 1
-                wi, wj = w[i], w[j]
-                bi, bj = blk[i], blk[j]
-                if bi == bj:
-                    for x in range(st[bj], st[bj] + sz[bj]):
-                        upd[x] += 2.0 * w[x] * (_Fij(buf, off, st, sz, blk, x, j) * wj
-                                                - _Fij(buf, off, st, sz, blk, x, i) * wi)
-                else:
-                    for x in range(st[bj], st[bj] + sz[bj]):
-                        upd[x] += 2.0 * w[x] * (_Fij(buf, off, st, sz, blk, x, j) * wj)
-                    for x in range(st[bi], st[bi] + sz[bi]):
-                        upd[x] += 2.0 * w[x] * (0.0 - _Fij(buf, off, st, sz, blk, x, i) * wi)
-                found = True
-                break
-        if not found:
-            if a == 0:
-                return 0
-            misses += 1
-    for s in range(ns):
-        a, b = si[s], sj[s]
-        tmp = P[a]
-        P[a] = R[b]
-        R[b] = tmp
-    return ns
 
 
 def cbs_search_blocks(w, fisher, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau=CBS_MISSES,
@@ -548,47 +487,22 @@ def cbs_search_blocks(w, fisher, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CB
     epsilon = check_scalar(epsilon, "epsilon", low=0)
     rho, tau = check_int(rho, "rho", low=1), check_int(tau, "tau")
     max_iter, patience = check_int(max_iter, "max_iter"), check_int(patience, "patience", low=1)
-    buf, off, st, sz, blk = _flat(fisher)
+    layout = _flat(fisher)
+    blk = layout[4]
     dg = np.concatenate([np.diag(M) for M in fisher.matrices])
-    objectives = [_objective(w, fisher, mask)]
-    losses = [] if loss is None else [float(loss(np.where(mask, w, 0.0)))]
-    swaps = []
-    best_mask, best_it = mask.copy(), 0
-    converged = False
-    for it in range(1, max_iter + 1):
-        P, R = np.flatnonzero(~mask), np.flatnonzero(mask)
-        if P.size == 0 or R.size == 0:
-            converged = True
-            break
-        wp = np.where(mask, 0.0, w)
-        Fw = _bd_matvec(fisher, wp)
-        alpha, beta = 2 * w * Fw - dg * w * w, 2 * w * Fw + dg * w * w
-        alpha, beta = alpha[P], beta[R]
-        oa = np.argsort(-alpha, kind="stable")
-        P, alpha = P[oa], alpha[oa]
-        p0 = P[0]
+
+    def statistics(m):
+        Fw = _bd_matvec(fisher, np.where(m, 0.0, w))
+        return 2 * w * Fw - dg * w * w, 2 * w * Fw + dg * w * w
+
+    def column(p0):
         a0, b0 = fisher.blocks[blk[p0]]
         col = np.zeros(w.size)
         col[a0:b0] = fisher.matrices[blk[p0]][:, p0 - a0]
-        ob = np.argsort(beta - 2.0 * w[R] * col[R] * w[p0], kind="stable")
-        R, beta = R[ob], beta[ob]
-        ns = _ls_iteration_blocks(buf, off, st, sz, blk, w, P, R, alpha, beta, epsilon, rho, tau)
-        if ns == 0:
-            converged = True
-            break
-        mask = np.zeros(w.size, dtype=bool)
-        mask[R] = True
-        swaps.append(int(ns))
-        objectives.append(_objective(w, fisher, mask))
-        if loss is None:
-            best_mask, best_it = mask.copy(), it
-            continue
-        losses.append(float(loss(np.where(mask, w, 0.0))))
-        if losses[-1] < losses[best_it]:
-            best_mask, best_it = mask.copy(), it
-        if it - best_it >= patience:
-            break
-    return SearchResult(best_mask, objectives[best_it], objectives[0], losses, objectives, swaps, best_it, converged)
+        return col
+
+    return swap_search(w, mask, lambda m: _objective(w, fisher, m), statistics, column, layout, loss=loss,
+                       epsilon=epsilon, rho=rho, tau=tau, max_iter=max_iter, patience=patience)
 
 
 # ---------------------------------------------------------------------------------------------- updates
@@ -712,14 +626,7 @@ def prune_blockwise(w, keep, criterion, fisher, *, grad=None, importance=None, r
             dinv = np.concatenate([np.diag(A) for A in fisher.inverses])
             scores = w * w / (2.0 * dinv)
         else:
-            given = {"hessian_diag": fisher.diagonal}
-            if grad is not None and "grad" in crit.needs:
-                given["grad"] = check_array(grad, "grad", 1, shape=(d,))
-            if importance is not None and "importance" in crit.needs:
-                given["importance"] = check_array(importance, "importance", 1, shape=(d,))
-            if rng is not None and "rng" in crit.needs:
-                given["rng"] = as_generator(rng)
-            stats = Stats(criterion=name, **given)
+            stats = criterion_stats(crit, d, {"hessian_diag": fisher.diagonal}, grad, importance, rng)
             for need in crit.needs:
                 if not stats.has(need):
                     raise ValueError(f"{need} is required for criterion {name!r}.")
