@@ -42,7 +42,6 @@ from linear_models.criteria import scores as _registry_scores
 from linear_models.joint import joint_patterns, pattern_costs, patterns_to_masks
 
 from ..runtime.seeds import stream
-from ..runtime.workers import one_blas_thread
 from . import kernels
 from .kernels import DATA_STREAM, FRESH_STREAM, TIES_STREAM, Sample, criterion_of, fit, rank, tie_order
 
@@ -378,10 +377,4 @@ def trial(job, t, out_risk):
 
 def run_block_trials(job, start, stop):
     """Trials ``start <= t < stop``: returns ``(risk (m, C, K), dense (m,))``."""
-    m = stop - start
-    risk = np.empty((m, len(job.criteria), job.keep_counts.size))
-    dense = np.empty(m)
-    with one_blas_thread():
-        for i, t in enumerate(range(start, stop)):
-            dense[i] = trial(job, t, risk[i])
-    return risk, dense
+    return kernels.run_trials_of(trial, job, start, stop)

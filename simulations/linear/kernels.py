@@ -38,6 +38,7 @@ from linear_models.criteria import Stats, get_criterion
 from linear_models.criteria import scores as _registry_scores
 
 from ..runtime.seeds import stream
+from ..runtime.workers import one_blas_thread
 
 #: What a score may ask of a trial (:func:`trial_stats`); ``hessian_inverse`` is not offered.
 ENGINE_NEEDS = ("hessian_diag", "hessian", "grad", "importance", "rng")
@@ -381,3 +382,15 @@ def trial(job, t, out_risk):
         for j, (k, bs) in enumerate(zip(job.keep_counts, fits)):
             out_risk[c, j] = support_risk(bs, order[:k], beta, job.lam, drop, noise2)
     return dense
+
+
+def run_trials_of(trial_fn, job, start, stop):
+    """Trials ``start <= t < stop`` of ``job`` by ``trial_fn(job, t, out_risk) -> dense risk``, BLAS single-threaded:
+    returns ``(risk (m, C, K), dense (m,))``."""
+    m = stop - start
+    risk = np.empty((m, len(job.criteria), job.keep_counts.size))
+    dense = np.empty(m)
+    with one_blas_thread():
+        for i, t in enumerate(range(start, stop)):
+            dense[i] = trial_fn(job, t, risk[i])
+    return risk, dense
