@@ -92,10 +92,13 @@ def make_block_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=(0.1, 0.25, 0.5
     block_cov = np.ascontiguousarray(cov[types])
     diagonal = bool(np.count_nonzero(cov * (1.0 - np.eye(B))) == 0)
     job = block_kernels.BlockJob(
-        block_cov, np.ascontiguousarray(np.linalg.cholesky(cov)[types]), np.ascontiguousarray(np.linalg.inv(cov)[types]),
-        types, np.asarray(spectrum.signal, dtype=float), signal_factors(spectrum) if gaussian else None,
-        block_kernels.update_matrices(cov), gaussian, n, noise, ridge, refit_ridge, keep_counts, criteria, retrain,
-        update, hessian_scores == "empirical", seed, bartlett, diagonal, extra)
+        cov=block_cov, chol=np.ascontiguousarray(np.linalg.cholesky(cov)[types]),
+        inv=np.ascontiguousarray(np.linalg.inv(cov)[types]), types=types,
+        signal=np.asarray(spectrum.signal, dtype=float), factors=signal_factors(spectrum) if gaussian else None,
+        upd=block_kernels.update_matrices(cov), gaussian=gaussian, n=n, noise=noise, ridge=ridge,
+        refit_ridge=refit_ridge, keep_counts=keep_counts, criteria=criteria, retrain=retrain, update=update,
+        empirical_hessian=hessian_scores == "empirical", seed=seed, bartlett=bartlett, diagonal=diagonal,
+        extra_criteria=extra)
     config = dict(covariances=cov.tolist(), signal=np.asarray(spectrum.signal).tolist(),
                   weights=np.asarray(spectrum.weights).tolist(), signal_dist=spectrum.signal_dist,
                   signal_cov=None if getattr(spectrum, "signal_cov", None) is None else np.asarray(spectrum.signal_cov).tolist(),

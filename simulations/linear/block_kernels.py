@@ -51,7 +51,7 @@ UPDATES = ("none", "obs")
 
 
 @dataclass(frozen=True)
-class BlockJob:
+class BlockJob(kernels.TrialJob):
     """Everything a worker needs to run block trials (picklable arrays and scalars only).
 
     ``cov (m, B, B)``, ``chol (m, B, B)`` and ``inv (m, B, B)``: ``Sigma_j``, its lower Cholesky
@@ -68,17 +68,7 @@ class BlockJob:
     signal: np.ndarray
     factors: np.ndarray | None
     upd: np.ndarray
-    gaussian: bool
-    n: int
-    noise: float
-    ridge: float
-    refit_ridge: float
-    keep_counts: np.ndarray
-    criteria: tuple
-    retrain: str
     update: str
-    empirical_hessian: bool
-    seed: int
     bartlett: bool
     diagonal: bool
     extra_criteria: tuple = ()

@@ -219,9 +219,11 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
     bartlett, keep_counts = check_design(p, n, sampler, keep_arr, retrain, refit_ridge)
     warn_collisions(keep_arr, keep_counts, p)
     counts = atom_counts(spectrum.weights, p)
-    job = kernels.Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
-                      spectrum.signal_dist == "gaussian", n, noise, ridge, refit_ridge, keep_counts, criteria,
-                      retrain, hessian_scores == "empirical", seed, bartlett, init, extra)
+    job = kernels.Job(lam=np.repeat(spectrum.variances, counts), b_scale=np.repeat(np.abs(spectrum.signal), counts),
+                      gaussian=spectrum.signal_dist == "gaussian", n=n, noise=noise, ridge=ridge,
+                      refit_ridge=refit_ridge, keep_counts=keep_counts, criteria=criteria, retrain=retrain,
+                      empirical_hessian=hessian_scores == "empirical", seed=seed, bartlett=bartlett, init=init,
+                      extra_criteria=extra)
     config = dict(variances=spectrum.variances.tolist(), signal=spectrum.signal.tolist(),
                   weights=spectrum.weights.tolist(), signal_dist=spectrum.signal_dist, p=p, kappa=kappa,
                   noise=noise, ridge=ridge, refit_ridge=refit_ridge, init=init, keep=keep_arr.tolist(),

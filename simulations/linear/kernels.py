@@ -52,17 +52,11 @@ DATA_STREAM, FRESH_STREAM, INIT_STREAM, TIES_STREAM = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
-class Job:
-    """Everything a worker needs to run trials (picklable, arrays and scalars only).
+class TrialJob:
+    """The fields every Monte Carlo job has (:class:`Job`, :class:`~simulations.linear.block_kernels.BlockJob`):
+    ``gaussian`` signal, ``n`` samples, ``noise``, ``ridge``, ``refit_ridge``, non-decreasing ``keep_counts``,
+    ``criteria`` names, ``retrain`` in :data:`RETRAIN`, ``empirical_hessian`` scores, ``seed``."""
 
-    ``lam``, ``b_scale``: per-coordinate variances and signal sizes (``sqrt(p) |beta*_i|`` or its
-    standard deviation when ``gaussian``); ``n`` samples; ``keep_counts`` non-decreasing kept
-    counts; ``criteria`` names; ``retrain`` in :data:`RETRAIN`; ``refit_ridge`` the ridge of the
-    refit; ``init`` the initialization scale ``s0``; ``bartlett`` draws ``(X'X, X'y)`` (``p <= n``).
-    """
-
-    lam: np.ndarray
-    b_scale: np.ndarray
     gaussian: bool
     n: int
     noise: float
@@ -73,6 +67,20 @@ class Job:
     retrain: str
     empirical_hessian: bool
     seed: int
+
+
+@dataclass(frozen=True)
+class Job(TrialJob):
+    """Everything a worker needs to run trials (picklable, arrays and scalars only).
+
+    ``lam``, ``b_scale``: per-coordinate variances and signal sizes (``sqrt(p) |beta*_i|`` or its
+    standard deviation when ``gaussian``); ``n`` samples; ``keep_counts`` non-decreasing kept
+    counts; ``criteria`` names; ``retrain`` in :data:`RETRAIN`; ``refit_ridge`` the ridge of the
+    refit; ``init`` the initialization scale ``s0``; ``bartlett`` draws ``(X'X, X'y)`` (``p <= n``).
+    """
+
+    lam: np.ndarray
+    b_scale: np.ndarray
     bartlett: bool = False
     init: float = 0.0
     extra_criteria: tuple = ()
