@@ -36,22 +36,15 @@ from pruning_checks import check_choice, check_int, check_scalar
 
 from ..runtime import workers
 from . import block_kernels
-from .engine import (check_design, check_interpolation, check_keep_grid, check_modes, check_scales, summarize,
-                     warn_collisions)
+from .engine import (check_design, check_interpolation, check_keep_grid, check_modes, check_scales, criteria_names,
+                     summarize, warn_collisions)
 
 #: The theory's criteria for block spectra (``asymptotics.BLOCK_CRITERIA``), the default.
 BLOCK_CRITERIA = ("magnitude", "hessian", "obs", "joint", "oracle", "random")
 
 
 def _check_block_criteria(criteria):
-    if isinstance(criteria, str):
-        criteria = (criteria,)
-    try:
-        criteria = tuple(criteria)
-    except TypeError:
-        raise TypeError(f"criteria must be a name or a sequence of names, got {criteria!r}.") from None
-    if not criteria:
-        raise ValueError("criteria is empty, must name at least one of " + ", ".join(BLOCK_CRITERIA) + ".")
+    criteria = criteria_names(criteria, BLOCK_CRITERIA)
     if len(set(criteria)) < len(criteria):
         raise ValueError(f"criteria == {list(criteria)!r} names a criterion twice.")
     extra = []

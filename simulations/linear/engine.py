@@ -120,9 +120,8 @@ def check_keep_grid(keep):
     return arr
 
 
-def _check_criteria(criteria):
-    """Names of registered per-weight criteria whose needs a trial can provide; returns ``(names, extra)``
-    with ``extra`` the registry entries of user-registered ones (carried to the workers by the job)."""
+def criteria_names(criteria, defaults):
+    """``criteria`` (a name or a sequence of names) as a non-empty tuple; the error names ``defaults``."""
     if isinstance(criteria, str):
         criteria = (criteria,)
     try:
@@ -130,7 +129,14 @@ def _check_criteria(criteria):
     except TypeError:
         raise TypeError(f"criteria must be a name or a sequence of names, got {criteria!r}.") from None
     if not criteria:
-        raise ValueError("criteria is empty, must name at least one of " + ", ".join(CRITERIA) + ".")
+        raise ValueError("criteria is empty, must name at least one of " + ", ".join(defaults) + ".")
+    return criteria
+
+
+def _check_criteria(criteria):
+    """Names of registered per-weight criteria whose needs a trial can provide; returns ``(names, extra)``
+    with ``extra`` the registry entries of user-registered ones (carried to the workers by the job)."""
+    criteria = criteria_names(criteria, CRITERIA)
     extra = []
     for c in criteria:
         crit = get_criterion(c, "criteria")
