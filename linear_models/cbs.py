@@ -77,7 +77,9 @@ def flat_blocks(matrices, starts, buf=None):
     sz = np.array([M.shape[0] for M in matrices], dtype=np.int64)
     st = np.array(starts, dtype=np.int64)
     off = np.concatenate([[0], np.cumsum(sz * sz)[:-1]]).astype(np.int64)
-    if buf is None:
+    if buf is None and len(matrices) == 1:
+        buf = np.ascontiguousarray(matrices[0]).reshape(-1)    # the dense matrix: no copy when contiguous
+    elif buf is None:
         buf = np.concatenate([np.asarray(M).ravel() for M in matrices])
     blk = np.repeat(np.arange(sz.size, dtype=np.int64), sz)
     return np.ascontiguousarray(buf), off, st, sz, blk
