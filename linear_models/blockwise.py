@@ -54,278 +54,24 @@ Example
 from __future__ import annotations
 
 import heapq
-import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
-from scipy.linalg import blas
 
 from pruning_checks import as_generator, check_array, check_choice, check_int, check_scalar, keep_count
 
 from . import criteria as _criteria
-from .criteria import Stats, get_criterion
-from .pruning import CBSOptions
+from .cbs import flat_blocks, swap_search
+from .criteria import get_criterion
+from .fisher_blocks import (DEFAULT_MAX_MEMORY, BlockFisher, block_fisher, check_memory, format_bytes, layer_blocks,
+                            memory_estimate)
+from .pruning import CBSOptions, criterion_stats
 from .second_order import (CBS_EPSILON, CBS_MAX_ITER, CBS_MISSES, CBS_PATIENCE, CBS_RANGE, WOODFISHER_SCALE,
-                           PruneResult, SearchResult, optimal_update, quadratic_increase, resolve_damping, rmp_masks,
-                           single_weight_update, spd_inverse, top_indices)
-
-#: Memory the block-wise and full-matrix paths may use unless told otherwise (bytes).
-DEFAULT_MAX_MEMORY = 2 * 2**30
-#: Rows of per-sample gradients accumulated into the blocks at a time.
-CHUNK_ROWS = 1024
+                           PruneResult, optimal_update, quadratic_increase, rmp_masks, single_weight_update,
+                           top_indices)
 
 __all__ = ["BlockFisher", "DEFAULT_MAX_MEMORY", "block_fisher", "check_memory", "cbs_search_blocks",
            "format_bytes", "layer_blocks", "memory_estimate", "prune_blockwise"]
-
-
-def format_bytes(n):
-    """``n`` bytes as a short human-readable string (``"1.5 GiB"``)."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
-def memory_estimate(sizes, copies=2):
-    """Bytes of ``copies`` float64 matrices per block for blocks of the given sizes (``sum s^2 * 8 * copies``).
-
-    ``copies``: 1 for the Fisher blocks alone (CBS, separable criteria with an ``"obs"`` update), 2 with
-    their inverses (``obs``, ``woodfisher``); the full-matrix path is one block of size ``d``.
-    """
-    return int(sum(int(s) ** 2 for s in sizes)) * 8 * int(copies)
-
-
-def check_memory(nbytes, max_memory, what, hint):
-    """Raise ``MemoryError`` (one line: what, its size, the limit, and ``hint``) if ``nbytes > max_memory``.
-
-    ``max_memory=None`` means :data:`DEFAULT_MAX_MEMORY`."""
-    limit = DEFAULT_MAX_MEMORY if max_memory is None else check_scalar(max_memory, "max_memory", low=0,
-                                                                         include_low=False)
-    if nbytes > limit:
-        raise MemoryError(f"{what} needs {format_bytes(nbytes)} > max_memory == {format_bytes(limit)}; {hint}.")
-    return nbytes
-
-
-def layer_blocks(layer_sizes, block_size, names=None):
-    """Contiguous blocks of at most ``block_size`` weights, each inside one layer, covering the flat vector.
-
-    Parameters
-    ----------
-    layer_sizes : sequence of int
-        Weights per layer, in the order of the flat vector.
-    block_size : int >= 1
-        Each layer is cut into ``ceil(n_l / block_size)`` blocks of near-equal size (``numpy.array_split``),
-        so no block exceeds ``block_size`` and a layer smaller than it is one block.
-    names : sequence of str, optional
-        Layer names for the error message.
-
-    Returns
-    -------
-    list of (start, stop)
-
-    Raises
-    ------
-    ValueError
-        ``block_size`` is not a positive integer or is larger than every layer (a block lies inside one
-        layer; the message names the largest layer).
-    """
-    sizes = [check_int(s, f"layer_sizes[{i}]", low=1) for i, s in enumerate(layer_sizes)]
-    if not sizes:
-        raise ValueError("layer_sizes is empty; there are no weights to cut into blocks.")
-    if isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral):
-        raise TypeError(f"block_size must be a positive integer (or None for the full matrix), "
-                        f"got {type(block_size).__name__}.")
-    block_size = check_int(block_size, "block_size", low=1)
-    big = int(np.argmax(sizes))
-    if block_size > sizes[big]:
-        name = f"{names[big]!r} with " if names is not None else f"layer {big} with "
-        raise ValueError(f"block_size == {block_size} is larger than every layer (largest: {name}{sizes[big]} "
-                         f"weights); blocks lie inside a layer, so pass block_size <= {sizes[big]} "
-                         "(or None for the full matrix).")
-    blocks, start = [], 0
-    for n in sizes:
-        n_blocks = -(-n // block_size)
-        for part in np.array_split(np.arange(start, start + n), n_blocks):
-            blocks.append((int(part[0]), int(part[-1]) + 1))
-        start += n
-    return blocks
-
-
-def _check_blocks(blocks, d=None):
-    try:
-        blocks = [(int(a), int(b)) for a, b in blocks]
-    except (TypeError, ValueError):
-        raise TypeError("blocks must be a sequence of (start, stop) pairs.") from None
-    if not blocks:
-        raise ValueError("blocks is empty.")
-    pos = 0
-    for i, (a, b) in enumerate(blocks):
-        if a != pos or b <= a:
-            raise ValueError(f"blocks[{i}] == {(a, b)}: blocks must be non-empty contiguous ranges covering "
-                             f"[0, d) in order (expected start {pos}).")
-        pos = b
-    if d is not None and pos != d:
-        raise ValueError(f"blocks cover [0, {pos}), must cover the {d} weights.")
-    return blocks
-
-
-@dataclass(frozen=True, eq=False)
-class BlockFisher:
-    """A block-diagonal (damped) Fisher or Hessian with the inverses of its blocks.
-
-    Attributes
-    ----------
-    blocks : list of (start, stop)
-        Contiguous ranges covering ``[0, d)``.
-    matrices : list of ndarray, shape (s_b, s_b)
-        The damped blocks ``F_b + damping I`` (views into one buffer).
-    inverses : list of ndarray or None
-        ``(F_b + damping I)^-1``, or None when not computed.
-    diagonal : ndarray, shape (d,)
-        The undamped diagonal (OBD's curvature).
-    damping : float
-        Absolute damping added to every block's diagonal.
-    n_samples : int
-        Per-sample gradients averaged (0 for a matrix given directly).
-    """
-
-    blocks: list
-    matrices: list = field(repr=False)
-    inverses: list | None = field(repr=False)
-    diagonal: np.ndarray = field(repr=False)
-    damping: float
-    n_samples: int = 0
-
-    @property
-    def d(self):
-        return self.blocks[-1][1]
-
-    @property
-    def sizes(self):
-        return [b - a for a, b in self.blocks]
-
-    @property
-    def nbytes(self):
-        return memory_estimate(self.sizes, 1 if self.inverses is None else 2)
-
-    @classmethod
-    def from_matrix(cls, H, blocks, *, damping=0.0, relative_damping=None, inverse=True, max_memory=None):
-        """The diagonal blocks of a full symmetric ``H`` (``(d, d)``), damped by ``damping`` or by
-        ``relative_damping`` times ``mean(diag(H))`` (the same absolute damping in every block, as the
-        full matrix would get).
-
-        Raises
-        ------
-        ValueError
-            ``H`` not finite, square and symmetric; ``blocks`` not a partition of ``[0, d)``.
-        MemoryError
-            The blocks (and inverses) would exceed ``max_memory``.
-        RankDeficientError
-            ``inverse=True`` and a damped block is singular; increase the damping.
-        """
-        H = np.asarray(H, dtype=float)
-        if H.ndim != 2 or H.shape[0] != H.shape[1]:
-            raise ValueError(f"H has shape {H.shape}, must be square (d, d).")
-        from pruning_checks import check_symmetric
-        H = check_symmetric(H, "H", H.shape[0])
-        blocks = _check_blocks(blocks, H.shape[0])
-        check_memory(memory_estimate([b - a for a, b in blocks], 2 if inverse else 1), max_memory,
-                     "the Fisher blocks", "pass a smaller block size")
-        diag = np.diag(H).copy()
-        lam = resolve_damping(float(np.mean(diag)), damping, relative_damping)
-        mats = _allocate([b - a for a, b in blocks])
-        for (a, b), M in zip(blocks, mats):
-            M[...] = H[a:b, a:b]
-        return _finish(blocks, mats, diag, lam, 0, inverse)
-
-
-def _allocate(sizes):
-    buf = np.zeros(sum(s * s for s in sizes))
-    mats, off = [], 0
-    for s in sizes:
-        mats.append(buf[off:off + s * s].reshape(s, s))
-        off += s * s
-    return mats
-
-
-def _finish(blocks, mats, diag, lam, n, inverse):
-    for M in mats:
-        M[np.diag_indices_from(M)] += lam
-    invs = None
-    if inverse:
-        hint = "pass damping > 0" if not lam else "increase the damping"
-        invs = [spd_inverse(M, f"the Fisher block [{a}:{b}]", hint=hint) for (a, b), M in zip(blocks, mats)]
-    return BlockFisher(blocks, mats, invs, diag, float(lam), int(n))
-
-
-def block_fisher(grads, blocks, *, damping=0.0, relative_damping=None, inverse=True, max_memory=None):
-    """The empirical Fisher ``(1/N) sum_n g_n g_n'`` in diagonal blocks, damped, with the blocks' inverses.
-
-    Parameters
-    ----------
-    grads : array_like, shape (N, d), or iterable of arrays of shape (n_i, d)
-        Per-sample gradients, all at once or in chunks (a generator keeps only one chunk in memory;
-        ``N = sum n_i``).
-    blocks : sequence of (start, stop)
-        Contiguous ranges covering ``[0, d)`` (e.g. :func:`layer_blocks`).
-    damping, relative_damping : float, optional
-        Absolute damping, or that multiple of the mean diagonal of the whole (undamped) Fisher; the
-        same ``lambda`` is added to every block, as :func:`linear_models.empirical_fisher` adds it to
-        the full matrix.
-    inverse : bool
-        Also compute the inverse of every damped block (Cholesky).
-    max_memory : float, optional
-        Bytes allowed for the blocks and inverses (default :data:`DEFAULT_MAX_MEMORY`).
-
-    Returns
-    -------
-    BlockFisher
-
-    Raises
-    ------
-    ValueError
-        ``blocks`` not a partition of ``[0, d)``; a chunk not finite or not ``d`` columns wide; no samples.
-    MemoryError
-        Before any work, when the blocks (and inverses) would exceed ``max_memory``.
-    RankDeficientError
-        ``inverse=True`` and a damped block is singular; increase the damping.
-    """
-    blocks = _check_blocks(blocks)
-    d = blocks[-1][1]
-    sizes = [b - a for a, b in blocks]
-    check_memory(memory_estimate(sizes, 2 if inverse else 1), max_memory,
-                 f"the Fisher in {len(blocks)} blocks (largest {max(sizes)})", "pass a smaller block size")
-    if isinstance(grads, np.ndarray) or (hasattr(grads, "__array__") and not hasattr(grads, "__next__")):
-        G = np.asarray(grads, dtype=float)
-        chunks = (G[i:i + CHUNK_ROWS] for i in range(0, max(G.shape[0], 1), CHUNK_ROWS)) if G.ndim == 2 else [G]
-    else:
-        chunks = grads
-    mats = _allocate(sizes)
-    diag = np.zeros(d)
-    n = 0
-    for c, Gc in enumerate(chunks):
-        Gc = check_array(Gc, f"grads chunk {c}", 2)
-        if Gc.shape[1] != d:
-            raise ValueError(f"grads chunk {c} has shape {Gc.shape}, must be (n, {d}) to match the blocks.")
-        if Gc.shape[0] == 0:
-            continue
-        n += Gc.shape[0]
-        diag += np.einsum("ij,ij->j", Gc, Gc)
-        for (a, b), M in zip(blocks, mats):
-            out = blas.dsyrk(1.0, Gc[:, a:b], beta=1.0, c=M.T, trans=1, lower=0, overwrite_c=1)
-            if not np.shares_memory(out, M):  # pragma: no cover - f2py copies only on a layout mismatch
-                M.T[...] = out
-    if n == 0:
-        raise ValueError("grads has no samples (rows); the Fisher needs at least one.")
-    for M in mats:
-        # dsyrk filled the upper triangle of M.T, i.e. the lower triangle of M
-        M[...] = np.tril(M) + np.tril(M, -1).T
-        M /= n
-    diag /= n
-    lam = resolve_damping(float(np.mean(diag)), damping, relative_damping)
-    return _finish(blocks, mats, diag, lam, n, inverse)
 
 
 # ---------------------------------------------------------------------------------------------- greedy OBS
@@ -447,15 +193,12 @@ def _obs_blocks(w, fisher, n_remove, overwrite):
 # ---------------------------------------------------------------------------------------------- CBS search
 
 def _flat(fisher):
-    """``(buf, off, st, sz, blk)``: the damped blocks in one flat buffer and the index arrays of the kernels."""
+    """The :func:`linear_models.cbs.flat_blocks` layout of the damped blocks (their own buffer when contiguous)."""
     mats = fisher.matrices
     base = mats[0].base if mats[0].base is not None else mats[0]
     sz = np.array(fisher.sizes, dtype=np.int64)
-    st = np.array([a for a, _ in fisher.blocks], dtype=np.int64)
-    off = np.concatenate([[0], np.cumsum(sz * sz)[:-1]]).astype(np.int64)
-    buf = base.reshape(-1) if base.size == int((sz * sz).sum()) else np.concatenate([M.ravel() for M in mats])
-    blk = np.repeat(np.arange(sz.size, dtype=np.int64), sz)
-    return np.ascontiguousarray(buf), off, st, sz, blk
+    buf = base.reshape(-1) if base.size == int((sz * sz).sum()) else None
+    return flat_blocks(mats, [a for a, _ in fisher.blocks], buf)
 
 
 def _bd_matvec(fisher, x):
@@ -466,65 +209,6 @@ def _objective(w, fisher, mask):
     """``f(P) = w_P' F_PP w_P`` with ``F`` block-diagonal."""
     wp = np.where(mask, 0.0, w)
     return float(sum(float(wp[a:b] @ (M @ wp[a:b])) for (a, b), M in zip(fisher.blocks, fisher.matrices)))
-
-
-@njit(cache=True)
-def _Fij(buf, off, st, sz, blk, i, j):
-    b = blk[i]
-    if blk[j] != b:
-        return 0.0
-    return buf[off[b] + (i - st[b]) * sz[b] + (j - st[b])]
-
-
-@njit(cache=True)
-def _ls_iteration_blocks(buf, off, st, sz, blk, w, P, R, alpha, beta, eps, rho, tau):
-    """:func:`linear_models.second_order._ls_iteration` with ``F`` block-diagonal (entries between blocks
-    are zero, so a swap changes ``alpha``/``beta`` only in the blocks of ``i`` and ``j``)."""
-    d = w.size
-    nP, nR = P.size, R.size
-    upd = np.zeros(d)
-    used = np.zeros(nR, dtype=np.bool_)
-    si = np.empty(min(nP, nR), dtype=np.int64)
-    sj = np.empty(min(nP, nR), dtype=np.int64)
-    ns = 0
-    misses = 0
-    for a in range(nP):
-        if misses > tau:
-            break
-        lo, hi = (0, 1) if a == 0 else (max(1, a - rho), min(nR, a + rho))
-        found = False
-        for b in range(lo, hi):
-            if used[b]:
-                continue
-            i, j = P[a], R[b]
-            change = (beta[b] + upd[j]) - 2.0 * w[i] * _Fij(buf, off, st, sz, blk, i, j) * w[j] - (alpha[a] + upd[i])
-            if -change >= eps:
-                used[b] = True
-                si[ns], sj[ns] = a, b
-                ns += 1
-                wi, wj = w[i], w[j]
-                bi, bj = blk[i], blk[j]
-                if bi == bj:
-                    for x in range(st[bj], st[bj] + sz[bj]):
-                        upd[x] += 2.0 * w[x] * (_Fij(buf, off, st, sz, blk, x, j) * wj
-                                                - _Fij(buf, off, st, sz, blk, x, i) * wi)
-                else:
-                    for x in range(st[bj], st[bj] + sz[bj]):
-                        upd[x] += 2.0 * w[x] * (_Fij(buf, off, st, sz, blk, x, j) * wj)
-                    for x in range(st[bi], st[bi] + sz[bi]):
-                        upd[x] += 2.0 * w[x] * (0.0 - _Fij(buf, off, st, sz, blk, x, i) * wi)
-                found = True
-                break
-        if not found:
-            if a == 0:
-                return 0
-            misses += 1
-    for s in range(ns):
-        a, b = si[s], sj[s]
-        tmp = P[a]
-        P[a] = R[b]
-        R[b] = tmp
-    return ns
 
 
 def cbs_search_blocks(w, fisher, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau=CBS_MISSES,
@@ -548,47 +232,22 @@ def cbs_search_blocks(w, fisher, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CB
     epsilon = check_scalar(epsilon, "epsilon", low=0)
     rho, tau = check_int(rho, "rho", low=1), check_int(tau, "tau")
     max_iter, patience = check_int(max_iter, "max_iter"), check_int(patience, "patience", low=1)
-    buf, off, st, sz, blk = _flat(fisher)
+    layout = _flat(fisher)
+    blk = layout[4]
     dg = np.concatenate([np.diag(M) for M in fisher.matrices])
-    objectives = [_objective(w, fisher, mask)]
-    losses = [] if loss is None else [float(loss(np.where(mask, w, 0.0)))]
-    swaps = []
-    best_mask, best_it = mask.copy(), 0
-    converged = False
-    for it in range(1, max_iter + 1):
-        P, R = np.flatnonzero(~mask), np.flatnonzero(mask)
-        if P.size == 0 or R.size == 0:
-            converged = True
-            break
-        wp = np.where(mask, 0.0, w)
-        Fw = _bd_matvec(fisher, wp)
-        alpha, beta = 2 * w * Fw - dg * w * w, 2 * w * Fw + dg * w * w
-        alpha, beta = alpha[P], beta[R]
-        oa = np.argsort(-alpha, kind="stable")
-        P, alpha = P[oa], alpha[oa]
-        p0 = P[0]
+
+    def statistics(m):
+        Fw = _bd_matvec(fisher, np.where(m, 0.0, w))
+        return 2 * w * Fw - dg * w * w, 2 * w * Fw + dg * w * w
+
+    def column(p0):
         a0, b0 = fisher.blocks[blk[p0]]
         col = np.zeros(w.size)
         col[a0:b0] = fisher.matrices[blk[p0]][:, p0 - a0]
-        ob = np.argsort(beta - 2.0 * w[R] * col[R] * w[p0], kind="stable")
-        R, beta = R[ob], beta[ob]
-        ns = _ls_iteration_blocks(buf, off, st, sz, blk, w, P, R, alpha, beta, epsilon, rho, tau)
-        if ns == 0:
-            converged = True
-            break
-        mask = np.zeros(w.size, dtype=bool)
-        mask[R] = True
-        swaps.append(int(ns))
-        objectives.append(_objective(w, fisher, mask))
-        if loss is None:
-            best_mask, best_it = mask.copy(), it
-            continue
-        losses.append(float(loss(np.where(mask, w, 0.0))))
-        if losses[-1] < losses[best_it]:
-            best_mask, best_it = mask.copy(), it
-        if it - best_it >= patience:
-            break
-    return SearchResult(best_mask, objectives[best_it], objectives[0], losses, objectives, swaps, best_it, converged)
+        return col
+
+    return swap_search(w, mask, lambda m: _objective(w, fisher, m), statistics, column, layout, loss=loss,
+                       epsilon=epsilon, rho=rho, tau=tau, max_iter=max_iter, patience=patience)
 
 
 # ---------------------------------------------------------------------------------------------- updates
@@ -712,14 +371,7 @@ def prune_blockwise(w, keep, criterion, fisher, *, grad=None, importance=None, r
             dinv = np.concatenate([np.diag(A) for A in fisher.inverses])
             scores = w * w / (2.0 * dinv)
         else:
-            given = {"hessian_diag": fisher.diagonal}
-            if grad is not None and "grad" in crit.needs:
-                given["grad"] = check_array(grad, "grad", 1, shape=(d,))
-            if importance is not None and "importance" in crit.needs:
-                given["importance"] = check_array(importance, "importance", 1, shape=(d,))
-            if rng is not None and "rng" in crit.needs:
-                given["rng"] = as_generator(rng)
-            stats = Stats(criterion=name, **given)
+            stats = criterion_stats(crit, d, {"hessian_diag": fisher.diagonal}, grad, importance, rng)
             for need in crit.needs:
                 if not stats.has(need):
                     raise ValueError(f"{need} is required for criterion {name!r}.")

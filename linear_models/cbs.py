@@ -68,10 +68,38 @@ def swap_statistics(w, F, mask):
     return 2 * w * Fw - dg * w * w, 2 * w * Fw + dg * w * w
 
 
+def flat_blocks(matrices, starts, buf=None):
+    """``(buf, off, st, sz, blk)``: square blocks (``matrices``, block ``b`` starting at weight ``starts[b]``)
+    in one flat row-major buffer, and the index arrays :func:`ls_iteration` reads them with.
+
+    ``buf``: the blocks already laid out one after another (else they are copied into one). One block
+    covering all weights is the dense matrix: ``flat_blocks([F], [0])``."""
+    sz = np.array([M.shape[0] for M in matrices], dtype=np.int64)
+    st = np.array(starts, dtype=np.int64)
+    off = np.concatenate([[0], np.cumsum(sz * sz)[:-1]]).astype(np.int64)
+    if buf is None and len(matrices) == 1:
+        buf = np.ascontiguousarray(matrices[0]).reshape(-1)    # the dense matrix: no copy when contiguous
+    elif buf is None:
+        buf = np.concatenate([np.asarray(M).ravel() for M in matrices])
+    blk = np.repeat(np.arange(sz.size, dtype=np.int64), sz)
+    return np.ascontiguousarray(buf), off, st, sz, blk
+
+
 @njit(cache=True)
-def _ls_iteration(F, w, P, R, alpha, beta, eps, rho, tau):
+def _entry(buf, off, st, sz, blk, i, j):
+    """``F_ij`` of the block-diagonal matrix laid out by :func:`flat_blocks` (zero between blocks)."""
+    b = blk[i]
+    if blk[j] != b:
+        return 0.0
+    return buf[off[b] + (i - st[b]) * sz[b] + (j - st[b])]
+
+
+@njit(cache=True)
+def ls_iteration(buf, off, st, sz, blk, w, P, R, alpha, beta, eps, rho, tau):
     """One local-search iteration; swaps are applied to ``P``/``R`` in place; returns their number.
 
+    ``F`` is block-diagonal, laid out by :func:`flat_blocks` (one block: the dense matrix); a swap
+    changes ``alpha``/``beta`` only in the blocks of ``i`` and ``j``.
     ``P`` (pruned) is sorted by ``alpha`` descending, ``R`` (kept) by ``beta_j - gamma(j, P_0)``
     ascending; ``alpha``/``beta`` are aligned with them. ``upd[x]`` carries the exact change of
     ``alpha_x``/``beta_x`` from the swaps accepted so far in this iteration.
@@ -93,14 +121,22 @@ def _ls_iteration(F, w, P, R, alpha, beta, eps, rho, tau):
             if used[b]:
                 continue
             i, j = P[a], R[b]
-            change = (beta[b] + upd[j]) - 2.0 * w[i] * F[i, j] * w[j] - (alpha[a] + upd[i])
+            change = (beta[b] + upd[j]) - 2.0 * w[i] * _entry(buf, off, st, sz, blk, i, j) * w[j] - (alpha[a] + upd[i])
             if -change >= eps:
                 used[b] = True
                 si[ns], sj[ns] = a, b
                 ns += 1
                 wi, wj = w[i], w[j]
-                for x in range(d):
-                    upd[x] += 2.0 * w[x] * (F[x, j] * wj - F[x, i] * wi)
+                bi, bj = blk[i], blk[j]
+                if bi == bj:
+                    for x in range(st[bj], st[bj] + sz[bj]):
+                        upd[x] += 2.0 * w[x] * (_entry(buf, off, st, sz, blk, x, j) * wj
+                                                - _entry(buf, off, st, sz, blk, x, i) * wi)
+                else:
+                    for x in range(st[bj], st[bj] + sz[bj]):
+                        upd[x] += 2.0 * w[x] * (_entry(buf, off, st, sz, blk, x, j) * wj)
+                    for x in range(st[bi], st[bi] + sz[bi]):
+                        upd[x] += 2.0 * w[x] * (0.0 - _entry(buf, off, st, sz, blk, x, i) * wi)
                 found = True
                 break
         if not found:
@@ -113,6 +149,11 @@ def _ls_iteration(F, w, P, R, alpha, beta, eps, rho, tau):
         P[a] = R[b]
         R[b] = tmp
     return ns
+
+
+def _ls_iteration(F, w, P, R, alpha, beta, eps, rho, tau):
+    """:func:`ls_iteration` with the dense ``(d, d)`` matrix ``F``."""
+    return ls_iteration(*flat_blocks([F], [0]), w, P, R, alpha, beta, eps, rho, tau)
 
 
 @dataclass(frozen=True)
@@ -184,7 +225,20 @@ def cbs_search(w, F, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau
     epsilon = real(epsilon, "epsilon", low=0)
     rho, tau = count(rho, "rho", low=1), count(tau, "tau")
     max_iter, patience = count(max_iter, "max_iter"), count(patience, "patience", low=1)
-    objectives = [selection_objective(w, F, mask)]
+    return swap_search(w, mask, lambda m: selection_objective(w, F, m), lambda m: swap_statistics(w, F, m),
+                       lambda p0: F[:, p0], flat_blocks([F], [0]), loss=loss, epsilon=epsilon, rho=rho, tau=tau,
+                       max_iter=max_iter, patience=patience)
+
+
+def swap_search(w, mask, objective, statistics, column, layout, *, loss, epsilon, rho, tau, max_iter, patience):
+    """The outer loop of the CBS search on checked inputs (:func:`cbs_search`; block-diagonal ``F``:
+    :func:`linear_models.blockwise.cbs_search_blocks`).
+
+    ``objective(mask)`` is ``f``, ``statistics(mask)`` the ``(alpha, beta)`` of :func:`swap_statistics`,
+    ``column(p)`` the column ``F[:, p]``, ``layout`` the :func:`flat_blocks` of ``F``.
+    """
+    d = w.size
+    objectives = [objective(mask)]
     losses = [] if loss is None else [float(loss(np.where(mask, w, 0.0)))]
     swaps = []
     best_mask, best_it = mask.copy(), 0
@@ -194,21 +248,21 @@ def cbs_search(w, F, mask, *, loss=None, epsilon=CBS_EPSILON, rho=CBS_RANGE, tau
         if P.size == 0 or R.size == 0:
             converged = True
             break
-        alpha, beta = swap_statistics(w, F, mask)
+        alpha, beta = statistics(mask)
         alpha, beta = alpha[P], beta[R]
         oa = np.argsort(-alpha, kind="stable")
         P, alpha = P[oa], alpha[oa]
         p0 = P[0]
-        ob = np.argsort(beta - 2.0 * w[R] * F[R, p0] * w[p0], kind="stable")
+        ob = np.argsort(beta - 2.0 * w[R] * column(p0)[R] * w[p0], kind="stable")
         R, beta = R[ob], beta[ob]
-        ns = _ls_iteration(F, w, P, R, alpha, beta, epsilon, rho, tau)
+        ns = ls_iteration(*layout, w, P, R, alpha, beta, epsilon, rho, tau)
         if ns == 0:
             converged = True
             break
         mask = np.zeros(d, dtype=bool)
         mask[R] = True
         swaps.append(int(ns))
-        objectives.append(selection_objective(w, F, mask))
+        objectives.append(objective(mask))
         if loss is None:
             best_mask, best_it = mask.copy(), it
             continue

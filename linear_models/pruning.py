@@ -290,6 +290,19 @@ def prune(w, keep, criterion="magnitude", *, hessian=None, grad=None, importance
     return PruneResult(weights, mask, criterion, scores, inc)
 
 
+def criterion_stats(crit, p, given, grad, importance, rng):
+    """``Stats`` of ``crit`` from the statistics ``given`` plus ``grad``, ``importance`` (checked to shape
+    ``(p,)``) and ``rng`` where ``crit`` needs them (its needs are not checked here)."""
+    given = dict(given)
+    if grad is not None and "grad" in crit.needs:
+        given["grad"] = check_array(grad, "grad", 1, shape=(p,))
+    if importance is not None and "importance" in crit.needs:
+        given["importance"] = check_array(importance, "importance", 1, shape=(p,))
+    if rng is not None and "rng" in crit.needs:
+        given["rng"] = as_generator(rng)
+    return Stats(criterion=crit.name, **given)
+
+
 def _stats(crit, p, hessian, H, Hinv, grad, importance, rng):
     """The :class:`~linear_models.criteria.Stats` of a score-based criterion, its needs checked first."""
     name = crit.name
@@ -300,13 +313,7 @@ def _stats(crit, p, hessian, H, Hinv, grad, importance, rng):
         given["hessian" if np.ndim(H) == 2 else "hessian_diag"] = H
     if Hinv is not None:
         given["hessian_inverse"] = Hinv
-    if grad is not None and "grad" in crit.needs:
-        given["grad"] = check_array(grad, "grad", 1, shape=(p,))
-    if importance is not None and "importance" in crit.needs:
-        given["importance"] = check_array(importance, "importance", 1, shape=(p,))
-    if rng is not None and "rng" in crit.needs:
-        given["rng"] = as_generator(rng)
-    stats = Stats(criterion=name, **given)
+    stats = criterion_stats(crit, p, given, grad, importance, rng)
     for need in crit.needs:
         if not stats.has(need):
             what = {"hessian_diag": "hessian", "hessian_inverse": "hessian", "rng": "rng"}.get(need, need)

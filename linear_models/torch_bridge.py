@@ -56,6 +56,7 @@ from . import blockwise as _bw
 from .criteria import get_criterion
 from .pruning import prune
 from .cbs import quotas
+from .fisher_blocks import finish_block_fisher
 from .second_order import WOODFISHER_SCALE, PruneResult, resolve_damping
 
 SCOPES = ("global", "layer")
@@ -468,7 +469,7 @@ def _grad_chunks(torch, model, params, batches, loss_fn, n_samples, acc):
 
 def _damped_inverse_blocks(bf, lam, inverse):
     """The undamped one-pass blocks of ``bf``, damped by ``lam`` and (optionally) inverted."""
-    return _bw._finish(bf.blocks, bf.matrices, bf.diagonal, lam, bf.n_samples, inverse)
+    return finish_block_fisher(bf.blocks, bf.matrices, bf.diagonal, lam, bf.n_samples, inverse)
 
 
 def _sub_fisher(bf, a, b):

@@ -56,8 +56,8 @@ from ..networks.model import ACTIVATIONS, OPTIMIZERS
 from ..runtime.stats import mean_sem
 from linear_models import criterion_names
 
-from .network_experiment import (PRUNE_LAYERS, TEACHERS, DivergedTrainingWarning, experiment_job,
-                                 network_experiment)
+from .checks import PRUNE_LAYERS, TEACHERS, experiment_job
+from .network_experiment import DivergedTrainingWarning, network_experiment
 
 NET_GRID = ("init", "width", "activation", "noise", "lr", "steps", "scale")
 NET_REQUIRED = ("d", "groups", "trials", "keep")

@@ -35,23 +35,16 @@ from linear_models.block_data import block_layout, signal_factors
 from pruning_checks import check_choice, check_int, check_scalar
 
 from ..runtime import workers
-from . import block_kernels, kernels
-from .engine import (HESSIAN_SCORES, MAX_ENTRIES, SAMPLERS, check_keep_grid, check_squared, warn_collisions,
-                     summarize)
+from . import block_kernels
+from .engine import (check_design, check_interpolation, check_keep_grid, check_modes, check_scales, criteria_names,
+                     summarize, warn_collisions)
 
 #: The theory's criteria for block spectra (``asymptotics.BLOCK_CRITERIA``), the default.
 BLOCK_CRITERIA = ("magnitude", "hessian", "obs", "joint", "oracle", "random")
 
 
 def _check_block_criteria(criteria):
-    if isinstance(criteria, str):
-        criteria = (criteria,)
-    try:
-        criteria = tuple(criteria)
-    except TypeError:
-        raise TypeError(f"criteria must be a name or a sequence of names, got {criteria!r}.") from None
-    if not criteria:
-        raise ValueError("criteria is empty, must name at least one of " + ", ".join(BLOCK_CRITERIA) + ".")
+    criteria = criteria_names(criteria, BLOCK_CRITERIA)
     if len(set(criteria)) < len(criteria):
         raise ValueError(f"criteria == {list(criteria)!r} names a criterion twice.")
     extra = []
@@ -75,50 +68,30 @@ def make_block_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=(0.1, 0.25, 0.5
     cov = np.asarray(spectrum.covariances, dtype=float)
     B = cov.shape[1]
     types = block_layout(spectrum.weights, B, p)
-    kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
-    noise = check_squared(check_scalar(noise, "noise", low=0), "noise")
-    ridge = check_scalar(ridge, "ridge", low=0)
-    refit_ridge = ridge if refit_ridge is None else check_scalar(refit_ridge, "refit_ridge", low=0)
-    if kappa * p > MAX_ENTRIES:
-        raise ValueError(f"kappa * p == {kappa * p:g} samples, must be at most {MAX_ENTRIES}.")
-    n = int(round(kappa * p))
-    if n < 1:
-        raise ValueError(f"kappa * p == {kappa * p:g}, must round to at least one sample.")
+    kappa, noise, ridge, refit_ridge, _, n = check_scales(p, kappa, noise, ridge, refit_ridge)
     keep_arr = check_keep_grid(keep)
     criteria, extra = _check_block_criteria(criteria)
-    retrain = "none" if retrain is None else retrain
-    check_choice(retrain, "retrain", kernels.RETRAIN)
-    check_choice(hessian_scores, "hessian_scores", HESSIAN_SCORES)
-    check_choice(sampler, "sampler", SAMPLERS)
+    retrain = check_modes(retrain, hessian_scores, sampler)
     update = "none" if update is None else update
     check_choice(update, "update", block_kernels.UPDATES)
     seed = check_int(seed, "seed", low=0)
-    if ridge == 0 and n == p:
-        raise ValueError(f"n == p == {p} with ridge 0 is the interpolation threshold (infinite risk); "
-                         "change kappa or use ridge > 0.")
+    check_interpolation(p, n, ridge)
     if hessian_scores == "empirical" and p >= n and set(criteria) & {"obs", "joint", "woodfisher"}:
         raise ValueError(f"hessian_scores == 'empirical' with p == {p} >= n == {n}: the training Hessian X'X/n of "
                          "obs and joint is singular; use hessian_scores='population' or more samples.")
-    if sampler == "bartlett" and p > n:
-        raise ValueError(f"sampler == 'bartlett' needs p <= n, got p == {p} and n == {n}.")
-    bartlett = sampler == "bartlett" or (sampler == "auto" and p <= n)
-    if (p * p if bartlett else n * p) > MAX_ENTRIES:
-        raise ValueError(f"p == {p} and n == {n} need {(p * p if bartlett else n * p):g} entries per sample, "
-                         f"more than {MAX_ENTRIES}; reduce p or kappa.")
-    keep_counts = np.maximum(1, np.round(keep_arr * p).astype(np.int64))
-    if retrain != "none" and refit_ridge == 0 and np.any(keep_counts == n):
-        a = keep_arr[np.flatnonzero(keep_counts == n)[0]]
-        raise ValueError(f"keep == {a} keeps n == {n} weights: with refit_ridge 0 the refit sits at the "
-                         "interpolation threshold (infinite risk); change keep or use refit_ridge > 0.")
+    bartlett, keep_counts = check_design(p, n, sampler, keep_arr, retrain, refit_ridge)
     warn_collisions(keep_arr, keep_counts, p)
     gaussian = spectrum.signal_dist == "gaussian"
     block_cov = np.ascontiguousarray(cov[types])
     diagonal = bool(np.count_nonzero(cov * (1.0 - np.eye(B))) == 0)
     job = block_kernels.BlockJob(
-        block_cov, np.ascontiguousarray(np.linalg.cholesky(cov)[types]), np.ascontiguousarray(np.linalg.inv(cov)[types]),
-        types, np.asarray(spectrum.signal, dtype=float), signal_factors(spectrum) if gaussian else None,
-        block_kernels.update_matrices(cov), gaussian, n, noise, ridge, refit_ridge, keep_counts, criteria, retrain,
-        update, hessian_scores == "empirical", seed, bartlett, diagonal, extra)
+        cov=block_cov, chol=np.ascontiguousarray(np.linalg.cholesky(cov)[types]),
+        inv=np.ascontiguousarray(np.linalg.inv(cov)[types]), types=types,
+        signal=np.asarray(spectrum.signal, dtype=float), factors=signal_factors(spectrum) if gaussian else None,
+        upd=block_kernels.update_matrices(cov), gaussian=gaussian, n=n, noise=noise, ridge=ridge,
+        refit_ridge=refit_ridge, keep_counts=keep_counts, criteria=criteria, retrain=retrain, update=update,
+        empirical_hessian=hessian_scores == "empirical", seed=seed, bartlett=bartlett, diagonal=diagonal,
+        extra_criteria=extra)
     config = dict(covariances=cov.tolist(), signal=np.asarray(spectrum.signal).tolist(),
                   weights=np.asarray(spectrum.weights).tolist(), signal_dist=spectrum.signal_dist,
                   signal_cov=None if getattr(spectrum, "signal_cov", None) is None else np.asarray(spectrum.signal_cov).tolist(),

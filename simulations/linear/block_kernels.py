@@ -42,7 +42,6 @@ from linear_models.criteria import scores as _registry_scores
 from linear_models.joint import joint_patterns, pattern_costs, patterns_to_masks
 
 from ..runtime.seeds import stream
-from ..runtime.workers import one_blas_thread
 from . import kernels
 from .kernels import DATA_STREAM, FRESH_STREAM, TIES_STREAM, Sample, criterion_of, fit, rank, tie_order
 
@@ -52,7 +51,7 @@ UPDATES = ("none", "obs")
 
 
 @dataclass(frozen=True)
-class BlockJob:
+class BlockJob(kernels.TrialJob):
     """Everything a worker needs to run block trials (picklable arrays and scalars only).
 
     ``cov (m, B, B)``, ``chol (m, B, B)`` and ``inv (m, B, B)``: ``Sigma_j``, its lower Cholesky
@@ -69,17 +68,7 @@ class BlockJob:
     signal: np.ndarray
     factors: np.ndarray | None
     upd: np.ndarray
-    gaussian: bool
-    n: int
-    noise: float
-    ridge: float
-    refit_ridge: float
-    keep_counts: np.ndarray
-    criteria: tuple
-    retrain: str
     update: str
-    empirical_hessian: bool
-    seed: int
     bartlett: bool
     diagonal: bool
     extra_criteria: tuple = ()
@@ -378,10 +367,4 @@ def trial(job, t, out_risk):
 
 def run_block_trials(job, start, stop):
     """Trials ``start <= t < stop``: returns ``(risk (m, C, K), dense (m,))``."""
-    m = stop - start
-    risk = np.empty((m, len(job.criteria), job.keep_counts.size))
-    dense = np.empty(m)
-    with one_blas_thread():
-        for i, t in enumerate(range(start, stop)):
-            dense[i] = trial(job, t, risk[i])
-    return risk, dense
+    return kernels.run_trials_of(trial, job, start, stop)

@@ -51,7 +51,6 @@ from pruning_checks import check_choice, check_int, check_keep, check_scalar
 
 from ..runtime import workers
 from ..runtime.stats import mean_sem
-from ..runtime.workers import one_blas_thread
 from . import kernels
 
 #: The default criteria: those with a formula in :mod:`asymptotics` (any per-weight criterion of the
@@ -101,13 +100,7 @@ class MonteCarloResult:
 
 def run_trials(job, start, stop):
     """Trials ``start <= t < stop``: returns ``(risk (m, C, K), dense (m,))``."""
-    m = stop - start
-    risk = np.empty((m, len(job.criteria), job.keep_counts.size))
-    dense = np.empty(m)
-    with one_blas_thread():
-        for i, t in enumerate(range(start, stop)):
-            dense[i] = kernels.trial(job, t, risk[i])
-    return risk, dense
+    return kernels.run_trials_of(kernels.trial, job, start, stop)
 
 
 def execute(job, trials, n_jobs=None, client=None):
@@ -127,9 +120,8 @@ def check_keep_grid(keep):
     return arr
 
 
-def _check_criteria(criteria):
-    """Names of registered per-weight criteria whose needs a trial can provide; returns ``(names, extra)``
-    with ``extra`` the registry entries of user-registered ones (carried to the workers by the job)."""
+def criteria_names(criteria, defaults):
+    """``criteria`` (a name or a sequence of names) as a non-empty tuple; the error names ``defaults``."""
     if isinstance(criteria, str):
         criteria = (criteria,)
     try:
@@ -137,7 +129,14 @@ def _check_criteria(criteria):
     except TypeError:
         raise TypeError(f"criteria must be a name or a sequence of names, got {criteria!r}.") from None
     if not criteria:
-        raise ValueError("criteria is empty, must name at least one of " + ", ".join(CRITERIA) + ".")
+        raise ValueError("criteria is empty, must name at least one of " + ", ".join(defaults) + ".")
+    return criteria
+
+
+def _check_criteria(criteria):
+    """Names of registered per-weight criteria whose needs a trial can provide; returns ``(names, extra)``
+    with ``extra`` the registry entries of user-registered ones (carried to the workers by the job)."""
+    criteria = criteria_names(criteria, CRITERIA)
     extra = []
     for c in criteria:
         crit = get_criterion(c, "criteria")
@@ -161,32 +160,42 @@ def check_squared(value, name):
     return value
 
 
-def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteria=CRITERIA, retrain="none",
-             seed=0, hessian_scores="empirical", sampler="auto", init=0.0, refit_ridge=None):
-    """Validate the arguments of :func:`monte_carlo` (no work is done) and return ``(job, keep array, config)``."""
-    if not isinstance(spectrum, Spectrum):
-        raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
-    p = check_int(p, "p", low=1)
+def check_scales(p, kappa, noise, ridge, refit_ridge, init=None):
+    """``(kappa, noise, ridge, refit_ridge, init, n)`` checked (``refit_ridge`` None: ``ridge``; ``init`` None:
+    not checked), ``n = round(kappa p)`` the training samples (:func:`make_job`, the block engine's job)."""
     kappa = check_scalar(kappa, "kappa", low=0, include_low=False)
     noise = check_squared(check_scalar(noise, "noise", low=0), "noise")
     ridge = check_scalar(ridge, "ridge", low=0)
     refit_ridge = ridge if refit_ridge is None else check_scalar(refit_ridge, "refit_ridge", low=0)
-    init = check_squared(check_scalar(init, "init", low=0), "init")
+    if init is not None:
+        init = check_squared(check_scalar(init, "init", low=0), "init")
     if kappa * p > MAX_ENTRIES:
         raise ValueError(f"kappa * p == {kappa * p:g} samples, must be at most {MAX_ENTRIES}.")
     n = int(round(kappa * p))
     if n < 1:
         raise ValueError(f"kappa * p == {kappa * p:g}, must round to at least one sample.")
-    keep_arr = check_keep_grid(keep)
-    criteria, extra = _check_criteria(criteria)
+    return kappa, noise, ridge, refit_ridge, init, n
+
+
+def check_modes(retrain, hessian_scores, sampler):
+    """``retrain`` (None: ``"none"``) after checking it, ``hessian_scores`` and ``sampler`` against their choices."""
     retrain = "none" if retrain is None else retrain
     check_choice(retrain, "retrain", RETRAIN)
     check_choice(hessian_scores, "hessian_scores", HESSIAN_SCORES)
     check_choice(sampler, "sampler", SAMPLERS)
-    seed = check_int(seed, "seed", low=0)
+    return retrain
+
+
+def check_interpolation(p, n, ridge):
+    """``ValueError`` at the interpolation threshold ``n == p`` without ridge (infinite risk)."""
     if ridge == 0 and n == p:
         raise ValueError(f"n == p == {p} with ridge 0 is the interpolation threshold (infinite risk); "
                          "change kappa or use ridge > 0.")
+
+
+def check_design(p, n, sampler, keep_arr, retrain, refit_ridge):
+    """``(bartlett, keep_counts)``: whether trials draw ``(X'X, X'y)`` directly, and the kept counts
+    ``max(1, round(keep p))``; ``ValueError`` for a sampler, size or refit the trials cannot run."""
     if sampler == "bartlett" and p > n:
         raise ValueError(f"sampler == 'bartlett' needs p <= n, got p == {p} and n == {n}.")
     bartlett = sampler == "bartlett" or (sampler == "auto" and p <= n)
@@ -198,11 +207,29 @@ def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteri
         a = keep_arr[np.flatnonzero(keep_counts == n)[0]]
         raise ValueError(f"keep == {a} keeps n == {n} weights: with refit_ridge 0 the refit sits at the "
                          "interpolation threshold (infinite risk); change keep or use refit_ridge > 0.")
+    return bartlett, keep_counts
+
+
+def make_job(spectrum, p, kappa, noise, *, ridge=0.0, keep=DEFAULT_KEEP, criteria=CRITERIA, retrain="none",
+             seed=0, hessian_scores="empirical", sampler="auto", init=0.0, refit_ridge=None):
+    """Validate the arguments of :func:`monte_carlo` (no work is done) and return ``(job, keep array, config)``."""
+    if not isinstance(spectrum, Spectrum):
+        raise TypeError(f"spectrum must be an asymptotics.Spectrum, got {type(spectrum).__name__}.")
+    p = check_int(p, "p", low=1)
+    kappa, noise, ridge, refit_ridge, init, n = check_scales(p, kappa, noise, ridge, refit_ridge, init)
+    keep_arr = check_keep_grid(keep)
+    criteria, extra = _check_criteria(criteria)
+    retrain = check_modes(retrain, hessian_scores, sampler)
+    seed = check_int(seed, "seed", low=0)
+    check_interpolation(p, n, ridge)
+    bartlett, keep_counts = check_design(p, n, sampler, keep_arr, retrain, refit_ridge)
     warn_collisions(keep_arr, keep_counts, p)
     counts = atom_counts(spectrum.weights, p)
-    job = kernels.Job(np.repeat(spectrum.variances, counts), np.repeat(np.abs(spectrum.signal), counts),
-                      spectrum.signal_dist == "gaussian", n, noise, ridge, refit_ridge, keep_counts, criteria,
-                      retrain, hessian_scores == "empirical", seed, bartlett, init, extra)
+    job = kernels.Job(lam=np.repeat(spectrum.variances, counts), b_scale=np.repeat(np.abs(spectrum.signal), counts),
+                      gaussian=spectrum.signal_dist == "gaussian", n=n, noise=noise, ridge=ridge,
+                      refit_ridge=refit_ridge, keep_counts=keep_counts, criteria=criteria, retrain=retrain,
+                      empirical_hessian=hessian_scores == "empirical", seed=seed, bartlett=bartlett, init=init,
+                      extra_criteria=extra)
     config = dict(variances=spectrum.variances.tolist(), signal=spectrum.signal.tolist(),
                   weights=spectrum.weights.tolist(), signal_dist=spectrum.signal_dist, p=p, kappa=kappa,
                   noise=noise, ridge=ridge, refit_ridge=refit_ridge, init=init, keep=keep_arr.tolist(),

@@ -38,6 +38,7 @@ from linear_models.criteria import Stats, get_criterion
 from linear_models.criteria import scores as _registry_scores
 
 from ..runtime.seeds import stream
+from ..runtime.workers import one_blas_thread
 
 #: What a score may ask of a trial (:func:`trial_stats`); ``hessian_inverse`` is not offered.
 ENGINE_NEEDS = ("hessian_diag", "hessian", "grad", "importance", "rng")
@@ -51,17 +52,11 @@ DATA_STREAM, FRESH_STREAM, INIT_STREAM, TIES_STREAM = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
-class Job:
-    """Everything a worker needs to run trials (picklable, arrays and scalars only).
+class TrialJob:
+    """The fields every Monte Carlo job has (:class:`Job`, :class:`~simulations.linear.block_kernels.BlockJob`):
+    ``gaussian`` signal, ``n`` samples, ``noise``, ``ridge``, ``refit_ridge``, non-decreasing ``keep_counts``,
+    ``criteria`` names, ``retrain`` in :data:`RETRAIN`, ``empirical_hessian`` scores, ``seed``."""
 
-    ``lam``, ``b_scale``: per-coordinate variances and signal sizes (``sqrt(p) |beta*_i|`` or its
-    standard deviation when ``gaussian``); ``n`` samples; ``keep_counts`` non-decreasing kept
-    counts; ``criteria`` names; ``retrain`` in :data:`RETRAIN`; ``refit_ridge`` the ridge of the
-    refit; ``init`` the initialization scale ``s0``; ``bartlett`` draws ``(X'X, X'y)`` (``p <= n``).
-    """
-
-    lam: np.ndarray
-    b_scale: np.ndarray
     gaussian: bool
     n: int
     noise: float
@@ -72,6 +67,20 @@ class Job:
     retrain: str
     empirical_hessian: bool
     seed: int
+
+
+@dataclass(frozen=True)
+class Job(TrialJob):
+    """Everything a worker needs to run trials (picklable, arrays and scalars only).
+
+    ``lam``, ``b_scale``: per-coordinate variances and signal sizes (``sqrt(p) |beta*_i|`` or its
+    standard deviation when ``gaussian``); ``n`` samples; ``keep_counts`` non-decreasing kept
+    counts; ``criteria`` names; ``retrain`` in :data:`RETRAIN`; ``refit_ridge`` the ridge of the
+    refit; ``init`` the initialization scale ``s0``; ``bartlett`` draws ``(X'X, X'y)`` (``p <= n``).
+    """
+
+    lam: np.ndarray
+    b_scale: np.ndarray
     bartlett: bool = False
     init: float = 0.0
     extra_criteria: tuple = ()
@@ -381,3 +390,15 @@ def trial(job, t, out_risk):
         for j, (k, bs) in enumerate(zip(job.keep_counts, fits)):
             out_risk[c, j] = support_risk(bs, order[:k], beta, job.lam, drop, noise2)
     return dense
+
+
+def run_trials_of(trial_fn, job, start, stop):
+    """Trials ``start <= t < stop`` of ``job`` by ``trial_fn(job, t, out_risk) -> dense risk``, BLAS single-threaded:
+    returns ``(risk (m, C, K), dense (m,))``."""
+    m = stop - start
+    risk = np.empty((m, len(job.criteria), job.keep_counts.size))
+    dense = np.empty(m)
+    with one_blas_thread():
+        for i, t in enumerate(range(start, stop)):
+            dense[i] = trial_fn(job, t, risk[i])
+    return risk, dense
