@@ -77,7 +77,7 @@ def block_correlation_figure(out_dir, quick=False, n_jobs=None):
     n_points = len(SIGNS) * len(r_sim) * len(CRITERIA) * 3          # two updates + the fresh refit
     bound = figure_bound(n_points)
     fig, axes = new_figure(3, width=4.6, height=3.8)
-    rows = TidyRows()
+    rows = TidyRows(noise=NOISE)
     absorbed_text = []
     for panel, (ax, (title, b2)) in enumerate(zip(axes[:2], SIGNS.items())):
         for c in CRITERIA:
@@ -96,7 +96,7 @@ def block_correlation_figure(out_dir, quick=False, n_jobs=None):
                                            update=update)[0])
                     m, s = float(res.mean[c][0]), float(res.sem[c][0])
                     rows.add("block-correlation", "r", r, KAPPA, 0.0, None, f"{c}+{update}|b2={b2}", KEEP, th, m, s,
-                             trials, p, theory_row=False)
+                             trials, p, theory_row=False, spectrum=pair(r, b2))
                     plot_points(ax, [r], [m], [s], color(c), None, "o" if update == "none" else "s")
         ax.set_title(f"{title}, keep {KEEP}, kappa {KAPPA:g}", fontsize=8)
         ax.set_xlabel("within-block correlation r")
@@ -131,7 +131,7 @@ def block_correlation_figure(out_dir, quick=False, n_jobs=None):
                                        retrain="fresh")[0])
                 m, s = float(res.mean[c][0]), float(res.sem[c][0])
                 rows.add("block-correlation", "r", r, KAPPA, 0.0, "fresh", f"{c}|b2={b2}", KEEP, th, m, s, trials, p,
-                         theory_row=False)
+                         theory_row=False, spectrum=pair(r, b2))
                 if c != "obs":
                     plot_points(ax, [r], [m], [s], color(c), None, "o" if b2 > 0 else "^")
     ax.text(0.02, 0.98, "\n".join(absorbed_text), transform=ax.transAxes, fontsize=5.5, va="top")
@@ -179,7 +179,7 @@ def hessian_gap_figure(out_dir, quick=False, n_jobs=None):
     n_points = len(GAP_SPECTRA) * len(sizes) * 2 * len(GAP_KEEP)
     bound = figure_bound(n_points)
     fig, axes = new_figure(len(GAP_SPECTRA), width=4.4)
-    rows = TidyRows()
+    rows = TidyRows(noise=NOISE)
     lines = [f"# Population vs training Hessian (same data), OLS at kappa {KAPPA:g}", "",
              "| model | p | criterion | keep | population + update | training + same-data OBS | paired gap |",
              "|---|---|---|---|---|---|---|"]
@@ -194,9 +194,9 @@ def hessian_gap_figure(out_dir, quick=False, n_jobs=None):
                 gm, gs = mean_sem(gap, axis=0)
                 for j, a in enumerate(GAP_KEEP):
                     rows.add("block-hessian-gap", "p", p, KAPPA, 0.0, None, f"{c}+population|{name}", a, float(th[j]),
-                             float(pop.mean[c][j]), float(pop.sem[c][j]), trials, p, theory_row=i == 0)
+                             float(pop.mean[c][j]), float(pop.sem[c][j]), trials, p, theory_row=i == 0, spectrum=spec)
                     rows.add("block-hessian-gap", "p", p, KAPPA, 0.0, "same", f"{c}+training|{name}", a, None,
-                             float(emp.mean[c][j]), float(emp.sem[c][j]), trials, p)
+                             float(emp.mean[c][j]), float(emp.sem[c][j]), trials, p, spectrum=spec)
                     lines.append(f"| {name} | {p} | {c} | {a:g} | {pop.mean[c][j]:.4f} ± {pop.sem[c][j]:.4f} "
                                  f"(theory {th[j]:.4f}) | {emp.mean[c][j]:.4f} ± {emp.sem[c][j]:.4f} | "
                                  f"{gm[j]:+.4f} ± {gs[j]:.4f} |")

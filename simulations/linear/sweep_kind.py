@@ -129,7 +129,10 @@ def _linear_normalize(raw):
 
 def spectrum_text(spectrum):
     """The spectrum as one CSV cell, e.g. ``"variances=[1.0, 25.0] signal=[1.0, 0.3] weights=[0.5, 0.5] fixed"``
-    (the same text in sweep and figure CSVs)."""
+    (the same text in sweep and figure CSVs); a block spectrum lists its ``B x B`` covariances."""
+    if hasattr(spectrum, "covariances"):
+        return (f"covariances={np.asarray(spectrum.covariances).tolist()} signal={np.asarray(spectrum.signal).tolist()} "
+                f"weights={np.asarray(spectrum.weights).tolist()} {spectrum.signal_dist}")
     return (f"variances={np.asarray(spectrum.variances).tolist()} signal={np.asarray(spectrum.signal).tolist()} "
             f"weights={np.asarray(spectrum.weights).tolist()} {spectrum.signal_dist}")
 
