@@ -54,7 +54,7 @@ numpydoc_class_members_toctree = False
 # generated from this list when the build starts (they are not committed), so documenting
 # another package is one more name here, e.g. "simulations".
 API_PACKAGES = ["pruning_checks", "asymptotics", "linear_models", "linear_models.criteria", "linear_models.second_order",
-                "linear_models.blockwise", "linear_models.torch_bridge", "simulations", "simulations.runtime.sweep",
+                "linear_models.torch_bridge", "simulations", "simulations.runtime.sweep",
                 "simulations.figures", "simulations.plotting", "simulations.networks.mnist"]
 
 
