@@ -258,6 +258,15 @@ def per_sample_grads(theta, sizes, act, loss, X, y, out):
 
 
 @njit(cache=True)
+def _ggn_workspace(sizes, uoff, P):
+    """Buffers of the Gauss-Newton kernels: pre-activations, activations, backward deltas (per unit), the
+    output factors ``S`` and one parameter gradient."""
+    L = sizes.size - 1
+    return (np.empty(uoff[L]), np.empty(uoff[L]), np.empty(uoff[L]), np.empty((sizes[L], sizes[L])),
+            np.empty(P))
+
+
+@njit(cache=True)
 def ggn_diag(theta, sizes, act, loss, X, y, out):
     """Diagonal of the Gauss-Newton matrix of the mean loss into ``out`` ``(P,)`` (``y`` unused: kept for
     a uniform signature)."""
@@ -265,11 +274,7 @@ def ggn_diag(theta, sizes, act, loss, X, y, out):
     L = sizes.size - 1
     n = X.shape[0]
     P = theta.size
-    Z = np.empty(uoff[L])
-    A = np.empty(uoff[L])
-    D = np.empty(uoff[L])
-    S = np.empty((sizes[L], sizes[L]))
-    g = np.empty(P)
+    Z, A, D, S, g = _ggn_workspace(sizes, uoff, P)
     out[:] = 0.0
     for i in range(n):
         _forward1(theta, sizes, poff, uoff, act, X[i], Z, A)
@@ -294,11 +299,7 @@ def ggn_rows(theta, sizes, act, loss, X, start, stop, scale, out):
     poff, uoff = offsets(sizes)
     L = sizes.size - 1
     P = theta.size
-    Z = np.empty(uoff[L])
-    A = np.empty(uoff[L])
-    D = np.empty(uoff[L])
-    S = np.empty((sizes[L], sizes[L]))
-    g = np.empty(P)
+    Z, A, D, S, g = _ggn_workspace(sizes, uoff, P)
     r = 0
     for i in range(X.shape[0]):
         _forward1(theta, sizes, poff, uoff, act, X[i], Z, A)
