@@ -62,6 +62,10 @@ from pruning_checks import check_scalar
 NEEDS = ("hessian_diag", "hessian", "hessian_inverse", "grad", "importance", "rng")
 #: Updates of the kept weights after a mask is chosen.
 UPDATES = ("none", "obs", "single")
+#: Colours of registered criteria without one (by a hash of the name), and of names that are not criteria
+#: (the plotting fallback, kept as it was so existing figures keep their colours).
+_COLOR_CYCLE = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e", "#9467bd")
+_FALLBACK_CYCLE = _COLOR_CYCLE[-1:] + _COLOR_CYCLE[:-1]
 #: First stream key of registered (non built-in) criteria; keys of built-ins lie below it.
 USER_STREAM_BASE = 1 << 20
 
@@ -228,8 +232,11 @@ def criterion_names():
     return tuple(_REGISTRY)
 
 
-def get_criterion(name, where="criterion"):
+def get_criterion(name, where="criterion", carried=()):
     """The :class:`Criterion` called ``name`` (a :class:`Criterion` is returned as it is).
+
+    ``carried``: entries that travel with a job to worker processes (user-registered criteria a worker
+    need not have registered itself); they are looked up first.
 
     Raises
     ------
@@ -238,6 +245,9 @@ def get_criterion(name, where="criterion"):
     """
     if isinstance(name, Criterion):
         return name
+    for crit in carried:
+        if crit.name == name:
+            return crit
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"{where} == {name!r}, must be one of {', '.join(map(repr, _REGISTRY))} "
                          "(or a name given to linear_models.register_criterion).")
@@ -292,9 +302,9 @@ def register_criterion(name, score, *, needs=(), update="none", label=None, colo
         raise ValueError(f"update == {update!r}, must be one of {', '.join(map(repr, UPDATES))}.")
     if update != "none" and "hessian_inverse" not in needs:
         needs = needs + ("hessian_inverse",)
-    cycle = ["#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e", "#9467bd"]
     crit = Criterion(name, score, needs, update, _user_stream(name), label or name,
-                     color or cycle[zlib.crc32(name.encode()) % len(cycle)], marker, bool(locality), False)
+                     color or _COLOR_CYCLE[zlib.crc32(name.encode()) % len(_COLOR_CYCLE)], marker, bool(locality),
+                     False)
     _REGISTRY[name] = crit
     return crit
 
@@ -342,5 +352,4 @@ def plot_style(name):
         return crit.label, crit.color, crit.marker
     if name == "dense":
         return "dense", "#000000", "x"
-    cycle = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"]
-    return name, cycle[sum(map(ord, name)) % len(cycle)], "o"
+    return name, _FALLBACK_CYCLE[sum(map(ord, name)) % len(_FALLBACK_CYCLE)], "o"

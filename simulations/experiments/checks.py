@@ -28,14 +28,6 @@ SCALE_LIMIT = 1e50
 FULL_MATRIX_COPIES = 5
 
 
-def criterion_entry(name, extra=()):
-    """The registry entry of ``name``; user-registered ones travel with the job (``extra``)."""
-    for crit in extra:
-        if crit.name == name:
-            return crit
-    return get_criterion(name)
-
-
 def _int(value, name, low=1):
     return check_int(value, name, low=low)
 
@@ -146,7 +138,7 @@ def check_memory(d, width, n_train, n_test, importance_samples, steps, finetune_
     """Estimate the largest allocations of one trial from the arguments and refuse before any work."""
     P = d * width + width
     b = d * width if prune_layers == "first" else P
-    crits = [criterion_entry(c, extra) for c in criteria]
+    crits = [get_criterion(c, carried=extra) for c in criteria]
     full = [c.name for c in crits if {"hessian", "hessian_inverse"} & set(c.needs)]
     if full:
         others = ", ".join(c for c in CRITERIA if c not in ("obs", "cbs"))

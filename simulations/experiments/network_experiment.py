@@ -29,14 +29,14 @@ import numpy as np
 from scipy.linalg import lapack
 from scipy.stats import spearmanr
 
-from linear_models import PruneResult, prune
+from linear_models import PruneResult, get_criterion, prune
 
 from ..networks.model import Network
 from ..runtime import workers
 from ..runtime.seeds import stream as _stream
 from ..runtime.stats import mean_sem
 from .checks import (CRITERIA, FULL_MATRIX_COPIES, PRUNE_LAYERS, SCALE_LIMIT, TEACHERS, NetJob,  # noqa: F401
-                     check_keep_counts, criterion_entry, experiment_job)
+                     check_keep_counts, experiment_job)
 
 #: Former private names, still importable from here.
 _NetJob, _check_keep_counts = NetJob, check_keep_counts
@@ -130,7 +130,7 @@ class _Pruning:
         self.block = block
         start, stop = block
         self.w = theta[start:stop].copy()
-        self.crits = {c: criterion_entry(c, extra) for c in criteria}
+        self.crits = {c: get_criterion(c, carried=extra) for c in criteria}
         need = {n for c in self.crits.values() for n in c.needs}
         self.grad = self.hdiag = self.H = self.Hinv = None
         self.relative_damping = damping
@@ -277,7 +277,7 @@ def _trial(job, t):
                                             for g in range(n_groups)])
         pruned, before = {}, {}
         for c in job.criteria:
-            key = criterion_entry(c, job.extra_criteria).stream
+            key = get_criterion(c, carried=job.extra_criteria).stream
             rng = _stream(job.seed, t, STREAM_FINETUNE, key)
             fresh = lambda: _stream(job.seed, t, STREAM_CRITERIA, key)   # noqa: E731
             pruned[c] = np.empty(job.keep_counts.size)

@@ -37,13 +37,13 @@ from numba import njit
 from scipy.linalg import solve_triangular
 
 from linear_models.block_data import block_signal
-from linear_models.criteria import Stats
+from linear_models.criteria import Stats, get_criterion
 from linear_models.criteria import scores as _registry_scores
 from linear_models.joint import joint_patterns, pattern_costs, patterns_to_masks
 
 from ..runtime.seeds import stream
 from . import kernels
-from .kernels import DATA_STREAM, FRESH_STREAM, TIES_STREAM, Sample, criterion_of, fit, rank, tie_order
+from .kernels import DATA_STREAM, FRESH_STREAM, TIES_STREAM, Sample, fit, rank, tie_order
 
 #: Criteria whose rules this module implements itself (the theory's second-order rules).
 SECOND_ORDER = ("obs", "joint")
@@ -286,7 +286,7 @@ def criterion_masks(job, t, name, hess, train, bh, beta, importance, ties):
     if name == "obs":                                 # the registry's woodfisher saliency b^2 / (2 [H^-1]_ii)
         score = bh * bh / (2.0 * hess.inverse_diag())
         return rank(score, ties), None
-    crit = criterion_of(job, name)
+    crit = get_criterion(name, carried=job.extra_criteria)
     rng = stream(job.seed, t, crit.stream) if "rng" in crit.needs else None
     stats = Stats(criterion=name, hessian=hess.full, hessian_diag=hess.diag, hessian_inverse=hess.inverse,
                   grad=lambda: (train.G @ bh - train.Xty) / train.n, importance=importance, rng=rng)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from asymptotics import CRITERIA as THEORY_CRITERIA
 from asymptotics import BlockSpectrum, Spectrum
 from linear_models import atom_counts, get_criterion
 from pruning_checks import check_choice, check_int, check_keep, check_scalar
@@ -55,7 +56,7 @@ from . import kernels
 
 #: The default criteria: those with a formula in :mod:`asymptotics` (any per-weight criterion of the
 #: registry :mod:`linear_models.criteria` runs, user-registered ones included).
-CRITERIA = ("magnitude", "hessian", "oracle", "random")
+CRITERIA = THEORY_CRITERIA
 RETRAIN = kernels.RETRAIN
 HESSIAN_SCORES = ("empirical", "population")
 SAMPLERS = ("auto", "design", "bartlett")

@@ -300,15 +300,6 @@ def refit_nested(sample, order, keep_counts, ridge, b0=None):
 
 # ------------------------------------------------------------------------------ score and prune
 
-def criterion_of(job, name):
-    """The registry entry of criterion ``name``: carried by the job for user-registered criteria (worker
-    processes need not have registered them), looked up in :mod:`linear_models.criteria` for built-ins."""
-    for crit in job.extra_criteria:
-        if crit.name == name:
-            return crit
-    return get_criterion(name)
-
-
 def trial_stats(job, t, crit, train, bh, beta, drop):
     """The :class:`linear_models.Stats` of one trial: the Hessian of ``(1/n)||y - X b||^2 / 2`` (``X'X/n``, or
     the population ``diag(lam)`` with ``hessian_scores="population"``) and its diagonal, the gradient at the
@@ -381,7 +372,7 @@ def trial(job, t, out_risk):
         refit_on = train if job.retrain == "same" else None
     ties = tie_order(stream(job.seed, t, TIES_STREAM), p)
     for c, name in enumerate(job.criteria):
-        crit = criterion_of(job, name)
+        crit = get_criterion(name, carried=job.extra_criteria)
         order = rank(_registry_scores(crit, bh, trial_stats(job, t, crit, train, bh, beta, drop)), ties)
         if refit_on is None:
             out_risk[c] = pruned_risks(order, err, drop, job.keep_counts, noise2)
