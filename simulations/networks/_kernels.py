@@ -1,12 +1,17 @@
-"""Numba kernels of a bias-free multilayer perceptron with one flat parameter vector.
+"""Numba kernels of a multilayer perceptron (optionally with biases) with one flat parameter vector.
 
 Layout. A network of layer sizes ``(n_0, n_1, ..., n_L)`` has ``L`` weight matrices;
-matrix ``l`` has shape ``(n_l, n_{l+1})`` (fan-in by fan-out, ``z_{l+1} = a_l W_l``),
+matrix ``l`` has shape ``(n_l, n_{l+1})`` (fan-in by fan-out, ``z_{l+1} = a_l W_l + b_l``),
 stored row-major at ``theta[poff[l]:poff[l+1]]``. Entry ``(k, j)`` of matrix ``l`` is
 ``theta[poff[l] + k * n_{l+1} + j]``: the weight from unit ``k`` of layer ``l`` to unit
 ``j`` of layer ``l + 1``. Hidden layers apply the activation (``LINEAR``, ``RELU``,
 ``TANH``), the output layer is linear. Per-sample buffers ``Z`` (pre-activations) and
 ``A`` (activations) hold the units of layers ``1..L`` at ``uoff[l]:uoff[l+1]``.
+
+Biases. A network with biases has ``theta.size == poff[L] + uoff[L]``: every weight first, then
+one bias per unit of layers ``1..L``, the bias of unit ``u`` (its index in ``Z``) at
+``theta[poff[L] + u]``. A bias-free network has ``theta.size == poff[L]``; the kernels tell the
+two apart by the size (:func:`bias_offset`), and the bias-free arithmetic is unchanged.
 
 Losses (per sample ``i``, output ``f_i``; the objective is their mean):
 
@@ -50,6 +55,13 @@ def offsets(sizes):
 
 
 @njit(cache=True)
+def bias_offset(theta, poff):
+    """Index of the first bias in ``theta`` (``poff[L]``), or ``-1`` for a bias-free network."""
+    L = poff.size - 1
+    return poff[L] if theta.size > poff[L] else -1
+
+
+@njit(cache=True)
 def _act(z, act):
     """The hidden activation; NaN stays NaN (``max(z, 0)`` written as a comparison would map it to 0)."""
     if act == RELU:
@@ -74,11 +86,12 @@ def _dact(z, a, act):
 
 
 @njit(cache=True)
-def _affine(theta, base_off, nin, nout, inp, inp_off, Z, zo):
-    """``Z[zo:zo + nout] = inp[inp_off:inp_off + nin] @ W`` with ``W`` the ``(nin, nout)`` matrix at
-    ``theta[base_off:]`` (zero inputs skipped; non-finite ``theta`` is refused before any kernel runs)."""
+def _affine(theta, base_off, nin, nout, inp, inp_off, Z, zo, boff):
+    """``Z[zo:zo + nout] = inp[inp_off:inp_off + nin] @ W + b`` with ``W`` the ``(nin, nout)`` matrix at
+    ``theta[base_off:]`` and ``b = theta[boff + zo:boff + zo + nout]`` (none when ``boff < 0``); zero inputs
+    skipped (non-finite ``theta`` is refused before any kernel runs)."""
     for j in range(nout):
-        Z[zo + j] = 0.0
+        Z[zo + j] = theta[boff + zo + j] if boff >= 0 else 0.0
     for k in range(nin):
         a = inp[inp_off + k]
         if a != 0.0:
@@ -91,14 +104,15 @@ def _affine(theta, base_off, nin, nout, inp, inp_off, Z, zo):
 def _forward1(theta, sizes, poff, uoff, act, x, Z, A):
     """One sample: fills ``Z`` and ``A`` (the output block of ``A`` is the linear output)."""
     L = sizes.size - 1
+    boff = bias_offset(theta, poff)
     for l in range(L):
         nin = sizes[l]
         nout = sizes[l + 1]
         o = uoff[l]
         if l == 0:
-            _affine(theta, poff[l], nin, nout, x, 0, Z, o)
+            _affine(theta, poff[l], nin, nout, x, 0, Z, o, boff)
         else:
-            _affine(theta, poff[l], nin, nout, A, uoff[l - 1], Z, o)
+            _affine(theta, poff[l], nin, nout, A, uoff[l - 1], Z, o, boff)
         if l < L - 1:
             for j in range(nout):
                 A[o + j] = _act(Z[o + j], act)
@@ -147,6 +161,7 @@ def _loss_grad1(loss, f, yi, dout):
 def _backward1(theta, sizes, poff, uoff, act, x, Z, A, dout, scale, g, D):
     """One sample: adds ``scale * J' dout`` to ``g`` (``dout`` a cotangent of the output); ``D`` is scratch."""
     L = sizes.size - 1
+    boff = bias_offset(theta, poff)
     o = uoff[L - 1]
     for j in range(sizes[L]):
         D[o + j] = scale * dout[j]
@@ -154,6 +169,9 @@ def _backward1(theta, sizes, poff, uoff, act, x, Z, A, dout, scale, g, D):
         nin = sizes[l]
         nout = sizes[l + 1]
         o = uoff[l]
+        if boff >= 0:
+            for j in range(nout):
+                g[boff + o + j] += D[o + j]
         for k in range(nin):
             a = x[k] if l == 0 else A[uoff[l - 1] + k]
             if a != 0.0:
@@ -289,11 +307,11 @@ def ggn_diag(theta, sizes, act, loss, X, y, out):
 
 
 @njit(cache=True)
-def ggn_rows(theta, sizes, act, loss, X, start, stop, scale, out):
-    """Factor rows ``scale * (J_i' s_c)[start:stop]`` of the Gauss-Newton matrix, sample by sample
+def ggn_rows(theta, sizes, act, loss, X, idx, scale, out):
+    """Factor rows ``scale * (J_i' s_c)[idx]`` of the Gauss-Newton matrix, sample by sample
     (``K`` rows per sample: 1 for squared loss, ``n_L`` for cross-entropy), into ``out``.
 
-    With ``scale = 1/sqrt(n)`` over all ``n`` samples, ``out' out`` is the block ``[start:stop]`` of the
+    With ``scale = 1/sqrt(n)`` over all ``n`` samples, ``out' out`` is the block ``[idx, idx]`` of the
     Gauss-Newton matrix of the mean loss.
     """
     poff, uoff = offsets(sizes)
@@ -307,8 +325,8 @@ def ggn_rows(theta, sizes, act, loss, X, start, stop, scale, out):
         for c in range(K):
             g[:] = 0.0
             _backward1(theta, sizes, poff, uoff, act, X[i], Z, A, S[c], scale, g, D)
-            for q in range(start, stop):
-                out[r, q - start] = g[q]
+            for p in range(idx.size):
+                out[r, p] = g[idx[p]]
             r += 1
 
 
@@ -316,6 +334,7 @@ def ggn_rows(theta, sizes, act, loss, X, start, stop, scale, out):
 def _forward_tail(theta, sizes, poff, uoff, act, Zs, As, l):
     """Given pre-activations ``Zs`` of the units fed by weight matrix ``l``, finish the forward pass."""
     L = sizes.size - 1
+    boff = bias_offset(theta, poff)
     o = uoff[l]
     for j in range(sizes[l + 1]):
         As[o + j] = _act(Zs[o + j], act) if l < L - 1 else Zs[o + j]
@@ -323,19 +342,20 @@ def _forward_tail(theta, sizes, poff, uoff, act, Zs, As, l):
         nin = sizes[m]
         nout = sizes[m + 1]
         o = uoff[m]
-        _affine(theta, poff[m], nin, nout, As, uoff[m - 1], Zs, o)
+        _affine(theta, poff[m], nin, nout, As, uoff[m - 1], Zs, o, boff)
         for j in range(nout):
             As[o + j] = _act(Zs[o + j], act) if m < L - 1 else Zs[o + j]
 
 
 @njit(cache=True)
-def ablation(theta, sizes, act, loss, X, y, start, stop, out):
-    """Ablation importance: ``out[q - start]`` = mean loss with ``theta[q] = 0`` (all else fixed) minus the
-    mean loss, for ``start <= q < stop``; exact, one forward pass per sample plus the part of the network
-    downstream of the weight."""
+def ablation(theta, sizes, act, loss, X, y, idx, out):
+    """Ablation importance: ``out[p]`` = mean loss with ``theta[idx[p]] = 0`` (all else fixed) minus the
+    mean loss; exact, one forward pass per sample plus the part of the network downstream of the
+    parameter (a weight or a bias)."""
     poff, uoff = offsets(sizes)
     L = sizes.size - 1
     U = uoff[L]
+    boff = bias_offset(theta, poff)
     n = X.shape[0]
     Z = np.empty(U)
     A = np.empty(U)
@@ -346,39 +366,47 @@ def ablation(theta, sizes, act, loss, X, y, start, stop, out):
         x = X[i]
         _forward1(theta, sizes, poff, uoff, act, x, Z, A)
         base = _loss1(loss, A[uoff[L - 1]:], y[i])
-        for l in range(L):
-            lo = max(start, poff[l])
-            hi = min(stop, poff[l + 1])
-            nout = sizes[l + 1]
-            for q in range(lo, hi):
-                w = theta[q]
-                if w == 0.0:
-                    continue
+        for p in range(idx.size):
+            q = idx[p]
+            w = theta[q]
+            if w == 0.0:
+                continue
+            l = 0
+            if boff >= 0 and q >= boff:                     # the bias of unit u: its input is 1
+                u = q - boff
+                while u >= uoff[l + 1]:
+                    l += 1
+                j = u - uoff[l]
+                a_in = 1.0
+            else:
+                while q >= poff[l + 1]:
+                    l += 1
+                nout = sizes[l + 1]
                 r = q - poff[l]
                 k = r // nout
                 j = r - k * nout
                 a_in = x[k] if l == 0 else A[uoff[l - 1] + k]
                 if a_in == 0.0:
                     continue
-                zj = Z[uoff[l] + j] - w * a_in
-                if l == L - 1:                              # an output weight: one logit moves
-                    for c in range(U):
-                        As[c] = A[c]
-                    As[uoff[l] + j] = zj
-                else:
-                    da = _act(zj, act) - A[uoff[l] + j]
-                    if da == 0.0:
-                        continue
-                    # the units fed by matrix l + 1 move along row j of that matrix
-                    o2 = uoff[l + 1]
-                    n2 = sizes[l + 2]
-                    wrow = poff[l + 1] + j * n2
-                    for c in range(n2):
-                        Zs[o2 + c] = Z[o2 + c] + da * theta[wrow + c]
-                    _forward_tail(theta, sizes, poff, uoff, act, Zs, As, l + 1)
-                out[q - start] += _loss1(loss, As[uoff[L - 1]:], y[i]) - base
-    for q in range(stop - start):
-        out[q] /= n
+            zj = Z[uoff[l] + j] - w * a_in
+            if l == L - 1:                              # an output parameter: one logit moves
+                for c in range(U):
+                    As[c] = A[c]
+                As[uoff[l] + j] = zj
+            else:
+                da = _act(zj, act) - A[uoff[l] + j]
+                if da == 0.0:
+                    continue
+                # the units fed by matrix l + 1 move along row j of that matrix
+                o2 = uoff[l + 1]
+                n2 = sizes[l + 2]
+                wrow = poff[l + 1] + j * n2
+                for c in range(n2):
+                    Zs[o2 + c] = Z[o2 + c] + da * theta[wrow + c]
+                _forward_tail(theta, sizes, poff, uoff, act, Zs, As, l + 1)
+            out[p] += _loss1(loss, As[uoff[L - 1]:], y[i]) - base
+    for p in range(idx.size):
+        out[p] /= n
 
 
 @njit(cache=True)
@@ -388,6 +416,7 @@ def batch_grad(theta, sizes, act, loss, Xb, yb, scale, g):
     :func:`train`; with ``scale = 1/n`` over blocks of rows it equals :func:`loss_grad` up to rounding."""
     poff, uoff = offsets(sizes)
     L = sizes.size - 1
+    boff = bias_offset(theta, poff)
     B = Xb.shape[0]
     zs = [Xb]
     acts = [Xb]
@@ -395,6 +424,11 @@ def batch_grad(theta, sizes, act, loss, Xb, yb, scale, g):
     for l in range(L):
         W = theta[poff[l]:poff[l + 1]].reshape((sizes[l], sizes[l + 1]))
         z = np.dot(a, W)
+        if boff >= 0:
+            o = boff + uoff[l]
+            for i in range(B):
+                for j in range(z.shape[1]):
+                    z[i, j] += theta[o + j]
         if l < L - 1:
             a = np.empty_like(z)
             for i in range(B):
@@ -414,6 +448,13 @@ def batch_grad(theta, sizes, act, loss, Xb, yb, scale, g):
         o = poff[l]
         for q in range(GW.size):
             g[o + q] += GW[q]
+        if boff >= 0:
+            o = boff + uoff[l]
+            for j in range(D.shape[1]):
+                s = 0.0
+                for i in range(B):
+                    s += D[i, j]
+                g[o + j] += s
         if l > 0:
             W = theta[poff[l]:poff[l + 1]].reshape((sizes[l], sizes[l + 1]))
             Dp = np.dot(D, W.T)

@@ -1,13 +1,15 @@
 """A Numba MLP engine: training, gradients, per-sample gradients and Gauss-Newton matrices.
 
-:class:`Network` is a bias-free multilayer perceptron of layer sizes
-``(n_0, ..., n_L)`` whose parameters live in **one flat float64 vector**
+:class:`Network` is a multilayer perceptron of layer sizes ``(n_0, ..., n_L)``,
+bias-free by default, whose parameters live in **one flat float64 vector**
 ``theta`` (matrix ``l`` is the ``(n_l, n_{l+1})`` view ``theta[poff[l]:poff[l+1]]``,
-``z_{l+1} = a_l W_l``), so pruning masks, gradients, per-sample gradients and
-Gauss-Newton matrices all index the same vector. Hidden activations ``relu``,
+``z_{l+1} = a_l W_l + b_l``), so pruning masks, gradients, per-sample gradients and
+Gauss-Newton matrices all index the same vector. With ``bias=True`` the biases follow
+every weight: ``b_l`` is ``theta[slice(*bias_block(l))]`` (:meth:`Network.parameter_indices`
+selects the weights of chosen layers, with or without their biases). Hidden activations ``relu``,
 ``tanh`` or ``linear``; losses ``squared`` (``mean (f - y)^2``, scalar output)
 or ``cross_entropy`` (mean softmax cross-entropy, ``y`` class indices).
-Initialization: matrix ``l`` has i.i.d. ``N(0, init^2 / n_l)`` entries.
+Initialization: matrix ``l`` has i.i.d. ``N(0, init^2 / n_l)`` entries; biases start at 0.
 
 Two-layer net of docs/theory.md Section 6: ``sizes = (d, m, 1)``; first-layer weight
 ``W[l, j]`` (input ``l`` to hidden unit ``j``) is ``theta[l * m + j]`` and the second
@@ -114,7 +116,7 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class Network:
-    """A bias-free MLP: layer sizes, hidden activation and loss (see the module docstring).
+    """An MLP: layer sizes, hidden activation, loss and whether it has biases (see the module docstring).
 
     Parameters
     ----------
@@ -123,11 +125,14 @@ class Network:
         for cross-entropy.
     activation : {"relu", "tanh", "linear"}
     loss : {"squared", "cross_entropy"}
+    bias : bool
+        One bias per unit of layers ``1..L`` (``n_1 + ... + n_L`` parameters after the weights).
     """
 
     sizes: tuple
     activation: str = "relu"
     loss: str = "squared"
+    bias: bool = False
 
     def __post_init__(self):
         if isinstance(self.sizes, (str, bytes)) or not hasattr(self.sizes, "__len__") or len(self.sizes) < 2:
@@ -139,7 +144,10 @@ class Network:
             raise ValueError(f"sizes[-1] == {sizes[-1]}, the squared loss needs a scalar output (1).")
         if self.loss == "cross_entropy" and sizes[-1] < 2:
             raise ValueError(f"sizes[-1] == {sizes[-1]}, cross_entropy needs at least 2 classes.")
+        if not isinstance(self.bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be a bool, got {self.bias!r}.")
         object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "bias", bool(self.bias))
 
     # layout -------------------------------------------------------------------------------------
     @property
@@ -160,34 +168,104 @@ class Network:
         return np.concatenate([[0], np.cumsum([a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])])])
 
     @property
-    def n_params(self):
+    def n_weights(self):
+        """Entries of the weight matrices (``poff[L]``)."""
         return int(self.offsets[-1])
+
+    @property
+    def n_params(self):
+        """Length of ``theta``: the weights, then (``bias=True``) one bias per unit of layers ``1..L``."""
+        return self.n_weights + (sum(self.sizes[1:]) if self.bias else 0)
+
+    def _layer(self, layer, name="layer"):
+        L = len(self.sizes) - 1
+        layer = _int(layer, name, low=-L)
+        if layer >= L:
+            raise ValueError(f"{name} == {layer}, the network has {L} weight matrices (layers 0..{L - 1}).")
+        return layer % L
 
     def layer_block(self, layer):
         """``(start, stop)`` of weight matrix ``layer`` in the flat vector."""
-        L = len(self.sizes) - 1
-        layer = _int(layer, "layer", low=-L)
-        if layer >= L:
-            raise ValueError(f"layer == {layer}, the network has {L} weight matrices.")
-        layer %= L
+        layer = self._layer(layer)
         off = self.offsets
         return int(off[layer]), int(off[layer + 1])
 
-    def views(self, theta):
-        """The weight matrices as ``(n_l, n_{l+1})`` views of ``theta`` (writing to them writes ``theta``)."""
+    def bias_block(self, layer):
+        """``(start, stop)`` of the bias ``b_layer`` (the units fed by matrix ``layer``) in the flat vector.
+
+        Raises
+        ------
+        ValueError
+            The network has no biases, or no such layer.
+        """
+        if not self.bias:
+            raise ValueError("bias_block: the network has no biases (Network(..., bias=True)).")
+        layer = self._layer(layer)
+        start = self.n_weights + sum(self.sizes[1:layer + 1])
+        return start, start + self.sizes[layer + 1]
+
+    def parameter_indices(self, layers=None, biases=False):
+        """Sorted indices into ``theta`` of the weights of ``layers`` and, with ``biases``, their biases.
+
+        Parameters
+        ----------
+        layers : None, int or sequence of int
+            Weight matrices (``-1`` the last); None: every layer.
+        biases : bool
+            Also the biases of those layers (needs ``bias=True``).
+
+        Returns
+        -------
+        ndarray of int64
+
+        Raises
+        ------
+        ValueError
+            No such layer, an empty sequence, or ``biases`` on a bias-free network.
+        """
+        L = len(self.sizes) - 1
+        if layers is None:
+            layers = range(L)
+        elif isinstance(layers, numbers.Integral) and not isinstance(layers, bool):
+            layers = [layers]
+        elif isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or not len(layers):
+            raise ValueError(f"layers == {layers!r}, must be None, a layer index or a non-empty sequence of them.")
+        chosen = sorted({self._layer(v, f"layers[{i}]") for i, v in enumerate(layers)})
+        if not isinstance(biases, (bool, np.bool_)):
+            raise TypeError(f"biases must be a bool, got {biases!r}.")
+        if biases and not self.bias:
+            raise ValueError("biases == True, but the network has no biases (Network(..., bias=True)).")
+        parts = [np.arange(*self.layer_block(l)) for l in chosen]
+        if biases:
+            parts += [np.arange(*self.bias_block(l)) for l in chosen]
+        return np.sort(np.concatenate(parts)).astype(np.int64)
+
+    def _check_view(self, theta):
         if not isinstance(theta, np.ndarray) or theta.shape != (self.n_params,):
             raise ValueError(f"theta must be an array of shape ({self.n_params},), got "
                              f"{getattr(theta, 'shape', type(theta).__name__)}.")
+
+    def views(self, theta):
+        """The weight matrices as ``(n_l, n_{l+1})`` views of ``theta`` (writing to them writes ``theta``)."""
+        self._check_view(theta)
         off = self.offsets
         return [theta[off[l]:off[l + 1]].reshape(self.sizes[l], self.sizes[l + 1]) for l in range(len(self.sizes) - 1)]
 
+    def bias_views(self, theta):
+        """The biases as ``(n_{l+1},)`` views of ``theta`` (``bias=True`` only)."""
+        self._check_view(theta)
+        return [theta[slice(*self.bias_block(l))] for l in range(len(self.sizes) - 1)]
+
     def init(self, init, rng):
-        """Parameters with matrix ``l`` i.i.d. ``N(0, init^2 / n_l)``, drawn layer by layer from ``rng``."""
+        """Parameters with matrix ``l`` i.i.d. ``N(0, init^2 / n_l)``, drawn layer by layer from ``rng``;
+        biases 0 (so a network with biases starts from the same weights as one without)."""
         init = check_scalar(init, "init", low=0)
         rng = as_generator(rng)
         self._check_params(2, "the parameters (drawn and concatenated)")
         parts = [init / np.sqrt(a) * rng.standard_normal((a, b)).ravel()
                  for a, b in zip(self.sizes[:-1], self.sizes[1:])]
+        if self.bias:
+            parts.append(np.zeros(self.n_params - self.n_weights))
         return np.concatenate(parts)
 
     # checks ---------------------------------------------------------------------------------------
@@ -239,17 +317,27 @@ class Network:
         return out
 
     def _block(self, block):
+        """Parameter indices (int64, increasing) of ``block``: None (all), a layer index (its weights), a
+        ``(start, stop)`` pair, or an integer ndarray of indices (e.g. :meth:`parameter_indices`)."""
         if block is None:
-            return 0, self.n_params
+            return np.arange(self.n_params, dtype=np.int64)
         if isinstance(block, numbers.Integral) and not isinstance(block, bool):
-            return self.layer_block(block)
+            return np.arange(*self.layer_block(block), dtype=np.int64)
+        if isinstance(block, np.ndarray):
+            if block.ndim != 1 or block.size == 0 or not np.issubdtype(block.dtype, np.integer):
+                raise ValueError(f"block must be a non-empty 1-D integer array of parameter indices, got "
+                                 f"{block.dtype} {block.shape}.")
+            if block.min() < 0 or block.max() >= self.n_params or np.any(np.diff(block) <= 0):
+                raise ValueError(f"block indices must be increasing and in [0, {self.n_params}).")
+            return block.astype(np.int64)
         try:
             start, stop = (int(b) for b in block)
         except (TypeError, ValueError):
-            raise TypeError(f"block == {block!r}, must be None, a layer index or a (start, stop) pair.") from None
+            raise TypeError(f"block == {block!r}, must be None, a layer index, a (start, stop) pair or an index "
+                            "array.") from None
         if not 0 <= start < stop <= self.n_params:
             raise ValueError(f"block == {block!r}, must satisfy 0 <= start < stop <= {self.n_params}.")
-        return start, stop
+        return np.arange(start, stop, dtype=np.int64)
 
     # evaluation -------------------------------------------------------------------------------------
     def predict(self, theta, X):
@@ -293,11 +381,12 @@ class Network:
         return self._finite(out, "ggn_diagonal", theta, X)
 
     def ggn_matrix(self, theta, X, y=None, block=None):
-        """The block ``[start:stop]`` (``block``: None = all, a layer index, or a pair) of the Gauss-Newton
+        """The block ``[idx, idx]`` (``block``: None = all, a layer index, a ``(start, stop)`` pair or an index
+        array) of the Gauss-Newton
         matrix of the mean loss, accumulated from blocks of at most ``GGN_ROWS`` factor rows (dsyrk)."""
         theta, X = self._theta(theta), self._x_only(X, y)
-        start, stop = self._block(block)
-        n, b = X.shape[0], stop - start
+        idx = self._block(block)
+        n, b = X.shape[0], idx.size
         k = 1 if self.loss == "squared" else self.sizes[-1]
         chunk = max(1, GGN_ROWS // k)
         check_allocation(matrix_bytes(b, b, GGN_PEAK_COPIES) + matrix_bytes(min(n, chunk) * k, b),
@@ -308,17 +397,18 @@ class Network:
         for a in range(0, n, chunk):
             Xa = X[a:a + chunk]
             Fa = rows[:Xa.shape[0] * k]
-            K.ggn_rows(theta, self._sizes, self._act, self._loss, Xa, start, stop, 1.0 / np.sqrt(n), Fa)
+            K.ggn_rows(theta, self._sizes, self._act, self._loss, Xa, idx, 1.0 / np.sqrt(n), Fa)
             G = blas.dsyrk(1.0, Fa, beta=1.0, c=G, trans=1, lower=0, overwrite_c=1)
         G = np.triu(G)
         return self._finite(G + np.triu(G, 1).T, "ggn_matrix", theta, X)
 
     def ablation_importance(self, theta, X, y, block=None):
-        """Exact increase of the mean loss on ``(X, y)`` when each weight of ``block`` alone is set to 0."""
+        """Exact increase of the mean loss on ``(X, y)`` when each parameter of ``block`` (as in
+        :meth:`ggn_matrix`) alone is set to 0."""
         theta, (X, y) = self._theta(theta), self._xy(X, y)
-        start, stop = self._block(block)
-        out = np.empty(stop - start)
-        K.ablation(theta, self._sizes, self._act, self._loss, X, y, start, stop, out)
+        idx = self._block(block)
+        out = np.empty(idx.size)
+        K.ablation(theta, self._sizes, self._act, self._loss, X, y, idx, out)
         return self._finite(out, "ablation_importance", theta, X)
 
     # training -----------------------------------------------------------------------------------------
