@@ -20,6 +20,8 @@ from ..networks.model import ACTIVATIONS, OPTIMIZERS
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs")
 TEACHERS = ("linear", "shallow")
 PRUNE_LAYERS = ("first", "all")
+#: Sparsity allocation: one selection over every pruned parameter, or the same kept fraction in each layer.
+SCOPES = ("global", "layer")
 #: Largest label / feature standard deviation accepted: squares, gradients and Gauss-Newton entries of
 #: larger scales overflow float64 (``noise = 1e200`` made every value NaN); the smallest label scale too.
 SCALE_LIMIT = 1e50
@@ -57,13 +59,19 @@ class NetJob:
     seed: int
     teacher: str
     teacher_width: int
-    prune_layers: str
+    prune_layers: tuple
     freeze_second_layer: bool
     damping: float
     importance_samples: int
     checkpoints: np.ndarray
     cbs_max_swaps: int
     extra_criteria: tuple = ()
+    bias: bool = False
+    prune_biases: bool = False
+    scope: str = "global"
+    #: kept counts per keep level and pruned group, ``(len(keep), groups)``: one group for the global scope,
+    #: one per pruned layer for the layer scope (None: the single column ``keep_counts``)
+    group_counts: np.ndarray = None
 
 
 def check_groups(groups, d):
@@ -108,6 +116,54 @@ def check_keep_counts(keep, p):
     return [v.item() if isinstance(v, np.generic) else v for v in values], np.array(counts, dtype=np.int64)
 
 
+def check_prune_layers(prune_layers, n_layers=2):
+    """The pruned weight matrices of the two-layer net as a sorted tuple of indices: ``"first"`` (0), ``"all"``
+    (0, 1), a layer index or a sequence of them (``-1`` the last)."""
+    if isinstance(prune_layers, str):
+        check_choice(prune_layers, "prune_layers", PRUNE_LAYERS)
+        return (0,) if prune_layers == "first" else tuple(range(n_layers))
+    items = [prune_layers] if np.ndim(prune_layers) == 0 else list(np.asarray(prune_layers, dtype=object).ravel())
+    if not items:
+        raise ValueError(f"prune_layers == {prune_layers!r}, must be 'first', 'all', a layer index or a non-empty "
+                         "sequence of them.")
+    out = set()
+    for i, v in enumerate(items):
+        where = "" if np.ndim(prune_layers) == 0 else f"[{i}]"
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"prune_layers{where} == {v!r}, must be 'first', 'all' or layer indices (integers).")
+        if not -n_layers <= v < n_layers:
+            raise ValueError(f"prune_layers{where} == {v}, the network has {n_layers} weight matrices "
+                             f"(layers 0..{n_layers - 1}, or -1 for the last).")
+        out.add(int(v) % n_layers)
+    return tuple(sorted(out))
+
+
+def group_sizes(d, width, layers, bias, prune_biases, scope):
+    """Pruned parameters per group: one group (global scope) or one per layer, biases included when pruned."""
+    weights = {0: d * width, 1: width}
+    biases = {0: width, 1: 1}
+    sizes = [weights[l] + (biases[l] if bias and prune_biases else 0) for l in layers]
+    return [sum(sizes)] if scope == "global" else sizes
+
+
+def check_group_counts(keep_list, sizes):
+    """Kept count per keep level and group ``(len(keep), groups)``: a fraction rounds in each group (at least
+    one kept); an integer count is split over the groups in proportion to their sizes."""
+    from linear_models.cbs import quotas
+
+    out = np.empty((len(keep_list), len(sizes)), dtype=np.int64)
+    for i, v in enumerate(keep_list):
+        if isinstance(v, numbers.Integral):
+            q = quotas(sizes, int(v))
+            if q.min() < 1:
+                raise ValueError(f"keep == {v} is too few for scope 'layer': layer {int(np.argmin(q))} would keep "
+                                 f"no weight (of {sizes}).")
+            out[i] = q
+        else:
+            out[i] = [max(1, int(round(float(v) * n))) for n in sizes]
+    return out
+
+
 def check_label_scale(counts, scales, weights, noise):
     """Refuse data whose labels are identically 0 or whose scale overflows float64, before any draw."""
     if noise == 0 and not np.any(weights):
@@ -134,10 +190,11 @@ def check_label_scale(counts, scales, weights, noise):
 
 
 def check_memory(d, width, n_train, n_test, importance_samples, steps, finetune_steps, n_ckpt, criteria, extra,
-                  prune_layers):
-    """Estimate the largest allocations of one trial from the arguments and refuse before any work."""
-    P = d * width + width
-    b = d * width if prune_layers == "first" else P
+                  group_sizes, bias=False):
+    """Estimate the largest allocations of one trial from the arguments and refuse before any work
+    (``group_sizes``: parameters of each group pruned with its own Gauss-Newton block)."""
+    P = d * width + width + (width + 1 if bias else 0)
+    b = max(group_sizes)
     crits = [get_criterion(c, carried=extra) for c in criteria]
     full = [c.name for c in crits if {"hessian", "hessian_inverse"} & set(c.needs)]
     if full:
@@ -161,7 +218,8 @@ def check_memory(d, width, n_train, n_test, importance_samples, steps, finetune_
 
 def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init, optimizer, lr, steps, batch_size,
                     momentum, keep, criteria, finetune_steps, trials, seed, teacher, teacher_width, prune_layers,
-                    freeze_second_layer, damping, importance_samples, record_every, cbs_max_swaps):
+                    freeze_second_layer, damping, importance_samples, record_every, cbs_max_swaps, bias=False,
+                    prune_biases=False, scope="global"):
     """Check the arguments of :func:`network_experiment` (raising as it does) without running anything:
     ``(job, config, keep_list, keep_counts, checkpoints)``. The sweep kind validates grid points with it."""
     d = _int(d, "d")
@@ -182,9 +240,18 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
     momentum = check_scalar(momentum, "momentum", low=0, high=1, include_high=False)
     if optimizer == "adam" and momentum:
         raise ValueError(f"momentum == {momentum} applies to 'sgd' and 'gd'; Adam uses its own moments.")
-    check_choice(prune_layers, "prune_layers", PRUNE_LAYERS)
-    n_pruned = d * width if prune_layers == "first" else d * width + width
-    keep_list, keep_counts = check_keep_counts(keep, n_pruned)
+    layers = check_prune_layers(prune_layers)
+    for name, flag in (("bias", bias), ("prune_biases", prune_biases)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {flag!r}.")
+    bias, prune_biases = bool(bias), bool(prune_biases)
+    if prune_biases and not bias:
+        raise ValueError("prune_biases == True needs bias == True (the network has no biases to prune).")
+    check_choice(scope, "scope", SCOPES)
+    sizes = group_sizes(d, width, layers, bias, prune_biases, scope)
+    keep_list, keep_counts = check_keep_counts(keep, sum(sizes))
+    group_counts = check_group_counts(keep_list, sizes) if scope == "layer" else keep_counts[:, None]
+    keep_counts = group_counts.sum(axis=1)
     if isinstance(criteria, str):
         criteria = (criteria,)
     criteria = tuple(criteria)
@@ -210,15 +277,18 @@ def experiment_job(d, width, n_train, n_test, *, groups, noise, activation, init
     cbs_max_swaps = _int(cbs_max_swaps, "cbs_max_swaps", low=0)
     check_label_scale(counts, scales, tweights, noise)
     check_memory(d, width, n_train, n_test, importance_samples, steps, finetune_steps, ckpt.size, criteria, extra,
-                  prune_layers)
+                  sizes, bias)
     job = NetJob(d, width, n_train, n_test, counts, scales, tweights, noise, activation, init, optimizer, lr,
                   momentum, steps, batch_size, keep_counts, criteria, finetune_steps, seed, teacher, teacher_width,
-                  prune_layers, bool(freeze_second_layer), damping, importance_samples, ckpt, cbs_max_swaps, extra)
+                  layers, bool(freeze_second_layer), damping, importance_samples, ckpt, cbs_max_swaps, extra,
+                  bias, prune_biases, scope, group_counts)
     config = dict(d=d, width=width, n_train=n_train, n_test=n_test,
                   groups=[list(g) for g in zip(counts, scales.tolist(), tweights.tolist())], noise=noise,
                   activation=activation, init=init, optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size,
                   momentum=momentum, keep=keep_list, criteria=list(criteria), finetune_steps=finetune_steps,
-                  trials=trials, seed=seed, teacher=teacher, teacher_width=teacher_width, prune_layers=prune_layers,
+                  trials=trials, seed=seed, teacher=teacher, teacher_width=teacher_width,
+                  prune_layers=prune_layers if isinstance(prune_layers, str) else list(layers),
                   freeze_second_layer=bool(freeze_second_layer), damping=damping,
-                  importance_samples=importance_samples, record_every=record_every, cbs_max_swaps=cbs_max_swaps)
+                  importance_samples=importance_samples, record_every=record_every, cbs_max_swaps=cbs_max_swaps,
+                  bias=bias, prune_biases=prune_biases, scope=scope)
     return job, config, keep_list, keep_counts, ckpt

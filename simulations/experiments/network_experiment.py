@@ -7,9 +7,10 @@ layer ``v`` is ``theta[d * m:]``.
 
 :func:`network_experiment` trains such nets on inputs in feature groups
 (covariance scaling: a group has a count, a feature scale ``c`` and a teacher
-weight), prunes the first layer with :func:`linear_models.prune` fed with the
-network's gradient and Gauss-Newton matrix (one pruning library for linear
-models and networks), and reports test loss relative to ``Var(y_test)``,
+weight), prunes the first layer (or both layers, optionally with biases, with
+one global selection or layer by layer) with :func:`linear_models.prune` fed
+with the network's gradient and Gauss-Newton matrix (one pruning library for
+linear models and networks), and reports test loss relative to ``Var(y_test)``,
 rank correlations of every criterion's scores with the exact ablation
 importance, and diagnostics (per-group mean ``|W|``, ``||W - W0|| / ||W0||``).
 
@@ -75,7 +76,10 @@ class NetworkResult:
         ``importance_corr_sem``, ``group_abs_weight`` (trials, groups): mean ``|W|`` over the first-layer
         weights leaving each feature group, ``group_importance`` (same, mean ablation importance),
         ``weight_change`` ``||W - W0|| / ||W0||`` of the first layer, ``train_loss`` (final full-batch; NaN
-        when training diverged), ``initial_train_loss`` (at the initialization), ``train_finite``; with ``finetune_steps > 0`` also ``before_finetune`` (criterion -> (trials, keep));
+        when training diverged), ``initial_train_loss`` (at the initialization), ``train_finite``,
+        ``pruned_indices`` (the pruned parameters' indices into the flat vector, :class:`Network` layout) and
+        ``masks`` (criterion -> bool (trials, keep, len(pruned_indices)): kept after pruning; all False for a
+        diverged trial); with ``finetune_steps > 0`` also ``before_finetune`` (criterion -> (trials, keep));
         with ``record_every``: ``checkpoints`` (steps), ``corr_over_steps`` (criterion -> (trials, checkpoints)),
         ``dense_over_steps`` and ``group_abs_weight_over_steps`` (trials, checkpoints, groups).
     """
@@ -124,24 +128,25 @@ def _spearman(a, b):
 
 
 class _Pruning:
-    """The pruning inputs of one trained network on the pruned block, computed once and shared."""
+    """The pruning inputs of one trained network on one pruned group of parameters (``block``: a
+    ``(start, stop)`` pair or sorted parameter indices), computed once and shared."""
 
     def __init__(self, net, theta, X, y, block, criteria, damping, extra=()):
-        self.block = block
-        start, stop = block
-        self.w = theta[start:stop].copy()
+        idx = np.arange(*block) if isinstance(block, tuple) else np.asarray(block)
+        self.idx = idx
+        self.w = theta[idx]
         self.crits = {c: get_criterion(c, carried=extra) for c in criteria}
         need = {n for c in self.crits.values() for n in c.needs}
         self.grad = self.hdiag = self.H = self.Hinv = None
         self.relative_damping = damping
         if "grad" in need:
-            self.grad = net.loss_and_grad(theta, X, y)[1][start:stop]
+            self.grad = net.loss_and_grad(theta, X, y)[1][idx]
         if need & {"hessian", "hessian_inverse"}:
-            self.H = net.ggn_matrix(theta, X, block=block)
+            self.H = net.ggn_matrix(theta, X, block=idx)
             self.hdiag = np.diag(self.H).copy()
             self.damping = damping * max(float(self.hdiag.mean()), np.finfo(float).tiny)
         elif "hessian_diag" in need:
-            self.hdiag = net.ggn_diagonal(theta, X)[start:stop]
+            self.hdiag = net.ggn_diagonal(theta, X)[idx]
 
     def obs_saliency(self):
         """``w_i^2 / [H^-1]_ii`` of the damped Gauss-Newton block (single-weight OBS)."""
@@ -206,15 +211,45 @@ class _Pruning:
         return self.prune(criterion, 1.0, importance, rng, None).scores
 
 
-def _corr_all(net, theta, X, y, Xi, yi, block, criteria, damping, rng, extra=()):
-    """Importance of the block and each criterion's Spearman correlation with it."""
-    imp = net.ablation_importance(theta, Xi, yi, block=block)
-    pr = _Pruning(net, theta, X, y, block, criteria, damping, extra)
+@dataclass(frozen=True)
+class _Selection:
+    """The pruned parameters of one network: ``pruned`` (sorted indices into ``theta``), the ``groups`` pruned
+    apart (one for the global scope, one per layer for the layer scope), each group's positions in ``pruned``,
+    and ``measured``: the indices whose ablation importance is computed (``pruned`` and the first layer)."""
+
+    pruned: np.ndarray
+    groups: tuple
+    positions: tuple
+    measured: np.ndarray
+
+    @classmethod
+    def of(cls, net, job):
+        pruned = net.parameter_indices(job.prune_layers, job.prune_biases)
+        if job.scope == "global":
+            groups = (pruned,)
+        else:
+            groups = tuple(net.parameter_indices(l, job.prune_biases) for l in job.prune_layers)
+        measured = np.union1d(pruned, np.arange(*net.layer_block(0))).astype(np.int64)
+        return cls(pruned, groups, tuple(np.searchsorted(pruned, g) for g in groups), measured)
+
+
+def _corr_all(net, theta, X, y, Xi, yi, sel, criteria, damping, rng, extra=()):
+    """Ablation importance of ``sel.measured``, of the pruned parameters, the pruning inputs of every group, and
+    each criterion's Spearman correlation with the importance over the pruned parameters."""
+    measured = net.ablation_importance(theta, Xi, yi, block=sel.measured)
+    imp = measured[np.searchsorted(sel.measured, sel.pruned)]
+    prs = [_Pruning(net, theta, X, y, g, criteria, damping, extra) for g in sel.groups]
     out = {}
     for c in criteria:
-        s = pr.scores(c, imp, rng)
+        s = np.empty(sel.pruned.size)
+        for pr, pos in zip(prs, sel.positions):
+            sc = pr.scores(c, imp[pos], rng)
+            if sc is None:
+                s = None
+                break
+            s[pos] = sc
         out[c] = float("nan") if s is None else _spearman(s, imp)
-    return imp, pr, out
+    return measured, imp, prs, out
 
 
 def _loss_or_nan(net, theta, X, y):
@@ -239,8 +274,16 @@ def _group_means(values, group, n_groups, width):
     return np.array([per_input[group == g].mean() for g in range(n_groups)])
 
 
+def _fresh(seed, t, key, g, n_groups):
+    """The criterion's score stream afresh at every call (the same at every keep level: nested masks); one per
+    layer when the layers are pruned apart."""
+    if n_groups == 1:
+        return lambda: _stream(seed, t, STREAM_CRITERIA, key)
+    return lambda: _stream(seed, t, STREAM_CRITERIA, key, g)
+
+
 def _trial(job, t):
-    net = Network((job.d, job.width, 1), job.activation, "squared")
+    net = Network((job.d, job.width, 1), job.activation, "squared", bias=job.bias)
     X, y, Xt, yt, Xi, yi, group = _draw_data(job, t)
     var = float(np.var(yt))
     if not (np.isfinite(var) and var > 0):      # refused up front (checks.check_label_scale); never divide by it
@@ -248,11 +291,13 @@ def _trial(job, t):
                                  f"(noise == {job.noise}, teacher weights {job.teacher_weights.tolist()}).")
     theta0 = net.init(job.init, _stream(job.seed, t, STREAM_INIT))
     first = net.layer_block(0)
-    block = first if job.prune_layers == "first" else (0, net.n_params)
+    sel = _Selection.of(net, job)
     trainable = None
     if job.freeze_second_layer:
         trainable = np.zeros(net.n_params, dtype=bool)
         trainable[first[0]:first[1]] = True
+        if job.bias:
+            trainable[slice(*net.bias_block(0))] = True
     train_kw = dict(optimizer=job.optimizer, lr=job.lr, batch_size=job.batch_size, momentum=job.momentum)
     tr = net.train(theta0, X, y, steps=job.steps, trainable=trainable, rng=_stream(job.seed, t, STREAM_ORDER),
                    checkpoints=job.checkpoints, **train_kw)
@@ -267,29 +312,36 @@ def _trial(job, t):
                group_abs_weight=_group_means(W, group, n_groups, job.width), finetune_diverged=[])
     if not tr.finite:
         nan = np.full(job.keep_counts.size, np.nan)
+        none = np.zeros((job.keep_counts.size, sel.pruned.size), dtype=bool)
         out.update(pruned={c: nan for c in job.criteria}, before={c: nan for c in job.criteria},
+                   masks={c: none for c in job.criteria},
                    corr={c: np.nan for c in job.criteria}, group_importance=np.full(n_groups, np.nan))
     else:
-        imp, pr, corr = _corr_all(net, theta, X, y, Xi, yi, block, job.criteria, job.damping,
-                                  _stream(job.seed, t, STREAM_CHECKPOINT), job.extra_criteria)
+        measured, imp, prs, corr = _corr_all(net, theta, X, y, Xi, yi, sel, job.criteria, job.damping,
+                                             _stream(job.seed, t, STREAM_CHECKPOINT), job.extra_criteria)
         out["corr"] = corr
-        out["group_importance"] = np.array([imp[:first[1]].reshape(-1, job.width)[group == g].mean()
+        out["group_importance"] = np.array([measured[:first[1]].reshape(-1, job.width)[group == g].mean()
                                             for g in range(n_groups)])
-        pruned, before = {}, {}
+        counts = job.keep_counts[:, None] if job.group_counts is None else job.group_counts
+        pruned, before, masks = {}, {}, {}
         for c in job.criteria:
             key = get_criterion(c, carried=job.extra_criteria).stream
             rng = _stream(job.seed, t, STREAM_FINETUNE, key)
-            fresh = lambda: _stream(job.seed, t, STREAM_CRITERIA, key)   # noqa: E731
+            per_group = [pr.prune_all(c, counts[:, g], imp[pos], _fresh(job.seed, t, key, g, len(prs)),
+                                      job.cbs_max_swaps)
+                         for g, (pr, pos) in enumerate(zip(prs, sel.positions))]
             pruned[c] = np.empty(job.keep_counts.size)
             before[c] = np.empty(job.keep_counts.size)
-            results = pr.prune_all(c, job.keep_counts, imp, fresh, job.cbs_max_swaps)
-            for k, res in enumerate(results):
+            masks[c] = np.empty((job.keep_counts.size, sel.pruned.size), dtype=bool)
+            for k in range(job.keep_counts.size):
                 th = theta.copy()
-                th[block[0]:block[1]] = res.weights
+                mask = np.ones(net.n_params, dtype=bool)
+                for g, idx in enumerate(sel.groups):
+                    th[idx] = per_group[g][k].weights
+                    mask[idx] = per_group[g][k].mask
+                masks[c][k] = mask[sel.pruned]
                 before[c][k] = _rel_loss(net, th, Xt, yt, var)
                 if job.finetune_steps:
-                    mask = np.ones(net.n_params, dtype=bool)
-                    mask[block[0]:block[1]] = res.mask
                     ft = net.train(th, X, y, steps=job.finetune_steps, mask=mask, trainable=trainable, rng=rng,
                                    **train_kw)
                     if ft.finite:
@@ -299,7 +351,8 @@ def _trial(job, t):
                         out["finetune_diverged"].append((c, int(job.keep_counts[k])))
                 else:
                     pruned[c][k] = before[c][k]
-        out.update(pruned=pruned, before=before)
+        out.update(pruned=pruned, before=before, masks=masks)
+    out["pruned_indices"] = sel.pruned
     if job.checkpoints.size:
         crng = _stream(job.seed, t, STREAM_CHECKPOINT + 1000)
         corr_t = {c: np.empty(job.checkpoints.size) for c in job.criteria}
@@ -310,8 +363,7 @@ def _trial(job, t):
             dense_t[i] = _rel_loss(net, th, Xt, yt, var) if finite else np.nan
             gw_t[i] = _group_means(th[first[0]:first[1]], group, n_groups, job.width)
             if finite:
-                _, _, corr = _corr_all(net, th, X, y, Xi, yi, block, job.criteria, job.damping, crng,
-                                       job.extra_criteria)
+                corr = _corr_all(net, th, X, y, Xi, yi, sel, job.criteria, job.damping, crng, job.extra_criteria)[3]
             else:
                 corr = {c: np.nan for c in job.criteria}
             for c in job.criteria:
@@ -342,7 +394,8 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
                        criteria=("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs"),
                        finetune_steps=0, trials=5, seed=0, n_jobs=None, client=None, teacher="linear",
                        teacher_width=4, prune_layers="first", freeze_second_layer=False, damping=1e-3,
-                       importance_samples=20000, record_every=None, cbs_max_swaps=50):
+                       importance_samples=20000, record_every=None, cbs_max_swaps=50, bias=False, prune_biases=False,
+                       scope="global"):
     """Train two-layer nets on covariance-scaled feature groups, prune them, and measure.
 
     Per trial: draw the data (train, test, and a fresh importance sample), initialize
@@ -371,7 +424,7 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
     momentum : float
         SGD momentum.
     keep : float, int or sequence of them
-        Kept fractions (floats in (0, 1]) or counts (ints) of the pruned weights.
+        Kept fractions (floats in (0, 1]) or counts (ints) of the pruned parameters.
     criteria : sequence of str
         Subset of ``("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs")``:
         ``hessian``/``taylor2`` use the exact Gauss-Newton diagonal, ``taylor1``/``taylor2`` the training-loss
@@ -388,10 +441,12 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
     teacher : {"linear", "shallow"}
         ``y = x . beta + noise z`` or a planted two-layer teacher ``sum_k a_k act(x . u_k)`` with ``teacher_width``
         units, ``u_lk = beta_l g_lk`` (``g`` standard normal), ``a_k = +-1/sqrt(teacher_width)``.
-    prune_layers : {"first", "all"}
-        Prune the first layer only or all weights together.
+    prune_layers : {"first", "all"}, int or sequence of int
+        The pruned weight matrices: the first layer only (``W``), both, or the layers named (0 = ``W``,
+        1 = ``v``, -1 the last).
     freeze_second_layer : bool
-        Keep ``v`` at its initialization (with ``activation="linear"`` the network is a linear model).
+        Keep ``v`` (and its bias) at its initialization (with ``activation="linear"`` the network is a linear
+        model).
     damping : float
         Relative damping of the Gauss-Newton block for ``obs``/``cbs``.
     importance_samples : int
@@ -401,6 +456,15 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
         training steps (and at the end) in ``extras``.
     cbs_max_swaps : int
         Bound on the swaps of ``cbs``.
+    bias : bool
+        Give the network biases (one per hidden unit and the output; initialized at 0, trained).
+    prune_biases : bool
+        Prune the biases of the pruned layers too (default: biases are kept and fine-tuned).
+    scope : {"global", "layer"}
+        Sparsity allocation over the pruned layers: one selection over all their parameters (with one
+        Gauss-Newton block for ``obs``/``cbs``), or the same kept fraction in each layer, each pruned apart
+        with its own block and, for ``random``, its own stream (an integer ``keep`` is split over the
+        layers in proportion to their sizes). ``keep_counts`` is the total over the layers.
 
     Returns
     -------
@@ -424,7 +488,8 @@ def network_experiment(d=20, width=64, n_train=4000, n_test=4000, *, groups=((5,
         lr=lr, steps=steps, batch_size=batch_size, momentum=momentum, keep=keep, criteria=criteria,
         finetune_steps=finetune_steps, trials=trials, seed=seed, teacher=teacher, teacher_width=teacher_width,
         prune_layers=prune_layers, freeze_second_layer=freeze_second_layer, damping=damping,
-        importance_samples=importance_samples, record_every=record_every, cbs_max_swaps=cbs_max_swaps)
+        importance_samples=importance_samples, record_every=record_every, cbs_max_swaps=cbs_max_swaps, bias=bias,
+        prune_biases=prune_biases, scope=scope)
     if workers.check_client(client) is None:
         workers.n_workers(n_jobs)                       # a bad n_jobs is refused whatever the trial count
     records = _execute(job, trials, n_jobs, client)
@@ -481,6 +546,8 @@ def _summarize(records, criteria, keep_list, keep_counts, ckpt, config):
         train_loss=np.array([r["train_loss"] for r in records]),
         initial_train_loss=np.array([r["initial_train_loss"] for r in records]),
         train_finite=np.array([r["train_finite"] for r in records]),
+        masks={c: np.array([r["masks"][c] for r in records]) for c in criteria},
+        pruned_indices=records[0]["pruned_indices"],
     )
     if config["finetune_steps"]:
         extras["before_finetune"] = {c: np.array([r["before"][c] for r in records]) for c in criteria}

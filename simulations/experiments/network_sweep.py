@@ -56,14 +56,14 @@ from ..networks.model import ACTIVATIONS, OPTIMIZERS
 from ..runtime.stats import mean_sem
 from linear_models import criterion_names
 
-from .checks import PRUNE_LAYERS, TEACHERS, experiment_job
+from .checks import PRUNE_LAYERS, SCOPES, TEACHERS, experiment_job
 from .network_experiment import DivergedTrainingWarning, network_experiment
 
 NET_GRID = ("init", "width", "activation", "noise", "lr", "steps", "scale")
 NET_REQUIRED = ("d", "groups", "trials", "keep")
 _NET_FIXED = ("d", "n_train", "n_test", "optimizer", "batch_size", "momentum", "keep", "criteria", "finetune_steps",
               "trials", "teacher", "teacher_width", "prune_layers", "freeze_second_layer", "damping",
-              "importance_samples", "cbs_max_swaps")
+              "importance_samples", "cbs_max_swaps", "bias", "prune_biases", "scope")
 
 
 def _net_defaults():
@@ -159,12 +159,17 @@ def _net_normalize(raw):
     cfg["batch_size"] = None if raw["batch_size"] is None else integer_field(raw["batch_size"], "batch_size", 1)
     cfg["optimizer"] = choice_field(raw["optimizer"], "optimizer", OPTIMIZERS)
     cfg["teacher"] = choice_field(raw["teacher"], "teacher", TEACHERS)
-    cfg["prune_layers"] = choice_field(raw["prune_layers"], "prune_layers", PRUNE_LAYERS)
+    layers = raw["prune_layers"]
+    cfg["prune_layers"] = (choice_field(layers, "prune_layers", PRUNE_LAYERS) if isinstance(layers, str) else
+                           [integer_field(v, f"prune_layers[{i}]", -2)
+                            for i, v in enumerate(as_list(layers, "prune_layers"))])
+    cfg["scope"] = choice_field(raw["scope"], "scope", SCOPES)
     cfg["momentum"] = real_field(raw["momentum"], "momentum", low=0, high=1, include_high=False)
     cfg["damping"] = real_field(raw["damping"], "damping", low=0, include_low=False)
-    if not isinstance(raw["freeze_second_layer"], bool):
-        raise ConfigError(f"freeze_second_layer == {raw['freeze_second_layer']!r}, must be true or false.")
-    cfg["freeze_second_layer"] = raw["freeze_second_layer"]
+    for k in ("freeze_second_layer", "bias", "prune_biases"):
+        if not isinstance(raw[k], bool):
+            raise ConfigError(f"{k} == {raw[k]!r}, must be true or false.")
+        cfg[k] = raw[k]
     cfg["criteria"] = _net_list(raw["criteria"], "criteria", lambda v, n: choice_field(v, n, criterion_names()))
     return cfg
 
