@@ -240,7 +240,10 @@ def prune_module(model, keep, criterion="magnitude", *, scope="global", data=Non
         For ``oracle``: the true importance of every weight of the flat vector.
     locality, update_scale, start, cbs_options :
         As in :func:`linear_models.prune` (``cbs`` always runs the CBS paper's search,
-        ``cbs_search="paper"``; ``start`` is "magnitude" or "random-magnitude").
+        ``cbs_search="paper"``; ``start`` is "magnitude" or "random-magnitude"). As in the CBS paper,
+        ``cbs`` chooses its start and the search iteration it returns by the mean loss of the model on the
+        samples of the Fisher (``data``, at most ``n_samples``), every weight outside the pruned layer at
+        its current value for ``scope="layer"``.
     max_memory : float, optional
         Bytes the Fisher may take (default :data:`linear_models.blockwise.DEFAULT_MAX_MEMORY`, 2 GiB);
         the full-matrix path refuses larger networks and suggests a ``block_size``.
@@ -324,7 +327,7 @@ def prune_module(model, keep, criterion="magnitude", *, scope="global", data=Non
     batch_size = check_int(batch_size, "batch_size", low=1)
 
     w = np.concatenate([t.detach().cpu().double().reshape(-1).numpy() for t in tensors])
-    grad = hdiag = H = bfisher = None
+    grad = hdiag = H = bfisher = full_loss = None
     if need_stats:
         batches, _ = _data_iter(torch, data, batch_size)
         loss_fn = _check_data(torch, model, batches, loss)
@@ -337,6 +340,8 @@ def prune_module(model, keep, criterion="magnitude", *, scope="global", data=Non
             for _ in chunks:
                 pass
         grad, hdiag = acc.mean(), acc.sq_mean()
+        if crit.name == "cbs":
+            full_loss = _weights_loss(torch, model, params, batches, loss_fn, n_samples)
         lam = resolve_damping(float(np.mean(hdiag)), damping, relative_damping)
         if need_matrix and blocks is None:
             H = bfisher.matrices[0]
@@ -353,6 +358,8 @@ def prune_module(model, keep, criterion="magnitude", *, scope="global", data=Non
     for (a, b), k in zip(groups, counts):
         wg = w[a:b]
         extra = dict(grad=None if grad is None else grad[a:b], importance=None if importance is None else importance[a:b])
+        if full_loss is not None:            # the group's weights in the model, every other weight as it was
+            extra["loss"] = lambda v, a=a, b=b: full_loss(np.concatenate([w[:a], v, w[b:]]))
         if bfisher is not None and blocks is not None:
             res = _bw.prune_blockwise(wg, k, crit, _sub_fisher(bfisher, a, b), start=start, overwrite=True,
                                       **extra, **options)
@@ -465,6 +472,45 @@ def _grad_chunks(torch, model, params, batches, loss_fn, n_samples, acc):
             yield G
     finally:
         model.train(was)
+
+
+def _weights_loss(torch, model, params, batches, loss_fn, n_samples):
+    """``loss(flat) -> float``: the mean loss over the samples of the Fisher (at most ``n_samples``) with the
+    prunable weights set to the flat vector ``flat`` (the CBS paper chooses its start and search iteration
+    by the training loss)."""
+    from torch.func import functional_call
+
+    names = [n for n, _, _ in params]
+    full = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    fixed = {n: p.detach() for n, p in full.items() if n not in names}
+    shapes = [(n, full[n].shape, full[n].dtype, full[n].device, full[n].numel()) for n in names]
+    data, seen = [], 0
+    for x, y in batches():
+        if n_samples is not None:
+            if seen >= n_samples:
+                break
+            x, y = x[:n_samples - seen], y[:n_samples - seen]
+        data.append((x, y))
+        seen += x.shape[0]
+
+    def loss(flat):
+        p, off = {}, 0
+        for n, shape, dtype, device, k in shapes:
+            p[n] = torch.from_numpy(np.ascontiguousarray(flat[off:off + k])).reshape(shape).to(dtype=dtype,
+                                                                                               device=device)
+            off += k
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                tot = sum(float(loss_fn(functional_call(model, ({**fixed, **p}, buffers), (x,)), y)) * x.shape[0]
+                          for x, y in data)
+        finally:
+            model.train(was)
+        return tot / seen
+
+    return loss
 
 
 def _damped_inverse_blocks(bf, lam, inverse):

@@ -54,6 +54,20 @@ def _data(X, y):
     return torch.from_numpy(X), torch.from_numpy(y).long()
 
 
+def _engine_loss(net, theta, X, y, perm, a=0, b=None):
+    """The Numba engine's mean training loss with the bridge-ordered weights ``[a:b]`` set to ``v`` (CBS chooses
+    its start and iteration by it)."""
+    w = theta[perm]
+
+    def loss(v):
+        full = w.copy()
+        full[a:b] = v
+        th = np.empty_like(theta)
+        th[perm] = full
+        return net.loss_value(th, X, y)
+    return loss
+
+
 CASES = [("magnitude", {}), ("hessian", {}), ("taylor1", {}), ("taylor2", {}), ("woodfisher", {}), ("obs", {}),
          ("cbs", {}), ("magnitude", {"update": "obs"}), ("hessian", {"update": "obs"})]
 
@@ -68,8 +82,9 @@ def test_same_masks_and_updates_as_the_numba_engine(engine, criterion, kw):
     if criterion in ("hessian", "taylor2") and "update" not in kw:
         ref = prune(w, 0.4, criterion, hessian=np.mean(G * G, axis=0), grad=grad)
     else:
+        loss = _engine_loss(net, theta, X, y, perm) if criterion == "cbs" else None
         ref = prune(w, 0.4, criterion, hessian=empirical_fisher(G).matrix, grad=grad, relative_damping=REL,
-                    cbs_search="paper", **kw)
+                    cbs_search="paper", loss=loss, **kw)
     mask = np.concatenate([res.masks[f"{i}.weight"].numpy().ravel() for i in (0, 2, 4)])
     np.testing.assert_array_equal(mask, ref.mask)
     np.testing.assert_allclose(res.weights, ref.weights, rtol=0, atol=1e-10)
@@ -91,7 +106,8 @@ def test_blocks_and_layer_scope_agree_with_the_engine(engine, criterion):
     res = prune_module(_mlp(net, theta), 0.4, criterion, data=_data(X, y), relative_damping=REL, block_size=7)
     blocks = res.results[0].info["blocks"]
     assert blocks[:5] == [(0, 6), (6, 12), (12, 18), (18, 24), (24, 30)] and blocks[-1] == (56, 62)
-    ref = prune_blockwise(w, 0.4, criterion, block_fisher(G, blocks, relative_damping=REL))
+    loss = _engine_loss(net, theta, X, y, perm) if criterion == "cbs" else None
+    ref = prune_blockwise(w, 0.4, criterion, block_fisher(G, blocks, relative_damping=REL), loss=loss)
     np.testing.assert_array_equal(res.results[0].mask, ref.mask)
     np.testing.assert_allclose(res.weights, ref.weights, rtol=0, atol=1e-10)
 
@@ -103,7 +119,8 @@ def test_blocks_and_layer_scope_agree_with_the_engine(engine, criterion):
     off = 0
     for n, k in ((30, 12), (20, 8), (12, 5)):
         sl = slice(off, off + n)
-        ref = prune(w[sl], k, criterion, hessian=F[sl, sl], damping=lam, cbs_search="paper")
+        loss = _engine_loss(net, theta, X, y, perm, off, off + n) if criterion == "cbs" else None
+        ref = prune(w[sl], k, criterion, hessian=F[sl, sl], damping=lam, cbs_search="paper", loss=loss)
         np.testing.assert_allclose(res.weights[sl], ref.weights, rtol=0, atol=1e-10)
         off += n
 
@@ -295,3 +312,17 @@ def test_import_linear_models_does_not_import_torch():
     code = "import sys, linear_models; assert 'torch' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_cbs_chooses_its_randomized_start_by_the_training_loss(engine):
+    net, theta, X, y, perm, G = engine
+    w = theta[perm]
+    opts = dict(relative_damping=REL, cbs_search="paper", start="random-magnitude")
+    res = prune_module(_mlp(net, theta), 0.3, "cbs", data=_data(X, y), relative_damping=REL,
+                       start="random-magnitude", rng=4)
+    F = empirical_fisher(G).matrix
+    ref = prune(w, 0.3, "cbs", hessian=F, rng=4, loss=_engine_loss(net, theta, X, y, perm), **opts)
+    np.testing.assert_array_equal(res.results[0].mask, ref.mask)
+    np.testing.assert_allclose(res.weights, ref.weights, rtol=0, atol=1e-10)
+    # without the loss the search picks another mask here, so the agreement above is the loss's doing
+    assert not np.array_equal(prune(w, 0.3, "cbs", hessian=F, rng=4, **opts).mask, ref.mask)
