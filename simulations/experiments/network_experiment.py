@@ -35,7 +35,7 @@ from linear_models import PruneResult, get_criterion, prune
 from ..networks.model import Network
 from ..runtime import workers
 from ..runtime.seeds import stream as _stream
-from ..runtime.stats import mean_sem
+from ..runtime.stats import KeepSummary, mean_sem
 from .checks import (CRITERIA, FULL_MATRIX_COPIES, PRUNE_LAYERS, SCALE_LIMIT, TEACHERS, NetJob,  # noqa: F401
                      check_keep_counts, experiment_job)
 
@@ -53,7 +53,7 @@ class DivergedTrainingWarning(RuntimeWarning):
 
 
 @dataclass(frozen=True)
-class NetworkResult:
+class NetworkResult(KeepSummary):
     """Result of :func:`network_experiment`.
 
     Attributes
@@ -84,10 +84,6 @@ class NetworkResult:
         ``dense_over_steps`` and ``group_abs_weight_over_steps`` (trials, checkpoints, groups).
     """
 
-    mean: dict
-    sem: dict
-    keep: list
-    keep_counts: np.ndarray
     samples: dict = field(repr=False)
     importance_corr: dict = field(repr=False)
     config: dict = field(repr=False)

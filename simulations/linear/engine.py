@@ -51,7 +51,7 @@ from linear_models import atom_counts, get_criterion
 from pruning_checks import check_choice, check_int, check_keep, check_scalar
 
 from ..runtime import workers
-from ..runtime.stats import mean_sem
+from ..runtime.stats import KeepSummary, mean_sem
 from . import kernels
 
 #: The default criteria: those with a formula in :mod:`asymptotics` (any per-weight criterion of the
@@ -70,7 +70,7 @@ class KeepCollisionWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class MonteCarloResult:
+class MonteCarloResult(KeepSummary):
     """Monte Carlo estimates.
 
     Attributes
@@ -90,10 +90,6 @@ class MonteCarloResult:
         Every argument that determines the result.
     """
 
-    mean: dict
-    sem: dict
-    keep: np.ndarray
-    keep_counts: np.ndarray
     keep_effective: np.ndarray
     samples: dict = field(repr=False)
     config: dict = field(repr=False)

@@ -1,8 +1,32 @@
-"""Means and standard errors of the mean, the one reduction every experiment reports."""
+"""Means and standard errors of the mean, the one reduction every experiment reports, and the fields every
+pruning experiment's result has (:class:`KeepSummary`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class KeepSummary:
+    """Per criterion and kept level, the mean and standard error over trials (the base of the results of
+    :func:`simulations.monte_carlo` and :func:`simulations.network_experiment`).
+
+    Attributes
+    ----------
+    mean, sem : dict
+        Per criterion an array over ``keep``; ``"dense"`` maps to floats.
+    keep : sequence
+        The kept fractions (or counts) asked for.
+    keep_counts : ndarray
+        The number of weights actually kept at each level.
+    """
+
+    mean: dict
+    sem: dict
+    keep: object
+    keep_counts: np.ndarray
 
 
 def mean_sem(x, axis=0):
