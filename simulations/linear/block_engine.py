@@ -36,7 +36,7 @@ from pruning_checks import check_choice, check_int, check_scalar
 
 from ..runtime import workers
 from . import block_kernels
-from .engine import (check_design, check_interpolation, check_keep_grid, check_modes, check_scales, criteria_names,
+from .common import (check_design, check_interpolation, check_keep_grid, check_modes, check_scales, criteria_names,
                      summarize, warn_collisions)
 
 #: The theory's criteria for block spectra (``asymptotics.BLOCK_CRITERIA``), the default.
