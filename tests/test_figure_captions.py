@@ -264,3 +264,51 @@ def test_a_figure_returns_every_file_it_writes(linear_small):
     for name, paths in linear_small.returned.items():
         folder = linear_small / name
         assert sorted(p.name for p in folder.iterdir()) == sorted(type(folder)(p).name for p in paths), name
+
+
+def _alloc_rows(table, kept=None):
+    """Rows of the network-allocation figure: ``table[criterion][keep] = (global loss, layer loss)``."""
+    rows = []
+    for c, per_keep in table.items():
+        for k, (g, l) in per_keep.items():
+            for scope, v in (("global", g), ("layer", l)):
+                rows.append(dict(x=scope, criterion=c, keep=k, metric="relative_loss", mean=v))
+                rows.append(dict(x=scope, criterion=c, keep=k, metric="second_layer_kept",
+                                 mean=(kept or {}).get(c, 0.5)))
+    return rows
+
+
+def test_allocation_wording_follows_the_numbers():
+    text = C.allocation_sentences(_alloc_rows({"magnitude": {0.1: (1.0, 0.5), 0.5: (0.2, 0.1)},
+                                               "obs": {0.1: (0.3, 0.9), 0.5: (0.4, 0.4)}}, {"magnitude": 0.0}))
+    assert "one global selection: obs at keep 0.1;" in text
+    assert "per layer: magnitude at keep 0.1-0.5." in text              # the tie at obs 0.5 names neither
+    assert "keeps 0% by magnitude, 50% by obs of the second layer" in text
+    flipped = C.allocation_sentences(_alloc_rows({"magnitude": {0.1: (0.5, 1.0), 0.5: (0.1, 0.2)}}))
+    assert "global selection: magnitude at keep 0.1-0.5; with the same fraction per layer: nowhere" in flipped
+
+
+@pytest.mark.slow
+def test_allocation_caption_holds_on_its_csv(tmp_path):
+    paths = FIGURES["network-allocation"](tmp_path, quick=True, n_jobs=2)
+    rows = _read(paths[2])
+    text = paths[3].read_text()
+    loss = {(r["x"], r["criterion"], float(r["keep"])): float(r["mean"]) for r in rows
+            if r["metric"] == "relative_loss" and r["criterion"] != "dense"}
+    for (scope, c, k), v in loss.items():
+        if scope != "global":
+            continue
+        other = loss[("layer", c, k)]
+        if abs(v - other) <= C.TIE_RTOL * max(abs(v), abs(other)):
+            continue                                                    # a tie names neither scope
+        better = "global" if v < other else "layer"
+        part = text.split("with the same fraction per layer:")[0 if better == "global" else 1]
+        # the criterion is named on the better side, at a keep range that contains k
+        number = r"\d+(?:\.\d+)?"
+        ranges = [(float(a), float(b or a)) for a, b in re.findall(rf"{c} at keep ({number})(?:-({number}))?", part)]
+        assert any(lo <= k <= hi for lo, hi in ranges), (c, k, better, text)
+    # the second-layer share of the global selection at the smallest keep, as the masks give it
+    k0 = min(k for _, _, k in loss)
+    for r in rows:
+        if r["metric"] == "second_layer_kept" and r["x"] == "global" and float(r["keep"]) == k0:
+            assert f"{100 * float(r['mean']):.0f}% by {r['criterion']}" in text

@@ -19,6 +19,7 @@ from ..second_order.linear_counterpart import linear_counterpart
 from ..second_order.loss_modelling import loss_modelling
 from ..regimes.scratch_linear import linear_scratch_table
 from ..regimes.scratch_networks import scratch_table
+from .allocation import network_allocation_figure
 from .blocks import block_correlation_figure, hessian_gap_figure
 from ..runtime.extras import require
 from .linear import (covariance_scaling_figure, dense_risk_figure, hessian_bias_figure, initialization_figure,
@@ -65,6 +66,8 @@ _ENTRIES = (
      "important features."),
     ("network-init", network_init_figure, "Network 2: pruned loss and weight movement vs initialization scale."),
     ("network-hessian", network_hessian_figure, "Network 3: rank correlation of scores with ablation importance."),
+    ("network-allocation", network_allocation_figure, "Network 4: both layers pruned, with biases: one global "
+     "selection against the same kept fraction per layer."),
     ("network-claims", network_claims, "Network claims table: the shallow-network claims of docs/theory.md "
      "Section 6, measured."),
     ("cbs-table", cbs_table, "CBS table: one-shot second-order pruning of the digits MLP (Yu et al. 2022)."),

@@ -250,3 +250,38 @@ def retraining_sentence(rows, criterion):
     same = sum(sim["same"][k] < sim["none"][k] for k in keeps)
     return (f"{criterion}: a fresh-data refit lowers the risk at {fresh} of {len(keeps)} kept fractions (theory), "
             f"a same-data refit at {same} of {len(keeps)} (simulation)")
+
+
+def allocation_sentences(rows):
+    """The network-allocation figure's title, from its rows: per criterion the kept fractions at which one
+    global selection, or the same fraction per layer, gives the lower test loss (ties and non-finite values
+    name neither), and the fraction of the second layer the global selection keeps at the smallest keep."""
+    loss, kept_v, criteria = {}, {}, []
+    for r in rows:
+        if r["criterion"] == "dense":
+            continue
+        key = (r["x"], r["criterion"], _num(r["keep"]))
+        if r["metric"] == "relative_loss":
+            loss[key] = _num(r["mean"])
+            if r["criterion"] not in criteria:
+                criteria.append(r["criterion"])
+        elif r["metric"] == "second_layer_kept":
+            kept_v[key] = _num(r["mean"])
+    parts = {"global": [], "layer": []}
+    keeps = sorted({k for _, _, k in loss})
+    for c in criteria:
+        labels = []
+        for k in keeps:
+            g, l = loss.get(("global", c, k), math.nan), loss.get(("layer", c, k), math.nan)
+            if not (np.isfinite(g) and np.isfinite(l)) or abs(g - l) <= TIE_RTOL * max(abs(g), abs(l)):
+                labels.append(None)
+            else:
+                labels.append("global" if g < l else "layer")
+        for lab, lo, hi in runs(keeps, labels):
+            parts[lab].append(f"{c} at keep {_range(lo, hi)}")
+    k0 = keeps[0]
+    second = ", ".join(f"{100 * kept_v[('global', c, k0)]:.0f}% by {c}" for c in criteria
+                       if ('global', c, k0) in kept_v)
+    return (f"lower loss with one global selection: {', '.join(parts['global']) or 'nowhere'}; with the same "
+            f"fraction per layer: {', '.join(parts['layer']) or 'nowhere'}. At keep {k0:g} the global selection "
+            f"keeps {second} of the second layer")
