@@ -355,28 +355,39 @@ def _spec(name, dist):
     return BlockSpectrum(d["cov"], d["signal"], d["weights"], dist)
 
 
-def run_mc(draws_per_batch, seed0, batches=MC_BATCHES):
+def _mc_config(c, draws_per_batch, seed0, batches):
+    """Theory and the ``batches`` Monte Carlo statistics of configuration ``c`` (its own stream ``[seed0, c]``)."""
+    name, dist, crit, update, retrain, kappa, ridge, keep = MC_CONFIGS[c]
+    spec = _spec(name, dist)
+    res = solve_pruned(spec, kappa, MC_NOISE, keep=keep, criterion=crit, ridge=ridge, retrain=retrain,
+                       update=update)
+    rng = np.random.default_rng([seed0, c])
+    vals = np.array([mc_statistic(spec, kappa, MC_NOISE, ridge, ridge, retrain,
+                                  mc_block_stats(spec, kappa, MC_NOISE, ridge, crit, update, float(res.threshold),
+                                                 res.kept_fraction, keep, draws_per_batch, rng))
+                     for _ in range(batches)])
+    return float(res.risk), vals
+
+
+def run_mc(draws_per_batch, seed0, batches=MC_BATCHES, n_jobs=None):
     """z-values of every configuration; a statistic with no randomness at all (zero spread over the batches,
     e.g. a fresh OLS refit after fixed-signal oracle pruning: mask and refit law are deterministic) has no
-    z-value and is compared exactly instead (returned in ``exact``)."""
+    z-value and is compared exactly instead (returned in ``exact``). Each configuration draws from its own
+    stream, so ``n_jobs`` processes give the serial numbers bit for bit."""
+    from simulations.runtime.workers import map_ordered
+
     zs, rows, exact = [], [], []
-    for c, (name, dist, crit, update, retrain, kappa, ridge, keep) in enumerate(MC_CONFIGS):
-        spec = _spec(name, dist)
-        res = solve_pruned(spec, kappa, MC_NOISE, keep=keep, criterion=crit, ridge=ridge, retrain=retrain,
-                           update=update)
-        rng = np.random.default_rng([seed0, c])
-        vals = np.array([mc_statistic(spec, kappa, MC_NOISE, ridge, ridge, retrain,
-                                      mc_block_stats(spec, kappa, MC_NOISE, ridge, crit, update, float(res.threshold),
-                                                     res.kept_fraction, keep, draws_per_batch, rng))
-                         for _ in range(batches)])
+    out = map_ordered(_mc_config, [(c, draws_per_batch, seed0, batches) for c in range(len(MC_CONFIGS))], n_jobs)
+    for c, (risk, vals) in enumerate(out):
+        name, dist, crit, update, retrain, kappa, ridge, keep = MC_CONFIGS[c]
         se = vals.std(ddof=1) / np.sqrt(batches)
         if se <= 1e-12 * abs(vals.mean()):
-            exact.append((c, float(res.risk), vals.mean()))
+            exact.append((c, risk, vals.mean()))
             z = np.nan
         else:
-            z = (vals.mean() - float(res.risk)) / se
+            z = (vals.mean() - risk) / se
             zs.append(z)
-        rows.append((name, dist, crit, update, retrain, kappa, ridge, keep, float(res.risk), vals.mean(), se, z))
+        rows.append((name, dist, crit, update, retrain, kappa, ridge, keep, risk, vals.mean(), se, z))
     return np.array(zs), rows, exact
 
 
@@ -405,7 +416,7 @@ DEFAULT_RUN_EXCEPTION = ("pair-0.8-opposite", "fixed", "oracle", "obs", "none")
 
 def test_block_integrals_agree_with_monte_carlo(record_z):
     """Default size: 50 batches x 4,000 draws per block type and configuration (2e5 draws)."""
-    zs, rows, exact = run_mc(4_000, 20261203)
+    zs, rows, exact = run_mc(4_000, 20261203, n_jobs=2)
     _report(rows, "default")
     record_z("blocks: Gaussian block law, 125 random configurations (2e5 draws)", zs, MC_Z_BOUND)
     for c, th, mc in exact:
@@ -450,7 +461,7 @@ SLOW_BATCHES = 200
 
 @pytest.mark.slow
 def test_block_integrals_agree_with_monte_carlo_1e7(record_z):
-    zs, rows, exact = run_mc(50_000, 20261204, batches=SLOW_BATCHES)
+    zs, rows, exact = run_mc(50_000, 20261204, batches=SLOW_BATCHES, n_jobs=2)
     _report(rows, "1e7 draws")
     record_z("blocks: Gaussian block law, 125 random configurations (1e7 draws)", zs, MC_Z_BOUND)
     for c, th, mc in exact:
