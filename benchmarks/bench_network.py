@@ -7,8 +7,9 @@ synthetic inputs), same optimizer (Adam, PyTorch's form), same initial parameter
 full batch, and minibatch 32 or 64 (a fresh permutation per epoch, drawn for both engines from the same
 NumPy stream, so they see the same minibatches in the same order). Prints the median seconds per step
 of each engine and their ratio, and the final losses of both with their relative difference: a ratio
-counts only when they agree to ``LOSS_RTOL`` (the two engines did the same work). Compilation is paid
-before timing and reported separately.
+counts only when they agree to ``LOSS_RTOL`` (the two engines did the same work). The repeats alternate
+between the engines, so that a change of load falls on both. Compilation is paid before timing and
+reported separately.
 
 PyTorch is an optional extra used only here; without it the script times the Numba engine and says
 that PyTorch is missing.
@@ -27,7 +28,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _timing import median_time  # noqa: E402
+from _timing import median_time, median_times_interleaved  # noqa: E402
 
 from simulations import Network  # noqa: E402
 
@@ -141,18 +142,20 @@ def main(argv=None):
         numba_run(net, theta, X, y, batch, 2)                      # compile (or load from cache)
         compile_s = time.perf_counter() - t0
         steps_run = max(10, steps // (4 if quick else 1))
-        t_nb, loss_nb = median_time(lambda: numba_run(net, theta, X, y, batch, steps_run), repeats)
-        row = (f"{'-'.join(map(str, sizes)):>16} {'yes' if bias else 'no':>5} {str(batch or 'full'):>6}"
-               f" {t_nb / steps_run:13.2e}")
+        run_nb = lambda: numba_run(net, theta, X, y, batch, steps_run)                       # noqa: E731
+        head = f"{'-'.join(map(str, sizes)):>16} {'yes' if bias else 'no':>5} {str(batch or 'full'):>6}"
         if torch is None:
-            print(row + f" {'-':>13} {'-':>11} {loss_nb:12.4g} / -   (compile/load {compile_s:.1f} s)")
+            t_nb, loss_nb = median_time(run_nb, repeats)
+            print(head + f" {t_nb / steps_run:13.2e} {'-':>13} {'-':>11} {loss_nb:12.4g} / -"
+                  f"   (compile/load {compile_s:.1f} s)")
             continue
         torch_run(torch, net, theta, X, y, batch, 2)              # warm-up
-        t_th, loss_th = median_time(lambda: torch_run(torch, net, theta, X, y, batch, steps_run), repeats)
+        run_th = lambda: torch_run(torch, net, theta, X, y, batch, steps_run)               # noqa: E731
+        (t_nb, loss_nb), (t_th, loss_th) = median_times_interleaved([run_nb, run_th], repeats)
         rel = abs(loss_nb - loss_th) / abs(loss_th)
         agree = rel <= LOSS_RTOL
-        print(row + f" {t_th / steps_run:13.2e} {t_th / t_nb:11.2f} {loss_nb:.12g} / {loss_th:.12g}"
-              f" (relative difference {rel:.1e}: "
+        print(head + f" {t_nb / steps_run:13.2e} {t_th / steps_run:13.2e} {t_th / t_nb:11.2f}"
+              f" {loss_nb:.12g} / {loss_th:.12g} (relative difference {rel:.1e}: "
               f"{'same work' if agree else 'LOSSES DIFFER, the ratio does not count'})")
 
 
