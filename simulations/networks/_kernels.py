@@ -424,18 +424,20 @@ def batch_grad(theta, sizes, act, loss, Xb, yb, scale, g):
     for l in range(L):
         W = theta[poff[l]:poff[l + 1]].reshape((sizes[l], sizes[l + 1]))
         z = np.dot(a, W)
-        if boff >= 0:
-            o = boff + uoff[l]
+        nout = sizes[l + 1]
+        hidden = l < L - 1
+        a = np.empty_like(z) if hidden else z
+        if boff >= 0:                              # the bias and the activation in one pass
+            b = theta[boff + uoff[l]:boff + uoff[l] + nout]
             for i in range(B):
-                for j in range(z.shape[1]):
-                    z[i, j] += theta[o + j]
-        if l < L - 1:
-            a = np.empty_like(z)
+                for j in range(nout):
+                    z[i, j] += b[j]
+                    if hidden:
+                        a[i, j] = _act(z[i, j], act)
+        elif hidden:
             for i in range(B):
-                for j in range(z.shape[1]):
+                for j in range(nout):
                     a[i, j] = _act(z[i, j], act)
-        else:
-            a = z
         zs.append(z)
         acts.append(a)
     D = np.empty((B, sizes[L]))
@@ -448,13 +450,15 @@ def batch_grad(theta, sizes, act, loss, Xb, yb, scale, g):
         o = poff[l]
         for q in range(GW.size):
             g[o + q] += GW[q]
-        if boff >= 0:
+        if boff >= 0:                              # column sums, row by row (contiguous reads)
             o = boff + uoff[l]
-            for j in range(D.shape[1]):
-                s = 0.0
-                for i in range(B):
-                    s += D[i, j]
-                g[o + j] += s
+            nout = D.shape[1]
+            s = np.zeros(nout)
+            for i in range(B):
+                for j in range(nout):
+                    s[j] += D[i, j]
+            for j in range(nout):
+                g[o + j] += s[j]
         if l > 0:
             W = theta[poff[l]:poff[l + 1]].reshape((sizes[l], sizes[l + 1]))
             Dp = np.dot(D, W.T)
