@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 from scipy.linalg import solve_triangular
 
-from linear_models.block_data import block_signal
+from linear_models.block_data import block_diagonal, block_signal
 from linear_models.criteria import Stats, get_criterion
 from linear_models.criteria import scores as _registry_scores
 from linear_models.joint import joint_patterns, pattern_costs, patterns_to_masks
@@ -239,7 +239,7 @@ class Hessians:
     def full(self):
         if self.job.empirical_hessian:
             return self.train.G / self.train.n
-        return _block_diagonal(self.job.cov)
+        return block_diagonal(self.job.cov)
 
     def _inverse(self):
         if "inv" not in self.__dict__:
@@ -252,7 +252,7 @@ class Hessians:
         return self.__dict__["inv"]
 
     def inverse(self):
-        return self._inverse() if self.job.empirical_hessian else _block_diagonal(self.job.inv)
+        return self._inverse() if self.job.empirical_hessian else block_diagonal(self.job.inv)
 
     def inverse_diag(self):
         if self.job.empirical_hessian:
@@ -265,14 +265,6 @@ class Hessians:
             idx = np.arange(self.job.p).reshape(-1, B)
             return self._inverse()[idx[:, :, None], idx[:, None, :]]
         return self.job.inv
-
-
-def _block_diagonal(blocks):
-    m, B = blocks.shape[0], blocks.shape[1]
-    out = np.zeros((m * B, m * B))
-    idx = np.arange(m * B).reshape(m, B)
-    out[idx[:, :, None], idx[:, None, :]] = blocks
-    return out
 
 
 # ---------------------------------------------------------------------------------------- trial
