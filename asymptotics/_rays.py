@@ -324,9 +324,10 @@ def _segment(lam_i, sl, lo, hi, j, B):
 
 @njit(cache=True)
 def _moments_kernel(lam, lo, hi, pat, mu, c, E, group, P, M1, M2):
-    """Accumulate over directions and segments, per multiplier, group ``group[d]`` of directions and pattern,
-    ``P`` (n, G, NS, 2): the mass and ``E[|z|^2 1{S}]``; over all groups, ``E[z 1{S}]`` and ``E[z z' 1{S}]``
-    (whitened)."""
+    """Sums over directions and envelope segments: per multiplier, group ``group[d]`` of directions and pattern,
+    ``P`` (n, G, NS, 2) the mass and ``E[|z|^2 1{S}]``; per multiplier and pattern, ``M1 = E[z 1{S}]`` and
+    ``M2 = E[z z' 1{S}]`` (whitened). :meth:`RayRule.moments` has one group; the adaptive bisection groups the
+    directions by piece."""
     n, D, J = lam.size, mu.size, lo.shape[1]
     B = J - 1
     buf = np.empty(B + 2)
@@ -445,7 +446,7 @@ class RayRule:
             E = np.stack([np.cos(ang), np.sin(ang)], axis=1)
             mu, c, lo, hi, pat = _ray_setup(E, w, mt, Qt, self.sizes)
             per, M1, M2 = _moment_arrays(probe.size, self.B, 3 * npc)     # per piece: mass and E[|z|^2 1{S}]
-            _moments_kernel(probe, lo, hi, pat, mu, c, E, idx, per, M1, M2)
+            _moments_kernel(probe, lo, hi, pat, mu, c, E, idx, per, M1, M2)     # (M1, M2 unused: cheap next to J_n)
             per = np.moveaxis(per, 1, 0)
             err = np.abs(per[:npc] - per[npc:2 * npc] - per[2 * npc:]) * scale
             err = err.reshape(npc, -1).max(axis=1)
@@ -477,4 +478,5 @@ class RayRule:
         _moments_kernel(lam, self.lo, self.hi, self.pat, self.mu, self.c, self.E, np.zeros(self.mu.size, np.int64),
                         P, M1, M2)
         L = self.L
-        return np.ascontiguousarray(P[:, 0, :, 0]), np.einsum("ij,nsj->nsi", L, M1), np.einsum("ij,nsjk,lk->nsil", L, M2, L)
+        return (np.ascontiguousarray(P[:, 0, :, 0]), np.einsum("ij,nsj->nsi", L, M1),
+                np.einsum("ij,nsjk,lk->nsil", L, M2, L))
