@@ -323,14 +323,18 @@ def _segment(lam_i, sl, lo, hi, j, B):
 
 
 @njit(cache=True)
-def _moments_kernel(lam, lo, hi, pat, mu, c, E, P, M1, M2):
-    """Accumulate ``P``, ``E[z 1{S}]``, ``E[z z' 1{S}]`` (whitened) over directions and segments."""
+def _moments_kernel(lam, lo, hi, pat, mu, c, E, group, P, M1, M2):
+    """Sums over directions and envelope segments: per multiplier, group ``group[d]`` of directions and pattern,
+    ``P`` (n, G, NS, 2) the mass and ``E[|z|^2 1{S}]``; per multiplier and pattern, ``M1 = E[z 1{S}]`` and
+    ``M2 = E[z z' 1{S}]`` (whitened). :meth:`RayRule.moments` has one group; the adaptive bisection groups the
+    directions by piece."""
     n, D, J = lam.size, mu.size, lo.shape[1]
     B = J - 1
     buf = np.empty(B + 2)
     for i in range(n):
         sl = math.sqrt(lam[i])
         for d in range(D):
+            g = group[d]
             for j in range(J):
                 a, b = _segment(lam[i], sl, lo[d, j], hi[d, j], j, B)
                 if not b > a:
@@ -338,7 +342,8 @@ def _moments_kernel(lam, lo, hi, pat, mu, c, E, P, M1, M2):
                 _radial_one(mu[d], a, b, B + 1, buf)
                 s = pat[d, j]
                 w = c[d]
-                P[i, s] += w * buf[B - 1]
+                P[i, g, s, 0] += w * buf[B - 1]
+                P[i, g, s, 1] += w * buf[B + 1]
                 for p in range(B):
                     M1[i, s, p] += w * buf[B] * E[d, p]
                     for q in range(B):
@@ -381,23 +386,11 @@ def _ray_setup(E, W, mt, Qt, sizes):
     return mu, c, lo, hi, pat
 
 
-@njit(cache=True)
-def _direction_kernel(lam, lo, hi, pat, mu, c, out):
-    """Per direction and pattern: ``c J_(B-1)`` and ``c J_(B+1)`` (mass and ``E[|z|^2]``), for adaptivity."""
-    n, D, J = lam.size, mu.size, lo.shape[1]
-    B = J - 1
-    buf = np.empty(B + 2)
-    for i in range(n):
-        sl = math.sqrt(lam[i])
-        for d in range(D):
-            for j in range(J):
-                a = sl * math.sqrt(lo[d, j])
-                b = math.inf if math.isinf(hi[d, j]) else sl * math.sqrt(hi[d, j])
-                if not b > a:
-                    continue
-                _radial_one(mu[d], a, b, B + 1, buf)
-                out[i, d, pat[d, j], 0] += c[d] * buf[B - 1]
-                out[i, d, pat[d, j], 1] += c[d] * buf[B + 1]
+def _moment_arrays(n, B, groups=1):
+    """Zeroed outputs of :func:`_moments_kernel` for ``n`` multipliers: ``P`` (n, groups, 2^B, 2), ``M1``
+    (n, 2^B, B) and ``M2`` (n, 2^B, B, B)."""
+    NS = 2**B
+    return np.zeros((n, groups, NS, 2)), np.zeros((n, NS, B)), np.zeros((n, NS, B, B))
 
 
 class RayRule:
@@ -444,7 +437,6 @@ class RayRule:
             ang, w, _ = _piece_nodes(plo, phi, order)
             return np.stack([np.cos(ang), np.sin(ang)], axis=1), w
         scale = np.array([1.0, 1.0 / (float(mt @ mt) + 2.0)])
-        NS = 2**self.B
         done = []
         for _ in range(ADAPT_MAX_ROUNDS):
             mid = 0.5 * (plo + phi)
@@ -453,10 +445,9 @@ class RayRule:
             ang, w, idx = _piece_nodes(lo3, hi3, np.concatenate([order] * 3))
             E = np.stack([np.cos(ang), np.sin(ang)], axis=1)
             mu, c, lo, hi, pat = _ray_setup(E, w, mt, Qt, self.sizes)
-            vals = np.zeros((probe.size, E.shape[0], NS, 2))
-            _direction_kernel(probe, lo, hi, pat, mu, c, vals)
-            per = np.zeros((3 * npc, probe.size, NS, 2))
-            np.add.at(per, idx, np.moveaxis(vals, 1, 0))
+            per, M1, M2 = _moment_arrays(probe.size, self.B, 3 * npc)     # per piece: mass and E[|z|^2 1{S}]
+            _moments_kernel(probe, lo, hi, pat, mu, c, E, idx, per, M1, M2)     # (M1, M2 unused: cheap next to J_n)
+            per = np.moveaxis(per, 1, 0)
             err = np.abs(per[:npc] - per[npc:2 * npc] - per[2 * npc:]) * scale
             err = err.reshape(npc, -1).max(axis=1)
             bad = err > ADAPT_ATOL
@@ -483,8 +474,9 @@ class RayRule:
     def moments(self, lam):
         """``P`` (n, NS), ``E[X 1{S}]`` (n, NS, B), ``E[X X' 1{S}]`` (n, NS, B, B) at each ``lam``."""
         lam = np.ascontiguousarray(lam, dtype=float).ravel()
-        n, B, NS = lam.size, self.B, 2**self.B
-        P, M1, M2 = np.zeros((n, NS)), np.zeros((n, NS, B)), np.zeros((n, NS, B, B))
-        _moments_kernel(lam, self.lo, self.hi, self.pat, self.mu, self.c, self.E, P, M1, M2)
+        P, M1, M2 = _moment_arrays(lam.size, self.B)
+        _moments_kernel(lam, self.lo, self.hi, self.pat, self.mu, self.c, self.E, np.zeros(self.mu.size, np.int64),
+                        P, M1, M2)
         L = self.L
-        return P, np.einsum("ij,nsj->nsi", L, M1), np.einsum("ij,nsjk,lk->nsil", L, M2, L)
+        return (np.ascontiguousarray(P[:, 0, :, 0]), np.einsum("ij,nsj->nsi", L, M1),
+                np.einsum("ij,nsjk,lk->nsil", L, M2, L))

@@ -168,8 +168,8 @@ def test_bartlett_block_factor_is_l_times_t():
     """``M = L T`` with ``T`` the diagonal engine's Bartlett factor of the same draws (unit variances)."""
     chol = np.linalg.cholesky(np.array([[[1.0, 0.8], [0.8, 1.0]], [[2.0, -0.5], [-0.5, 0.5]]] * 3))
     chi2 = np.random.default_rng(0).chisquare(40 - np.arange(12))
-    M, d = block_kernels._block_bartlett_factor(np.random.default_rng(1), chi2, chol)
-    T, _ = kernels._bartlett_factor(np.random.default_rng(1), chi2, np.ones(12))
+    M, d = kernels._bartlett_factor(np.random.default_rng(1), chi2, chol)
+    T, _ = kernels._bartlett_factor(np.random.default_rng(1), chi2, np.ones((12, 1, 1)))
     L = np.zeros((12, 12))
     for j in range(6):
         L[2 * j:2 * j + 2, 2 * j:2 * j + 2] = chol[j]

@@ -36,14 +36,15 @@ import numpy as np
 from numba import njit
 from scipy.linalg import solve_triangular
 
-from linear_models.block_data import block_signal
+from linear_models.block_data import block_diagonal, block_signal
 from linear_models.criteria import Stats, get_criterion
 from linear_models.criteria import scores as _registry_scores
 from linear_models.joint import joint_patterns, pattern_costs, patterns_to_masks
 
 from ..runtime.seeds import stream
 from . import kernels
-from .kernels import DATA_STREAM, FRESH_STREAM, TIES_STREAM, Sample, fit, rank, tie_order
+from .kernels import (DATA_STREAM, FRESH_STREAM, TIES_STREAM, Sample, add_noise, fit, rank, row_response,
+                      tie_order)
 
 #: Criteria whose rules this module implements itself (the theory's second-order rules).
 SECOND_ORDER = ("obs", "joint")
@@ -101,36 +102,6 @@ def update_matrices(cov):
 # ----------------------------------------------------------------------------------------- sample
 
 @njit(cache=True)
-def _block_bartlett_factor(rng, chi2, chol):
-    """``M = L T`` (``T`` the Bartlett factor drawn row by row as in the diagonal engine, ``L`` block-diagonal
-    lower triangular with blocks ``chol``) and ``diag(M M')``."""
-    m, B = chol.shape[0], chol.shape[1]
-    p = m * B
-    M = np.zeros((p, p))
-    diag = np.empty(p)
-    T = np.zeros((B, p))
-    for j in range(m):
-        start = j * B
-        for r in range(B):
-            i = start + r
-            for c in range(i):
-                T[r, c] = rng.standard_normal()
-            T[r, i] = np.sqrt(chi2[i])
-            s = 0.0
-            for c in range(i + 1):
-                x = chol[j, r, r] * T[r, c]
-                for a in range(r):
-                    x += chol[j, r, a] * T[a, c]
-                M[i, c] = x
-                s += x * x
-            diag[i] = s
-        for r in range(B):
-            for c in range(start + B):
-                T[r, c] = 0.0
-    return M, diag
-
-
-@njit(cache=True)
 def _block_design(rng, chol, beta, n, noise):
     """``X`` with rows ``L z`` (``z ~ N(0, I_p)`` drawn row by row), ``y = X beta + noise e`` and ``diag(X'X)``."""
     m, B = chol.shape[0], chol.shape[1]
@@ -140,29 +111,16 @@ def _block_design(rng, chol, beta, n, noise):
     diag = np.zeros(p)
     z = np.empty(B)
     for i in range(n):
-        s = 0.0
         for j in range(m):
             for r in range(B):
                 z[r] = rng.standard_normal()
                 x = chol[j, r, r] * z[r]
                 for a in range(r):
                     x += chol[j, r, a] * z[a]
-                c = j * B + r
-                X[i, c] = x
-                s += x * beta[c]
-                diag[c] += x * x
-        y[i] = s
-    for i in range(n):
-        y[i] += noise * rng.standard_normal()
+                X[i, j * B + r] = x
+        y[i] = row_response(X[i], beta, diag)
+    add_noise(rng, y, noise)
     return X, y, diag
-
-
-def sample_bartlett(rng, chol, beta, n, noise):
-    """Bartlett sufficient statistics of a block design (module docstring), ``p <= n``."""
-    p = beta.size
-    chi2 = rng.chisquare(n - np.arange(p))
-    M, diag = _block_bartlett_factor(rng, chi2, chol)
-    return Sample(n, M=M, xi=rng.standard_normal(p), beta=beta, noise=noise, gram_diag=diag)
 
 
 def sample_design(rng, chol, beta, n, noise):
@@ -239,7 +197,7 @@ class Hessians:
     def full(self):
         if self.job.empirical_hessian:
             return self.train.G / self.train.n
-        return _block_diagonal(self.job.cov)
+        return block_diagonal(self.job.cov)
 
     def _inverse(self):
         if "inv" not in self.__dict__:
@@ -252,7 +210,7 @@ class Hessians:
         return self.__dict__["inv"]
 
     def inverse(self):
-        return self._inverse() if self.job.empirical_hessian else _block_diagonal(self.job.inv)
+        return self._inverse() if self.job.empirical_hessian else block_diagonal(self.job.inv)
 
     def inverse_diag(self):
         if self.job.empirical_hessian:
@@ -265,14 +223,6 @@ class Hessians:
             idx = np.arange(self.job.p).reshape(-1, B)
             return self._inverse()[idx[:, :, None], idx[:, None, :]]
         return self.job.inv
-
-
-def _block_diagonal(blocks):
-    m, B = blocks.shape[0], blocks.shape[1]
-    out = np.zeros((m * B, m * B))
-    idx = np.arange(m * B).reshape(m, B)
-    out[idx[:, :, None], idx[:, None, :]] = blocks
-    return out
 
 
 # ---------------------------------------------------------------------------------------- trial
@@ -314,7 +264,7 @@ def trial(job, t, out_risk):
     permutation, one per criterion by the registry's stream key of its name.
     """
     p, B = job.p, job.block_size
-    draw = sample_bartlett if job.bartlett else sample_design
+    draw = kernels.sample_block_bartlett if job.bartlett else sample_design
     rng = stream(job.seed, t, DATA_STREAM)
     beta = block_signal(rng, job.types, job.signal, job.gaussian, job.factors) / np.sqrt(p)
     train = draw(rng, job.chol, beta, job.n, job.noise)

@@ -101,21 +101,33 @@ def sample_init(rng, p, init):
 
 
 @njit(cache=True)
-def _bartlett_factor(rng, chi2, sqrt_lam):
-    """``M = Lambda^1/2 T`` (``T`` lower triangular, ``T_ii = sqrt(chi2_i)``, ``T_ij ~ N(0, 1)`` row by row)
-    and ``diag(M M')``."""
-    p = sqrt_lam.size
+def _bartlett_factor(rng, chi2, chol):
+    """``M = L T`` and ``diag(M M')``: ``T`` lower triangular, ``T_ii = sqrt(chi2_i)``, ``T_ij ~ N(0, 1)`` drawn
+    row by row, ``L`` block-diagonal lower triangular with blocks ``chol (m, B, B)`` (the diagonal design:
+    ``B = 1``, ``chol = sqrt(lam)``)."""
+    m, B = chol.shape[0], chol.shape[1]
+    p = m * B
     M = np.zeros((p, p))
     diag = np.empty(p)
-    for i in range(p):
-        s = 0.0
-        for j in range(i):
-            x = sqrt_lam[i] * rng.standard_normal()
-            M[i, j] = x
-            s += x * x
-        x = sqrt_lam[i] * np.sqrt(chi2[i])
-        M[i, i] = x
-        diag[i] = s + x * x
+    T = np.zeros((B, p))
+    for j in range(m):
+        start = j * B
+        for r in range(B):
+            i = start + r
+            for c in range(i):
+                T[r, c] = rng.standard_normal()
+            T[r, i] = np.sqrt(chi2[i])
+            s = 0.0
+            for c in range(i + 1):
+                x = chol[j, r, r] * T[r, c]
+                for a in range(r):
+                    x += chol[j, r, a] * T[a, c]
+                M[i, c] = x
+                s += x * x
+            diag[i] = s
+        for r in range(B):
+            for c in range(start + B):
+                T[r, c] = 0.0
     return M, diag
 
 
@@ -127,16 +139,28 @@ def _design(rng, sqrt_lam, beta, n, noise):
     y = np.empty(n)
     diag = np.zeros(p)
     for i in range(n):
-        s = 0.0
         for j in range(p):
-            x = sqrt_lam[j] * rng.standard_normal()
-            X[i, j] = x
-            s += x * beta[j]
-            diag[j] += x * x
-        y[i] = s
-    for i in range(n):
-        y[i] += noise * rng.standard_normal()
+            X[i, j] = sqrt_lam[j] * rng.standard_normal()
+        y[i] = row_response(X[i], beta, diag)
+    add_noise(rng, y, noise)
     return X, y, diag
+
+
+@njit(cache=True)
+def row_response(x, beta, diag):
+    """``x . beta`` summed in coordinate order, with ``x_j^2`` added to ``diag[j]``."""
+    s = 0.0
+    for j in range(x.size):
+        s += x[j] * beta[j]
+        diag[j] += x[j] * x[j]
+    return s
+
+
+@njit(cache=True)
+def add_noise(rng, y, noise):
+    """``y += noise z``, ``z ~ N(0, I)`` drawn in order."""
+    for i in range(y.size):
+        y[i] += noise * rng.standard_normal()
 
 
 class Sample:
@@ -184,9 +208,15 @@ def sample_bartlett(rng, sqrt_lam, beta, n, noise):
     ``(X'X, X'z)`` has the law of ``(M M', M xi)``, ``M = Lambda^1/2 T``, ``xi ~ N(0, I_p)``
     independent of ``T``: ``O(p^2)`` random numbers instead of ``O(n p)``.
     """
-    p = sqrt_lam.size
+    return sample_block_bartlett(rng, sqrt_lam.reshape(-1, 1, 1), beta, n, noise)
+
+
+def sample_block_bartlett(rng, chol, beta, n, noise):
+    """:func:`sample_bartlett` for the design ``X = Z L'`` with ``L`` block-diagonal lower triangular (blocks
+    ``chol (m, B, B)``): ``X'X = M M'`` with ``M = L T``, still lower triangular, and ``X'z = M xi``."""
+    p = beta.size
     chi2 = rng.chisquare(n - np.arange(p))
-    M, diag = _bartlett_factor(rng, chi2, sqrt_lam)
+    M, diag = _bartlett_factor(rng, chi2, chol)
     return Sample(n, M=M, xi=rng.standard_normal(p), beta=beta, noise=noise, gram_diag=diag)
 
 

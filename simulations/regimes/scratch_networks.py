@@ -29,8 +29,9 @@ from ..runtime.seeds import child, children, generator
 from ..runtime.stats import finite_mean_sem
 from ..runtime.files import write_tidy_csv
 from ..runtime.workers import map_completed
-from .grid import (DECAYS, check_config, check_run_arguments, magnitude_mask, make_problem, rel_error, task_config,
-                      train_schedule)
+from .config import DECAYS, check_config, task_config
+from .grid import check_run_arguments
+from .task import magnitude_mask, make_problem, rel_error, train_schedule
 
 SCRATCH_KEY = 2 << 32
 SCRATCH_DENSITIES = (0.05, 0.1, 0.2, 0.3, 0.5)
