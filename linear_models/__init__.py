@@ -36,7 +36,8 @@ Example
 [True, False, True, False]
 """
 
-from .data import LinearProblem, ar1_covariance, atom_counts, block_covariance, from_spectrum
+from .data import LinearProblem, ar1_covariance, atom_counts, block_covariance
+from .spectrum_data import from_spectrum
 from ._spd import RankDeficientError
 from .estimators import fit, gradient_descent, lipschitz, min_norm, ols, ridge
 from .criteria import (CRITERIA, Criterion, Stats, criterion_names, get_criterion, register_criterion,

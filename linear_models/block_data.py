@@ -20,6 +20,8 @@ import numpy as np
 
 from pruning_checks import as_generator, check_int
 
+from .data import LinearProblem, atom_counts
+
 
 def block_layout(weights, block_size, p):
     """Block type of each of the ``m = p / B`` blocks, shape ``(m,)``.
@@ -29,8 +31,6 @@ def block_layout(weights, block_size, p):
     ValueError
         ``p`` not a multiple of ``block_size``.
     """
-    from .data import atom_counts
-
     if p % block_size:
         raise ValueError(f"p == {p} is not a multiple of the block size {block_size}; a block spectrum needs "
                          "whole blocks.")
@@ -94,8 +94,6 @@ def from_block_spectrum(spectrum, p, noise, rng):
     ValueError
         ``p`` not a multiple of ``B``, an unknown ``signal_dist``.
     """
-    from .data import LinearProblem
-
     p = check_int(p, "p", low=1)
     rng = as_generator(rng)
     cov = np.asarray(spectrum.covariances, dtype=float)
