@@ -20,10 +20,6 @@ SAMPLERS = ("auto", "design", "bartlett")
 MAX_ENTRIES = 2**28
 
 
-class KeepCollisionWarning(UserWarning):
-    """Several keep levels round to the same kept count at this ``p``."""
-
-
 @dataclass(frozen=True)
 class MonteCarloResult(KeepSummary):
     """Monte Carlo estimates.
@@ -127,6 +123,10 @@ def check_design(p, n, sampler, keep_arr, retrain, refit_ridge):
         raise ValueError(f"keep == {a} keeps n == {n} weights: with refit_ridge 0 the refit sits at the "
                          "interpolation threshold (infinite risk); change keep or use refit_ridge > 0.")
     return bartlett, keep_counts
+
+
+class KeepCollisionWarning(UserWarning):
+    """Several keep levels round to the same kept count at this ``p``."""
 
 
 def warn_collisions(keep, counts, p):
