@@ -230,3 +230,18 @@ def test_mlpnet_cli_checks_its_flags_before_loading(monkeypatch, tmp_path, capsy
     with pytest.raises(ValueError, match=r"^sparsities\[0\] == 1.0"):
         mt.run_seed(teacher(0, n_train=30, n_val=5, n_test=20, d=8, hidden=(6,), n_classes=10), 0, sparsities=(1.0,))
     assert mt.option_suffix(True, (0, 2), "layer") == "-bias-layers0-2-layer" and mt.option_suffix() == ""
+
+
+def test_mnist1d_summary_sets_the_dense_network_beside_the_published_baselines():
+    task = LM._LMTask("mnist1d", 0, 0.9, (("magnitude", 1, 0.0),), 0, bias=True, scope="layer", dense=True)
+    rows = [E.row("loss-modelling", "mnist1d", m, 0.0, "test_accuracy", v, s)
+            for m, vals in (("dense", (0.60, 0.62)), ("mlp", (0.66,)), ("logistic", (0.30, 0.31, 0.32)))
+            for s, v in enumerate(vals)]
+    md = LM.dense_summary(rows, task)
+    assert md.startswith("### mnist1d: dense 40-100-100-10, with biases (not pruned), the same fraction of each "
+                         "layer: test accuracy (%) 61.00 +- 1.00 over 2 seed(s) (Adam, lr 0.01, batch 100, 30 epochs)")
+    assert "| MLP 40-100-100-10 | about 68 | 66.00 (one seed) |" in md
+    assert "| logistic regression 40-10 | about 32 | 31.00 +- 0.58 (3 seeds) |" in md
+    assert E.pm(0.5, float("nan"), 100) == "50.00 (one seed)" and E.pm(float("nan"), 0.1) == "cannot be assessed"
+    with pytest.raises(ValueError, match=r"^seeds == 0"):
+        E.mnist1d_baselines(0)

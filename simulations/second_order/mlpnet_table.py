@@ -55,7 +55,7 @@ from pruning_checks import check_bool, check_int, check_scalar
 from ..runtime.files import write_atomic, write_tidy_csv
 from .digits_mlp import (CSV_COLUMNS, METHODS, MNIST1D_RECIPE, PUBLISHED_MNIST, PUBLISHED_MNIST1D, accuracy,
                          add_selection_flags, check_methods, check_sparsities, network, option_suffix, options_text,
-                         prune_groups, row, selection, summarize)
+                         pm, prune_groups, row, selection, summarize)
 
 DATA = ("mnist", "mnist1d", "synthetic")
 SIZES = {"mnist": (784, 40, 20, 10), "mnist1d": (40, 100, 100, 10), "synthetic": (784, 40, 20, 10)}
@@ -205,11 +205,10 @@ def markdown(rows, data_name, sparsities, options=""):
     dense = acc.get((data_name, "dense", 0.0))
     extra = f", {options}" if options else ""
     lines = [f"### {data_name}: test accuracy (%) without fine-tuning, block-wise Fisher{extra}, mean +- s.e. over "
-             f"{dense[2]} seeds (dense {100 * dense[0]:.2f} +- {100 * dense[1]:.2f})", "",
+             f"{dense[2]} seeds (dense {pm(dense[0], dense[1], 100)})", "",
              "| sparsity | " + " | ".join(METHODS) + " | MNIST MP / WF / CBS |", "|" + "---|" * (len(METHODS) + 2)]
     for s in sparsities:
-        cells = [f"{100 * acc[(data_name, m, s)][0]:.2f} +- {100 * acc[(data_name, m, s)][1]:.2f}"
-                 if (data_name, m, s) in acc else "" for m in METHODS]
+        cells = [pm(*acc[(data_name, m, s)][:2], 100) if (data_name, m, s) in acc else "" for m in METHODS]
         pub = ""
         if s in PUBLISHED_MNIST["sparsity"]:
             i = PUBLISHED_MNIST["sparsity"].index(s)
