@@ -190,7 +190,11 @@ def test_loss_modelling_cli_refuses_missing_mnist1d_before_work(monkeypatch, tmp
     monkeypatch.setitem(sys.modules, "mnist1d", None)
     monkeypatch.setattr(LM, "lm_rows", lambda *a, **k: pytest.fail("ran before checking"))
     with pytest.raises(ImportError, match=r"^loss_modelling needs mnist1d.*pip install -e '\.\[mnist1d\]'"):
+        LM.loss_modelling(tmp_path / "out", quick=True, data="mnist1d")
+    with pytest.raises(SystemExit, match=r"error: loss_modelling needs mnist1d, which is not installed"):
         LM.main(["--data", "mnist1d", "--quick", "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match=r"error: layers\[0\] == 4"):
+        LM.main(["--layers", "4", "--quick", "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
 
 
@@ -222,7 +226,7 @@ def test_bad_options_are_named_before_any_work(kw, exc, match, monkeypatch, tmp_
 
 def test_mlpnet_cli_checks_its_flags_before_loading(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(mt, "load", lambda *a: pytest.fail("loaded before checking"))
-    with pytest.raises(ValueError, match=r"^layers\[0\] == 7"):
+    with pytest.raises(SystemExit, match=r"error: layers\[0\] == 7"):
         mt.main(["--data", "synthetic", "--layers", "7", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         mt.main(["--data", "synthetic", "--scope", "neuron", "--out", str(tmp_path)])

@@ -370,6 +370,15 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", default="output")
     a = p.parse_args(argv)
+    try:                            # every argument checked before any work: a bad one is one line, no traceback
+        check_output_dir(a.out, "--out")
+        n_workers(a.jobs)
+        require_data(a.data, "loss_modelling")
+        if a.seeds is not None:
+            check_int(a.seeds, "--seeds", low=1)
+        _LMTask(a.data, 0, LM_SPARSITY, lm_configs(a.quick), 0, bias=a.bias, layers=a.layers, scope=a.scope)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise SystemExit(f"{p.prog}: error: {exc}") from None
     paths = loss_modelling(a.out, quick=a.quick, n_jobs=a.jobs, data=a.data, bias=a.bias, layers=a.layers,
                            scope=a.scope, seeds=a.seeds)
     sys.stdout.write(Path(paths[-1]).read_text())

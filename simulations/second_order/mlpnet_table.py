@@ -230,11 +230,14 @@ def main(argv=None):
     add_selection_flags(p)
     p.add_argument("--out", default="output")
     a = p.parse_args(argv)
-    net = network("relu", SIZES[a.data], a.bias)
-    layers = selection(net, a.layers, a.scope).layers       # a bad --layers is refused before any work
+    try:                            # the options checked before any work: a bad one is one line, no traceback
+        layers = selection(network("relu", SIZES[a.data], a.bias), a.layers, a.scope).layers
+        seeds = 1 if a.quick else check_int(a.seeds, "--seeds", low=1)
+        check_int(a.block_size, "--block-size", low=1)
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"{p.prog}: error: {exc}") from None
     data = load(a.data, a.mnist)
     sparsities = (0.5, 0.9) if a.quick else SPARSITIES
-    seeds = 1 if a.quick else check_int(a.seeds, "--seeds", low=1)
     rows = []
     for seed in range(seeds):
         rows += run_seed(data, seed, sparsities=sparsities, block_size=a.block_size,
