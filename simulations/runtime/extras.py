@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 
 #: extra -> (module to import, the package's name)
-EXTRAS = {"digits": ("sklearn", "scikit-learn"), "dask": ("dask.distributed", "dask[distributed]")}
+EXTRAS = {"digits": ("sklearn", "scikit-learn"), "dask": ("dask.distributed", "dask[distributed]"),
+          "mnist1d": ("mnist1d", "mnist1d")}
 
 
 def require(extra, what):

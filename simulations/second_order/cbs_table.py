@@ -7,27 +7,30 @@ A ``64-40-20-10`` ReLU MLP without
   the full empirical Fisher of the training set (``F = lambda I + G'G/N``,
   ``lambda`` relative to the mean diagonal, :data:`DAMPING`); test accuracy,
   mean and standard error over seeds, beside the published MNIST numbers.
+
+A task's ``bias``, ``layers`` and ``scope`` (:class:`_TableTask`) add biases (never pruned), prune only
+the weight matrices named, or keep the same fraction of each layer with each layer's own Fisher
+(``scope="layer"``; the damping is resolved once on all pruned weights); the defaults are the table.
 """
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from linear_models import second_order as so
-from pruning_checks import check_bool, check_choice, check_int, check_scalar, keep_count
+from pruning_checks import check_bool, check_int, check_scalar
 
 from ..plotting import new_figure, plot_points
 from ..runtime.paths import check_output_dir
 from ..runtime.extras import require
 from ..runtime.files import write_tidy_csv
 from ..runtime.workers import map_ordered, n_workers
-from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SIZES, SPARSITIES,
-                         STREAM_RMP, accuracy, check_task, color, load_data, network, pm, row, stream_of, summarize,
-                         train_dense, write_outputs)
+from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SPARSITIES, STREAM_RMP,
+                         accuracy, check_methods, check_sparsities, check_task, color, load_data, network, pm, prune_groups, row, selection, stream_of,
+                         summarize, train_dense, write_outputs)
 
 # ----------------------------------------------------------------------------------------------
 # Experiment 1: the CBS table
@@ -35,6 +38,13 @@ from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBL
 
 @dataclass(frozen=True)
 class _TableTask:
+    """One CBS-table run: a data set and seed, dense training, one empirical Fisher, every method.
+
+    ``bias``, ``layers`` and ``scope`` choose the network and the pruned weights
+    (:func:`~simulations.second_order.digits_mlp.selection`); ``sizes`` None is the data set's network.
+    Every field is checked at construction (one line naming it), before any work.
+    """
+
     data: str
     seed: int
     sparsities: tuple
@@ -43,70 +53,97 @@ class _TableTask:
     n_starts: int
     activation: str = "relu"
     figure: str = "cbs-table"
-    sizes: tuple = SIZES
+    sizes: tuple | None = None
+    bias: bool = False
+    layers: tuple | None = None
+    scope: str = "global"
 
     def __post_init__(self):
-        object.__setattr__(self, "sizes", check_task(self, fisher=True))
-        sp = self.sparsities
-        if isinstance(sp, (str, bytes)) or not hasattr(sp, "__len__") or not len(sp):
-            raise ValueError(f"sparsities == {sp!r}, must be a non-empty sequence of fractions in [0, 1).")
-        for i, x in enumerate(sp):
-            if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real) or not 0 <= x < 1:
-                raise ValueError(f"sparsities[{i}] == {x!r}, must be a pruned fraction in [0, 1) (a float).")
+        sizes, layers = check_task(self, fisher=True)
+        object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "layers", layers)
+        check_sparsities(self.sparsities)
         check_scalar(self.damping, "damping", low=0, include_low=False)
-        if isinstance(self.methods, str) or not self.methods:
-            raise ValueError(f"methods == {self.methods!r}, must be a non-empty sequence of {METHODS}.")
-        for i, m in enumerate(self.methods):
-            check_choice(m, f"methods[{i}]", METHODS)
+        check_methods(self.methods)
         check_int(self.n_starts, "n_starts", low=1)
 
 
-def _prune_all(task, net, data, theta, fisher, rows):
-    """One Fisher: every method at every sparsity; appends tidy rows."""
+def _fishers(sel, G, damping):
+    """The damped empirical Fisher of each group of ``sel`` from the per-sample gradients ``G`` (``(N, n_params)``):
+    one over every pruned weight (``scope="global"``), or each layer's own with the damping resolved once
+    on all the pruned weights (``"layer"``). Returns the Fishers and ``(mean diagonal, absolute damping)``."""
+    Gs = sel.columns(G)
+    if sel.scope == "global":
+        fisher = so.empirical_fisher(Gs, relative_damping=damping, inverse=True)
+        return [fisher], (fisher.mean_diagonal, fisher.damping)
+    mean_diag = float(np.mean(np.einsum("ij,ij->j", Gs, Gs))) / Gs.shape[0]
+    lam = so.resolve_damping(mean_diag, relative_damping=damping)
+    return [so.empirical_fisher(Gs[:, a:b], damping=lam, inverse=True) for a, b in sel.groups], (mean_diag, lam)
+
+
+def _prune_all(task, net, data, theta, sel, fishers, rows):
+    """Every method at every sparsity on the weights of ``sel`` (each group with its own Fisher of
+    ``fishers``); appends tidy rows. The CBS loss is the training loss of the full parameter vector."""
     Xtr, ytr = data.X_train, data.y_train.astype(float)
-    loss = lambda v: net.loss_value(v, Xtr, ytr)
-    d = theta.size
-    order = None
+    full_loss = lambda v: net.loss_value(v, Xtr, ytr)        # noqa: E731
+    w = sel.weights(theta)
+    parts = [sel.weights(theta, g) for g in range(len(sel.groups))]
+    losses = [full_loss] if sel.everything else [(lambda v, g=g: full_loss(sel.put(theta, v, g)))
+                                                   for g in range(len(sel.groups))]
+    orders = [None] * len(parts)
     if "obs" in task.methods:
-        order = so.obs_order(theta, fisher, d - keep_count(1 - max(task.sparsities), d))
+        orders = [so.obs_order(wg, f, wg.size - k) for wg, f, k in
+                  zip(parts, fishers, sel.counts(1 - max(task.sparsities)))]
     rmp_rng = stream_of(data.name, task.seed, STREAM_RMP)
+
+    def method(m):
+        def one(g, k):
+            wg, f = parts[g], fishers[g]
+            if m == "magnitude":
+                return so.magnitude(wg, k)
+            if m == "magnitude+update":
+                return so.magnitude_update(wg, f, k)
+            if m == "woodfisher":
+                return so.woodfisher(wg, f, k)
+            if m == "obs":
+                return so.obs(wg, f, k, order=orders[g])
+            return so.cbs(wg, f, k, loss=losses[g], rng=rmp_rng, n_starts=task.n_starts)
+        return one
+
     for s in task.sparsities:
         keep = 1.0 - s
-        res = {}
-        for m in task.methods:
-            if m == "magnitude":
-                res[m] = so.magnitude(theta, keep)
-            elif m == "magnitude+update":
-                res[m] = so.magnitude_update(theta, fisher, keep)
-            elif m == "woodfisher":
-                res[m] = so.woodfisher(theta, fisher, keep)
-            elif m == "obs":
-                res[m] = so.obs(theta, fisher, keep, order=order)
-            elif m == "cbs":
-                res[m] = so.cbs(theta, fisher, keep, loss=loss, rng=rmp_rng, n_starts=task.n_starts)
+        res = {m: prune_groups(sel, keep, method(m)) for m in task.methods}
         common = dict(seed=task.seed, damping=task.damping)
-        for m, r in res.items():
+        for m, (wts, _, parts_res) in res.items():
+            full = wts if sel.everything else sel.put(theta, wts)
             rows.append(row(task.figure, data.name, m, s, "test_accuracy",
-                             accuracy(net, r.weights, data.X_test, data.y_test), **common))
-            rows.append(row(task.figure, data.name, m, s, "train_loss", loss(r.weights), **common))
-            if r.loss_increase is not None:
-                rows.append(row(task.figure, data.name, m, s, "predicted_increase", r.loss_increase, **common))
-        mag = so.top_mask(np.abs(theta), keep_count(keep, d))
+                             accuracy(net, full, data.X_test, data.y_test), **common))
+            rows.append(row(task.figure, data.name, m, s, "train_loss", full_loss(full), **common))
+            incs = [r.loss_increase for r in parts_res]
+            if all(i is not None for i in incs):
+                rows.append(row(task.figure, data.name, m, s, "predicted_increase",
+                                 incs[0] if len(incs) == 1 else float(sum(incs)), **common))
+        mag = prune_groups(sel, keep, lambda g, k: so.magnitude(parts[g], k))[1]
         for m in ("woodfisher", "obs", "cbs"):
             if m in res:
                 rows.append(row(task.figure, data.name, m, s, "mask_overlap_magnitude",
-                                 so.mask_overlap(res[m].mask, mag), **common))
+                                 so.mask_overlap(res[m][1], mag), **common))
         if "cbs" in res:
-            sr = res["cbs"].info["search"]
-            for metric, value in (("cbs_start_objective", sr.start_objective), ("cbs_objective", sr.objective),
-                                  ("cbs_swaps", float(sum(sr.swaps[:sr.best_iteration]))),
-                                  ("cbs_iterations", float(len(sr.swaps))), ("cbs_start", float(res["cbs"].info["start"]))):
+            srs = [r.info["search"] for r in res["cbs"][2]]
+            metrics = [("cbs_start_objective", sum(sr.start_objective for sr in srs)),       # summed over layers
+                       ("cbs_objective", sum(sr.objective for sr in srs)),
+                       ("cbs_swaps", float(sum(sum(sr.swaps[:sr.best_iteration]) for sr in srs))),
+                       ("cbs_iterations", float(sum(len(sr.swaps) for sr in srs)))]
+            if len(srs) == 1:                  # the start chosen (one per layer with scope "layer")
+                metrics.append(("cbs_start", float(res["cbs"][2][0].info["start"])))
+            for metric, value in metrics:
                 rows.append(row(task.figure, data.name, "cbs", s, metric, value, **common))
 
 
 def _table_task(task):
     data = load_data(task.data)
-    net = network(task.activation, task.sizes)
+    net = network(task.activation, task.sizes, task.bias)
+    sel = selection(net, task.layers, task.scope)
     theta = train_dense(net, data, task.seed)
     Xtr, ytr = data.X_train, data.y_train.astype(float)
     rows = []
@@ -115,10 +152,11 @@ def _table_task(task):
                      accuracy(net, theta, data.X_test, data.y_test), **common))
     rows.append(row(task.figure, data.name, "dense", 0.0, "train_loss", net.loss_value(theta, Xtr, ytr), **common))
     G = net.per_sample_gradients(theta, Xtr, ytr)
-    fisher = so.empirical_fisher(G, relative_damping=task.damping, inverse=True)
-    rows.append(row(task.figure, data.name, "fisher", 0.0, "mean_diagonal", fisher.mean_diagonal, **common))
-    rows.append(row(task.figure, data.name, "fisher", 0.0, "absolute_damping", fisher.damping, **common))
-    _prune_all(task, net, data, theta, fisher, rows)
+    fishers, (mean_diag, lam) = _fishers(sel, G, task.damping)
+    del G
+    rows.append(row(task.figure, data.name, "fisher", 0.0, "mean_diagonal", mean_diag, **common))
+    rows.append(row(task.figure, data.name, "fisher", 0.0, "absolute_damping", lam, **common))
+    _prune_all(task, net, data, theta, sel, fishers, rows)
     return rows
 
 

@@ -6,12 +6,20 @@ Criteria ``magnitude`` (MP),
   right after pruning and test accuracy after fine-tuning with the mask fixed;
   the rank correlation between the two across configurations with a bootstrap
   interval.
+
+The same study runs on MNIST-1D's 40-100-100-10 MLP (Greydanus 2020; the optional ``mnist1d``
+extra, checked before any work), optionally with biases (as the published MLP baseline, about 68%
+test accuracy) and with the pruned weights chosen by ``layers`` and ``scope``
+(:func:`~simulations.second_order.digits_mlp.selection`):
+
+    .venv/bin/python -m simulations.second_order.loss_modelling --data mnist1d --bias --quick --out output
 """
 
 from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,12 +28,12 @@ from pruning_checks import check_bool, check_array, check_choice, check_int, che
 
 from ..plotting import new_figure, plot_points
 from ..runtime.paths import check_output_dir
-from ..runtime.extras import require
 from ..runtime.stats import mean_sem
 from ..runtime.workers import map_ordered, n_workers
-from .digits_mlp import (BASE_SEED, BOOTSTRAP, FINETUNE_EPOCHS, LM_CRITERIA, LM_PENALTIES, LM_SPARSITY, LM_STEPS,
-                         RECIPE, SIZES, STREAM_FINETUNE, accuracy, check_task, color, load_data, network, pm, row,
-                         steps_per_epoch, stream_of, summarize, train_dense, write_outputs)
+from .digits_mlp import (ALL_DATA, BASE_SEED, BOOTSTRAP, DATASETS, FINETUNE_EPOCHS, LM_CRITERIA, LM_PENALTIES,
+                         LM_SPARSITY, LM_STEPS, PUBLISHED_MNIST1D, STREAM_FINETUNE, accuracy, add_selection_flags,
+                         check_task, color, load_data, mnist1d_baselines, network, option_suffix, options_text, pm, prune_groups, recipe_of,
+                         require_data, row, selection, steps_per_epoch, stream_of, summarize, train_dense, write_outputs)
 
 # ----------------------------------------------------------------------------------------------
 # Experiment 2: loss modelling
@@ -33,16 +41,31 @@ from .digits_mlp import (BASE_SEED, BOOTSTRAP, FINETUNE_EPOCHS, LM_CRITERIA, LM_
 
 @dataclass(frozen=True)
 class _LMTask:
+    """One loss-modelling run: a data set and seed, dense training, every configuration, fine-tuning.
+
+    ``bias``, ``layers`` and ``scope`` choose the network and the pruned weights
+    (:func:`~simulations.second_order.digits_mlp.selection`); ``sizes`` None is the data set's network
+    (:data:`~simulations.second_order.digits_mlp.MNIST1D_SIZES` for ``"mnist1d"``). Every field is checked at
+    construction (one line naming it), before any work.
+    """
+
     data: str
     seed: int
     sparsity: float
     configs: tuple          # (criterion, steps, penalty)
     finetune_epochs: int
     activation: str = "relu"
-    sizes: tuple = SIZES
+    sizes: tuple | None = None
+    bias: bool = False
+    layers: tuple | None = None
+    scope: str = "global"
+    dense: bool = False     # also the dense network's test accuracy and training loss (method "dense")
 
     def __post_init__(self):
-        object.__setattr__(self, "sizes", check_task(self, fisher=False))
+        check_bool(self.dense, "dense")
+        sizes, layers = check_task(self, fisher=False)
+        object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "layers", layers)
         sp = self.sparsity
         if isinstance(sp, (bool, np.bool_)) or not isinstance(sp, numbers.Real) or not 0 <= sp < 1:
             raise ValueError(f"sparsity == {sp!r}, must be a pruned fraction in [0, 1) (a float).")
@@ -66,8 +89,10 @@ def lm_configs(quick):
     return tuple(out)
 
 
-def fine_tune(net, data, theta, mask, epochs, rng, recipe=RECIPE):
-    """Train the masked network ``epochs`` epochs; the epoch with the best validation accuracy is kept."""
+def fine_tune(net, data, theta, mask, epochs, rng, recipe=None):
+    """Train the masked network ``epochs`` epochs by ``recipe`` (default the data set's); the epoch with the
+    best validation accuracy is kept. ``mask`` covers every parameter (biases and unpruned layers True)."""
+    recipe = recipe_of(data.name) if recipe is None else recipe
     spe = steps_per_epoch(len(data.y_train), recipe["batch_size"])
     res = net.train(theta, data.X_train, data.y_train.astype(float), optimizer=recipe["optimizer"], lr=recipe["lr"],
                     steps=epochs * spe, batch_size=recipe["batch_size"], mask=mask, rng=rng,
@@ -79,24 +104,42 @@ def fine_tune(net, data, theta, mask, epochs, rng, recipe=RECIPE):
 
 def _lm_task(task):
     data = load_data(task.data)
-    net = network(task.activation, task.sizes)
+    net = network(task.activation, task.sizes, task.bias)
+    sel = selection(net, task.layers, task.scope)
     theta = train_dense(net, data, task.seed)
     Xtr, ytr = data.X_train, data.y_train.astype(float)
 
-    def statistics(v):
-        _, g = net.loss_and_grad(v, Xtr, ytr)
-        return g, net.ggn_diagonal(v, Xtr)
+    def statistics_of(g):
+        """Gradient and Gauss-Newton diagonal at the pruned weights of group ``g`` (None: all groups) set to
+        ``v``, the rest of ``theta`` at its trained values."""
+        def statistics(v):
+            full = v if sel.everything else sel.put(theta, v, g)
+            _, grad = net.loss_and_grad(full, Xtr, ytr)
+            h = net.ggn_diagonal(full, Xtr)
+            if sel.everything:
+                return grad, h
+            idx = sel.index if g is None else sel.index[slice(*sel.groups[g])]
+            return grad[idx], h[idx]
+        return statistics
 
+    stats = [statistics_of(None if sel.scope == "global" else g) for g in range(len(sel.groups))]
     rows = []
+    if task.dense:
+        rows.append(row("loss-modelling", data.name, "dense", 0.0, "test_accuracy",
+                         accuracy(net, theta, data.X_test, data.y_test), task.seed))
+        rows.append(row("loss-modelling", data.name, "dense", 0.0, "train_loss", net.loss_value(theta, Xtr, ytr),
+                         task.seed))
     ft_rng = stream_of(data.name, task.seed, STREAM_FINETUNE)
     for crit, steps, pen in task.configs:
-        res = so.prune_in_steps(theta, 1.0 - task.sparsity, crit, steps, statistics, penalty=pen)
+        wts, mask, _ = prune_groups(sel, 1.0 - task.sparsity, lambda g, k: so.prune_in_steps(
+            sel.weights(theta, g), k, crit, steps, stats[g], penalty=pen))
+        pruned, mask = (wts, mask) if sel.everything else (sel.put(theta, wts), sel.full_mask(mask))
         common = dict(seed=task.seed, steps=steps, penalty=pen)
         rows.append(row("loss-modelling", data.name, crit, task.sparsity, "train_loss_after_pruning",
-                         net.loss_value(res.weights, Xtr, ytr), **common))
+                         net.loss_value(pruned, Xtr, ytr), **common))
         rows.append(row("loss-modelling", data.name, crit, task.sparsity, "test_accuracy_after_pruning",
-                         accuracy(net, res.weights, data.X_test, data.y_test), **common))
-        tuned, epoch = fine_tune(net, data, res.weights, res.mask, task.finetune_epochs, ft_rng)
+                         accuracy(net, pruned, data.X_test, data.y_test), **common))
+        tuned, epoch = fine_tune(net, data, pruned, mask, task.finetune_epochs, ft_rng)
         rows.append(row("loss-modelling", data.name, crit, task.sparsity, "test_accuracy_after_finetune",
                          accuracy(net, tuned, data.X_test, data.y_test), **common))
         rows.append(row("loss-modelling", data.name, crit, task.sparsity, "best_finetune_epoch", float(epoch),
@@ -203,18 +246,50 @@ def loss_modelling_summary(rows):
     return "\n".join(lines) + "\n", (est, lo, hi)
 
 
-def loss_modelling(out_dir, quick=False, n_jobs=None):
-    """Experiment 2: loss-modelling criteria, steps and locality penalty; returns the paths."""
+def loss_modelling(out_dir, quick=False, n_jobs=None, *, data="digits", bias=False, layers=None, scope="global",
+                   seeds=None):
+    """Experiment 2: loss-modelling criteria, steps and locality penalty; returns the paths.
+
+    Parameters
+    ----------
+    out_dir : path
+        Receives ``<stem>.png``, ``.pdf``, the tidy ``<stem>.csv`` and the summary ``<stem>.md``, with
+        ``stem`` ``loss-modelling`` for digits and ``loss-modelling-<data>`` otherwise.
+    quick : bool
+        One seed, steps (1, 14), penalties (0, 1e-2), 3 fine-tuning epochs.
+    n_jobs : int, optional
+        Workers (the rows are the same for any number).
+    data : {"digits", "teacher", "mnist1d"}
+        The data set and its network (:func:`~simulations.second_order.digits_mlp.default_sizes`): the
+        64-40-20-10 MLP, or MNIST-1D's 40-100-100-10 (its summary also gives the dense test accuracy beside
+        the published MLP and logistic-regression baselines).
+    bias, layers, scope :
+        The network's biases and the pruned weights (:func:`~simulations.second_order.digits_mlp.selection`).
+    seeds : int, optional
+        Number of seeds (default 1 with ``quick``, else 5).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Any bad argument (named in one line), before any work.
+    ImportError
+        The data set's optional package (scikit-learn, ``mnist1d``) is missing, before any work.
+    """
     check_output_dir(out_dir, "out_dir")             # before the work, not when writing its results
     check_bool(quick, "quick")
     n_workers(n_jobs)
-    require("digits", "loss_modelling")       # before any work: the study runs on scikit-learn's digits
+    require_data(data, "loss_modelling")       # before any work: scikit-learn for digits, mnist1d for MNIST-1D
+    n_seeds = (1 if quick else 5) if seeds is None else check_int(seeds, "seeds", low=1)
     configs = lm_configs(quick)
-    seeds = range(1) if quick else range(5)
     epochs = 3 if quick else FINETUNE_EPOCHS
-    tasks = [_LMTask("digits", s, LM_SPARSITY, configs, epochs) for s in seeds]
+    tasks = [_LMTask(data, s, LM_SPARSITY, configs, epochs, bias=bias, layers=layers, scope=scope,
+                     dense=data not in DATASETS) for s in range(n_seeds)]
     rows = lm_rows(tasks, n_jobs)
+    if data == "mnist1d":          # the published baselines retrained here, beside the dense network of the study
+        rows += mnist1d_baselines(3, figure="loss-modelling")
     md, (rho, lo, hi) = loss_modelling_summary(rows)
+    if data not in DATASETS:
+        md = dense_summary(rows, tasks[0]) + md
     by = ("method", "steps", "penalty")
     loss = summarize(rows, "loss-modelling", "train_loss_after_pruning", by=by)
     acc = summarize(rows, "loss-modelling", "test_accuracy_after_finetune", by=by)
@@ -254,4 +329,61 @@ def loss_modelling(out_dir, quick=False, n_jobs=None):
     axes[2].set_title(f"Spearman {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", fontsize=9)
     axes[2].grid(alpha=0.3)
     del steps_list
-    return write_outputs(out_dir, "loss-modelling", fig, rows, md)
+    stem = "loss-modelling" + ("" if data == "digits" else f"-{data}") + option_suffix(bias, tasks[0].layers, scope)
+    return write_outputs(out_dir, stem, fig, rows, md)
+
+
+def dense_summary(rows, task):
+    """Markdown: the dense network's test accuracy over seeds and, for MNIST-1D, its published baselines
+    (:data:`~simulations.second_order.digits_mlp.PUBLISHED_MNIST1D`) and their retrained values."""
+    acc = summarize(rows, "loss-modelling", "test_accuracy", by=("method",))
+    if ("dense",) not in acc:
+        return ""
+    d = acc[("dense",)]
+    net = "-".join(map(str, task.sizes)) + ("" if task.bias else " without biases")
+    opts = options_text(task.bias, task.layers, task.scope)
+    r = recipe_of(task.data)
+    lines = [f"### {task.data}: dense {net}{', ' + opts if opts else ''}: test accuracy (%) {pm(d[0], d[1], 100)} "
+             f"over {d[2]} seed(s) (Adam, lr {r['lr']:g}, batch {r['batch_size']}, {r['epochs']} epochs); "
+             f"pruned to sparsity {task.sparsity}", ""]
+    if task.data == "mnist1d":
+        lines += ["| baseline (with biases) | published | retrained here (6,000 steps, 4,000 signals) |", "|---|---|---|"]
+        for name, label in (("mlp", "MLP 40-100-100-10"), ("logistic", "logistic regression 40-10")):
+            v = acc.get((name,))
+            lines.append(f"| {label} | about {PUBLISHED_MNIST1D[name]:.0f} | "
+                         f"{'' if v is None else pm(v[0], v[1], 100) + (f' ({v[2]} seeds)' if v[2] > 1 else '')} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    """Command line: ``python -m simulations.second_order.loss_modelling --data mnist1d --quick --out DIR``."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", choices=ALL_DATA, default="digits")
+    p.add_argument("--seeds", type=int, help="number of seeds (default 5; 1 with --quick)")
+    p.add_argument("--quick", action="store_true", help="one seed, steps 1 and 14, penalties 0 and 1e-2, "
+                                                         "3 fine-tuning epochs")
+    add_selection_flags(p)
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--out", default="output")
+    a = p.parse_args(argv)
+    try:                            # every argument checked before any work: a bad one is one line, no traceback
+        check_output_dir(a.out, "--out")
+        n_workers(a.jobs)
+        require_data(a.data, "loss_modelling")
+        if a.seeds is not None:
+            check_int(a.seeds, "--seeds", low=1)
+        _LMTask(a.data, 0, LM_SPARSITY, lm_configs(a.quick), 0, bias=a.bias, layers=a.layers, scope=a.scope)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise SystemExit(f"{p.prog}: error: {exc}") from None
+    paths = loss_modelling(a.out, quick=a.quick, n_jobs=a.jobs, data=a.data, bias=a.bias, layers=a.layers,
+                           scope=a.scope, seeds=a.seeds)
+    sys.stdout.write(Path(paths[-1]).read_text())
+    return paths
+
+
+if __name__ == "__main__":
+    main()

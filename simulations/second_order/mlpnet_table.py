@@ -8,7 +8,7 @@ fit in memory, with the Fisher in diagonal blocks inside each layer and one glob
 Yu et al. 2022, docs/references.md: 784-40-20-10, no biases, 32,360 weights):
 
 ============ ================================================ ================================
-data         source                                           network (bias-free, ReLU)
+data         source                                           network (ReLU, bias-free default)
 ============ ================================================ ================================
 ``mnist``    a local copy (:func:`simulations.networks.mnist.  784-40-20-10 (32,360 weights)
              load_mnist`, ``--mnist PATH``), pixels in [0, 1]
@@ -23,8 +23,16 @@ streams; Fisher from ``n_fisher`` training samples (10,000 in the paper), relati
 :data:`DAMPING`. Runs single-threaded; a seed takes about a minute at 32,360 weights (the Fisher
 and greedy OBS dominate; ``benchmarks/bench_blockwise.py``).
 
+Options (:func:`run_seed`, and the flags ``--bias``, ``--layers`` and ``--scope``): biases (one per
+unit, trained, never pruned: the published MNIST-1D MLP has them), the weight matrices pruned
+(default all), and ``scope="layer"``: the same kept fraction of each layer, each pruned with its own
+Fisher blocks and update (``torch.nn.utils.prune.l1_unstructured`` layer by layer) instead of one
+global selection. The Fisher is over the pruned weights only; losses are of the full parameters.
+Non-default options are named in the output files (``mlpnet-table-mnist1d-bias-layer.md``).
+
     .venv/bin/python -m simulations.second_order.mlpnet_table --data mnist --mnist ~/data/mnist --out output
     .venv/bin/python -m simulations.second_order.mlpnet_table --data mnist1d --out output
+    .venv/bin/python -m simulations.second_order.mlpnet_table --data mnist1d --bias --scope layer --quick --out output
     .venv/bin/python -m simulations.second_order.mlpnet_table --data synthetic --quick --out output
 """
 
@@ -40,16 +48,21 @@ import numpy as np
 
 from linear_models.blockwise import update_blocks, block_fisher, layer_blocks, prune_blockwise
 from linear_models.pruning import CBSOptions
-from pruning_checks import keep_count
+from linear_models.second_order import PruneResult
+from linear_models.torch_bridge import _sub_fisher
+from pruning_checks import check_bool, check_int, check_scalar
 
 from ..runtime.files import write_atomic, write_tidy_csv
-from .digits_mlp import CSV_COLUMNS, METHODS, PUBLISHED_MNIST, accuracy, network, row, summarize
+from .digits_mlp import (CSV_COLUMNS, METHODS, MNIST1D_RECIPE, PUBLISHED_MNIST, PUBLISHED_MNIST1D, accuracy,
+                         add_selection_flags, check_methods, check_sparsities, network, option_suffix, options_text,
+                         pm, prune_groups, row, selection, summarize)
 
 DATA = ("mnist", "mnist1d", "synthetic")
 SIZES = {"mnist": (784, 40, 20, 10), "mnist1d": (40, 100, 100, 10), "synthetic": (784, 40, 20, 10)}
 #: Dense recipes (Adam). MNIST-1D: lr 1e-2, batch 100, about 1,000 steps (test accuracy about 64% for the
 #: bias-free 40-100-100-10 net against the published MLP's about 68%; longer training overfits).
-RECIPES = {"mnist": dict(lr=1e-3, batch_size=64, epochs=5), "mnist1d": dict(lr=1e-2, batch_size=100, epochs=30),
+RECIPES = {"mnist": dict(lr=1e-3, batch_size=64, epochs=5),
+           "mnist1d": {k: MNIST1D_RECIPE[k] for k in ("lr", "batch_size", "epochs")},
            "synthetic": dict(lr=1e-3, batch_size=64, epochs=10)}
 SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 BLOCK_SIZE = 2000
@@ -77,13 +90,61 @@ def load(name, mnist_path=None):
 
 
 def run_seed(data, seed, *, sparsities=SPARSITIES, methods=METHODS, block_size=BLOCK_SIZE, damping=DAMPING,
-             n_fisher=N_FISHER, n_starts=10, epochs=None):
-    """Tidy rows of one seed: dense training, block-wise Fisher, every method at every sparsity."""
+             n_fisher=N_FISHER, n_starts=10, epochs=None, bias=False, layers=None, scope="global"):
+    """Tidy rows of one seed: dense training, block-wise Fisher, every method at every sparsity.
+
+    Parameters
+    ----------
+    data : Dataset
+        From :func:`load` (its name picks the network, :data:`SIZES`, and the recipe, :data:`RECIPES`).
+    seed : int >= 0
+    sparsities : sequence of float in [0, 1)
+    methods : sequence of :data:`METHODS`
+    block_size : int >= 1
+        Largest diagonal block of the Fisher (blocks never cross a layer).
+    damping : float > 0
+        Relative damping, resolved once on all the pruned weights.
+    n_fisher : int >= 1
+        Training samples of the empirical Fisher.
+    n_starts : int >= 1
+        CBS's randomized-magnitude starts.
+    epochs : int >= 1, optional
+        Dense training epochs (default the recipe's).
+    bias : bool
+        One bias per unit (trained, never pruned).
+    layers : None, int or sequence of int
+        The weight matrices pruned (default all); the others stay dense.
+    scope : {"global", "layer"}
+        One selection over every pruned weight, or the same kept fraction of each layer with its own
+        Fisher blocks and update (:func:`~simulations.second_order.digits_mlp.selection`).
+
+    Returns
+    -------
+    list of dict
+        Tidy rows (:data:`~simulations.second_order.digits_mlp.CSV_COLUMNS`): the dense test accuracy and
+        training loss, then each method's at each sparsity. Every loss is of the full parameter vector.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Any bad argument, named in one line, before training.
+    """
+    seed = check_int(seed, "seed", low=0)
+    sparsities = check_sparsities(sparsities)
+    methods = check_methods(methods)
+    block_size = check_int(block_size, "block_size", low=1)
+    damping = check_scalar(damping, "damping", low=0, include_low=False)
+    n_fisher = check_int(n_fisher, "n_fisher", low=1)
+    n_starts = check_int(n_starts, "n_starts", low=1)
+    if epochs is not None:
+        epochs = check_int(epochs, "epochs", low=1)
+    check_bool(bias, "bias")
     sizes = SIZES[data.name] if data.name in SIZES else (data.n_features, 40, 20, data.n_classes)
     recipe = dict(RECIPES.get(data.name, RECIPES["synthetic"]))
     if epochs is not None:
         recipe["epochs"] = epochs
-    net = network("relu", sizes)
+    net = network("relu", sizes, bias)
+    sel = selection(net, layers, scope)
     ss = np.random.SeedSequence(SEED_BASE, spawn_key=(DATA.index(data.name) if data.name in DATA else 9, seed))
     r_init, r_order, r_fisher, r_rmp = (np.random.default_rng(s) for s in ss.spawn(4))
     theta0 = net.init(math.sqrt(2.0), r_init)
@@ -95,55 +156,67 @@ def run_seed(data, seed, *, sparsities=SPARSITIES, methods=METHODS, block_size=B
     rows = [row(FIGURE, data.name, "dense", 0.0, "test_accuracy", accuracy(net, theta, data.X_test, data.y_test),
                 **common),
             row(FIGURE, data.name, "dense", 0.0, "train_loss", net.loss_value(theta, Xtr, ytr), **common)]
-    layers = [b - a for a, b in (net.layer_block(l) for l in range(len(sizes) - 1))]
-    blocks = layer_blocks(layers, min(block_size, max(layers)))
+    layer_sizes = list(sel.layer_sizes)
+    blocks = layer_blocks(layer_sizes, min(block_size, max(layer_sizes)))
     idx = r_fisher.permutation(len(ytr))[:min(n_fisher, len(ytr))]
-    chunks = (net.per_sample_gradients(theta, Xtr[idx[i:i + CHUNK]], ytr[idx[i:i + CHUNK]])
+    chunks = (sel.columns(net.per_sample_gradients(theta, Xtr[idx[i:i + CHUNK]], ytr[idx[i:i + CHUNK]]))
               for i in range(0, idx.size, CHUNK))
     fisher = block_fisher(chunks, blocks, relative_damping=damping, inverse=True)
-    loss = lambda v: net.loss_value(v, Xtr, ytr)        # noqa: E731
-    d = theta.size
-    order = None
+    fishers = [_sub_fisher(fisher, a, b) for a, b in sel.groups]       # the whole Fisher for scope "global"
+    full_loss = lambda v: net.loss_value(v, Xtr, ytr)        # noqa: E731
+    parts = [sel.weights(theta, g) for g in range(len(sel.groups))]
+    losses = [full_loss] if sel.everything else [(lambda v, g=g: full_loss(sel.put(theta, v, g)))
+                                                   for g in range(len(sel.groups))]
+    orders = [None] * len(parts)
     if "obs" in methods:           # greedy removal sets are nested: one path for every sparsity (last: overwrites)
-        order = prune_blockwise(theta, 1 - max(sparsities), "obs", fisher).info["order"]
-    for s in sparsities:
-        keep = keep_count(1.0 - s, d)
-        res = {}
-        for m in methods:
+        orders = [prune_blockwise(wg, 1 - max(sparsities), "obs", f).info["order"] for wg, f in zip(parts, fishers)]
+
+    def method(m):
+        def one(g, k):
+            wg, f = parts[g], fishers[g]
             if m == "magnitude":
-                res[m] = prune_blockwise(theta, keep, "magnitude", fisher, update="none").weights
-            elif m == "magnitude+update":
-                res[m] = prune_blockwise(theta, keep, "magnitude", fisher, update="obs").weights
-            elif m == "woodfisher":
-                res[m] = prune_blockwise(theta, keep, "woodfisher", fisher).weights
-            elif m == "obs":
-                mask = np.ones(d, dtype=bool)
-                mask[order[:d - keep]] = False
-                res[m] = update_blocks(theta, fisher, mask, "obs", 1.0)[0]
-            elif m == "cbs":
-                res[m] = prune_blockwise(theta, keep, "cbs", fisher, start="random-magnitude", rng=r_rmp, loss=loss,
-                                         cbs_options=CBSOptions(n_starts=n_starts)).weights
-        for m, wts in res.items():
+                return prune_blockwise(wg, k, "magnitude", f, update="none")
+            if m == "magnitude+update":
+                return prune_blockwise(wg, k, "magnitude", f, update="obs")
+            if m == "woodfisher":
+                return prune_blockwise(wg, k, "woodfisher", f)
+            if m == "obs":
+                mask = np.ones(wg.size, dtype=bool)
+                mask[orders[g][:wg.size - k]] = False
+                return PruneResult(update_blocks(wg, f, mask, "obs", 1.0)[0], mask, "obs")
+            return prune_blockwise(wg, k, "cbs", f, start="random-magnitude", rng=r_rmp, loss=losses[g],
+                                   cbs_options=CBSOptions(n_starts=n_starts))
+        return one
+
+    for s in sparsities:
+        for m in methods:
+            wts = prune_groups(sel, 1.0 - s, method(m))[0]
+            wts = wts if sel.everything else sel.put(theta, wts)
             rows.append(row(FIGURE, data.name, m, s, "test_accuracy", accuracy(net, wts, data.X_test, data.y_test),
                             **common))
-            rows.append(row(FIGURE, data.name, m, s, "train_loss", loss(wts), **common))
+            rows.append(row(FIGURE, data.name, m, s, "train_loss", full_loss(wts), **common))
     return rows
 
 
-def markdown(rows, data_name, sparsities):
+def markdown(rows, data_name, sparsities, options=""):
+    """The table (%, mean +- s.e.) beside the published MNIST numbers; ``options`` (from :func:`options_text`)
+    describes a non-default network or selection, and MNIST-1D gets its published baselines."""
     acc = summarize(rows, FIGURE, "test_accuracy", data=data_name)
     dense = acc.get((data_name, "dense", 0.0))
-    lines = [f"### {data_name}: test accuracy (%) without fine-tuning, block-wise Fisher, mean +- s.e. over "
-             f"{dense[2]} seeds (dense {100 * dense[0]:.2f} +- {100 * dense[1]:.2f})", "",
+    extra = f", {options}" if options else ""
+    lines = [f"### {data_name}: test accuracy (%) without fine-tuning, block-wise Fisher{extra}, mean +- s.e. over "
+             f"{dense[2]} seeds (dense {pm(dense[0], dense[1], 100)})", "",
              "| sparsity | " + " | ".join(METHODS) + " | MNIST MP / WF / CBS |", "|" + "---|" * (len(METHODS) + 2)]
     for s in sparsities:
-        cells = [f"{100 * acc[(data_name, m, s)][0]:.2f} +- {100 * acc[(data_name, m, s)][1]:.2f}"
-                 if (data_name, m, s) in acc else "" for m in METHODS]
+        cells = [pm(*acc[(data_name, m, s)][:2], 100) if (data_name, m, s) in acc else "" for m in METHODS]
         pub = ""
         if s in PUBLISHED_MNIST["sparsity"]:
             i = PUBLISHED_MNIST["sparsity"].index(s)
             pub = " / ".join(f"{PUBLISHED_MNIST[m][i]:.2f}" for m in ("magnitude", "woodfisher", "cbs"))
         lines.append(f"| {s} | " + " | ".join(cells) + f" | {pub} |")
+    if data_name == "mnist1d":
+        lines += ["", f"Published MNIST-1D baselines (dense, test accuracy): MLP about {PUBLISHED_MNIST1D['mlp']:.0f}% "
+                  f"(with biases), logistic regression about {PUBLISHED_MNIST1D['logistic']:.0f}%."]
     return "\n".join(lines) + "\n"
 
 
@@ -154,20 +227,27 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--block-size", type=int, default=BLOCK_SIZE)
     p.add_argument("--quick", action="store_true", help="one seed, sparsities 0.5 and 0.9, 2,000 Fisher samples")
+    add_selection_flags(p)
     p.add_argument("--out", default="output")
     a = p.parse_args(argv)
+    try:                            # the options checked before any work: a bad one is one line, no traceback
+        layers = selection(network("relu", SIZES[a.data], a.bias), a.layers, a.scope).layers
+        seeds = 1 if a.quick else check_int(a.seeds, "--seeds", low=1)
+        check_int(a.block_size, "--block-size", low=1)
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"{p.prog}: error: {exc}") from None
     data = load(a.data, a.mnist)
     sparsities = (0.5, 0.9) if a.quick else SPARSITIES
-    seeds = 1 if a.quick else a.seeds
     rows = []
     for seed in range(seeds):
         rows += run_seed(data, seed, sparsities=sparsities, block_size=a.block_size,
-                         n_fisher=2000 if a.quick else N_FISHER, n_starts=2 if a.quick else 10)
+                         n_fisher=2000 if a.quick else N_FISHER, n_starts=2 if a.quick else 10, bias=a.bias,
+                         layers=layers, scope=a.scope)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{FIGURE}-{a.data}"
+    stem = f"{FIGURE}-{a.data}{option_suffix(a.bias, layers, a.scope)}"
     write_tidy_csv(out / f"{stem}.csv", rows, CSV_COLUMNS)
-    md = markdown(rows, data.name, sparsities)
+    md = markdown(rows, data.name, sparsities, options_text(a.bias, layers, a.scope))
     write_atomic(out / f"{stem}.md", md)
     sys.stdout.write(md)
     return rows
