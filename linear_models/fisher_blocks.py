@@ -150,6 +150,25 @@ class BlockFisher:
     def nbytes(self):
         return memory_estimate(self.sizes, 1 if self.inverses is None else 2)
 
+    def restrict(self, start, stop):
+        """The blocks inside ``[start, stop)`` (a layer, for layer-wise pruning), shifted to start at 0; the
+        same matrices and inverses (not copied), damping and sample count. ``self`` for the whole range.
+
+        Raises
+        ------
+        ValueError
+            ``[start, stop)`` cuts through a block.
+        """
+        if (start, stop) == (0, self.d):
+            return self
+        idx = [i for i, (s, e) in enumerate(self.blocks) if s >= start and e <= stop]
+        if sum(self.blocks[i][1] - self.blocks[i][0] for i in idx) != stop - start:
+            raise ValueError(f"[{start}, {stop}) cuts through a block of {self.blocks}; restrict to whole blocks.")
+        return BlockFisher([(self.blocks[i][0] - start, self.blocks[i][1] - start) for i in idx],
+                           [self.matrices[i] for i in idx],
+                           None if self.inverses is None else [self.inverses[i] for i in idx],
+                           self.diagonal[start:stop], self.damping, self.n_samples)
+
     @classmethod
     def from_matrix(cls, H, blocks, *, damping=0.0, relative_damping=None, inverse=True, max_memory=None):
         """The diagonal blocks of a full symmetric ``H`` (``(d, d)``), damped by ``damping`` or by

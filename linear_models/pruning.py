@@ -63,6 +63,9 @@ from .second_order import (CBS_EPSILON, CBS_MAX_ITER, CBS_MISSES, CBS_PATIENCE, 
 
 CBS_STARTS = ("magnitude", "obs", "random-magnitude")
 CBS_SEARCHES = ("exact", "paper")
+#: Sparsity allocation over layers: one selection over every pruned weight, or the same kept fraction in each
+#: layer (``torch.nn.utils.prune.global_unstructured`` against ``l1_unstructured`` layer by layer).
+SCOPES = ("global", "layer")
 UPDATES = _criteria.UPDATES
 CBS_RTOL = 1e-12          # a swap must lower the objective by more than this (relative)
 WOODFISHER_UPDATE_SCALE = WOODFISHER_SCALE   # the CBS paper's WoodFisher baseline scales its update by 0.9

@@ -54,12 +54,11 @@ from pruning_checks import as_generator, check_choice, check_int, keep_count
 
 from . import blockwise as _bw
 from .criteria import get_criterion
-from .pruning import prune
+from .pruning import SCOPES, prune
 from .cbs import quotas
 from .fisher_blocks import finish_block_fisher
 from .second_order import WOODFISHER_SCALE, PruneResult, resolve_damping
 
-SCOPES = ("global", "layer")
 #: Copies of the full ``d x d`` matrix the full-matrix path holds at once (Fisher, damped Fisher,
 #: inverse, greedy OBS's working inverse).
 FULL_COPIES = 4
@@ -361,7 +360,7 @@ def prune_module(model, keep, criterion="magnitude", *, scope="global", data=Non
         if full_loss is not None:            # the group's weights in the model, every other weight as it was
             extra["loss"] = lambda v, a=a, b=b: full_loss(np.concatenate([w[:a], v, w[b:]]))
         if bfisher is not None and blocks is not None:
-            res = _bw.prune_blockwise(wg, k, crit, _sub_fisher(bfisher, a, b), start=start, overwrite=True,
+            res = _bw.prune_blockwise(wg, k, crit, bfisher.restrict(a, b), start=start, overwrite=True,
                                       **extra, **options)
             inc = res.loss_increase
         else:
@@ -516,16 +515,6 @@ def _weights_loss(torch, model, params, batches, loss_fn, n_samples):
 def _damped_inverse_blocks(bf, lam, inverse):
     """The undamped one-pass blocks of ``bf``, damped by ``lam`` and (optionally) inverted."""
     return finish_block_fisher(bf.blocks, bf.matrices, bf.diagonal, lam, bf.n_samples, inverse)
-
-
-def _sub_fisher(bf, a, b):
-    """The blocks of ``bf`` inside ``[a, b)``, shifted to start at 0 (a layer, for ``scope="layer"``)."""
-    if (a, b) == (0, bf.d):
-        return bf
-    idx = [i for i, (s, e) in enumerate(bf.blocks) if s >= a and e <= b]
-    return _bw.BlockFisher([(bf.blocks[i][0] - a, bf.blocks[i][1] - a) for i in idx], [bf.matrices[i] for i in idx],
-                           None if bf.inverses is None else [bf.inverses[i] for i in idx], bf.diagonal[a:b],
-                           bf.damping, bf.n_samples)
 
 
 def _apply(torch, params, sizes, w, new_w, mask, scores, inc, results):

@@ -168,3 +168,16 @@ def test_lazy_downdates_and_compaction_change_nothing(problem, monkeypatch, rank
         np.testing.assert_array_equal(res.mask, ref.mask)
         np.testing.assert_allclose(res.weights, ref.weights, rtol=0, atol=1e-10)
         assert res.loss_increase == pytest.approx(ref.loss_increase, rel=1e-10)
+
+
+def test_restrict_takes_whole_blocks_and_refuses_to_cut_one():
+    rng = np.random.default_rng(2)
+    G = rng.standard_normal((50, 40))
+    bf = block_fisher(G, layer_blocks([25, 15], 10), relative_damping=REL, inverse=True)
+    sub = bf.restrict(25, 40)
+    assert sub.blocks == [(0, 8), (8, 15)] and sub.damping == bf.damping      # 15 weights in two balanced blocks
+    np.testing.assert_array_equal(sub.matrices[1], bf.matrices[-1])
+    np.testing.assert_array_equal(sub.diagonal, bf.diagonal[25:])
+    assert bf.restrict(0, 40) is bf
+    with pytest.raises(ValueError, match="cuts through a block"):
+        bf.restrict(5, 40)

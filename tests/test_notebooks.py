@@ -54,5 +54,5 @@ def test_notebook_runs_quick_and_agrees(path, tmp_path, monkeypatch, record_z):
 
 
 #: notebooks without a theory line to hold simulation to (networks, and tables whose z-checks live in their tests)
-Z_FREE = {"network_scaling", "network_init", "network_hessian", "network_claims", "cbs_table", "loss_modelling",
-          "linear_counterpart", "regimes", "scratch_table", "linear_scratch"}
+Z_FREE = {"network_scaling", "network_init", "network_hessian", "network_claims", "network_allocation", "cbs_table",
+          "loss_modelling", "linear_counterpart", "regimes", "scratch_table", "linear_scratch"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from linear_models import get_criterion
+from linear_models.pruning import SCOPES  # noqa: F401  (one selection, or the same fraction per layer)
 from pruning_checks import check_choice, check_int, check_scalar
 
 from ..networks.memory import check_allocation, matrix_bytes
@@ -20,8 +21,6 @@ from ..networks.model import ACTIVATIONS, OPTIMIZERS
 CRITERIA = ("magnitude", "hessian", "taylor1", "taylor2", "random", "oracle", "obs", "cbs")
 TEACHERS = ("linear", "shallow")
 PRUNE_LAYERS = ("first", "all")
-#: Sparsity allocation: one selection over every pruned parameter, or the same kept fraction in each layer.
-SCOPES = ("global", "layer")
 #: Largest label / feature standard deviation accepted: squares, gradients and Gauss-Newton entries of
 #: larger scales overflow float64 (``noise = 1e200`` made every value NaN); the smallest label scale too.
 SCALE_LIMIT = 1e50

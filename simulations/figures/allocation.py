@@ -25,7 +25,7 @@ import numpy as np
 from ..experiments.network_experiment import network_experiment
 from ..plotting import LABELS, MARKERS, color, new_figure, plot_points
 from . import captions
-from .networks import _finish, base_config
+from .networks import base_config, save_network_figure
 
 CRITERIA = ("magnitude", "hessian", "obs", "random")
 SCOPES = ("global", "layer")
@@ -111,7 +111,7 @@ def plot_network_allocation(results, out_dir):
     fig.suptitle("\n".join(textwrap.wrap(
         f"Both layers pruned, with biases (d={cfg['d']}, m={cfg['width']}, {cfg['steps']} Adam steps, "
         f"{cfg['trials']} trials). {title[0].upper() + title[1:]}.", 150)), fontsize=7.5)
-    return _finish(fig, rows, out_dir, STEM, title + ".")
+    return save_network_figure(fig, rows, out_dir, STEM, title + ".")
 
 
 def network_allocation_figure(out_dir, quick=False, n_jobs=None):

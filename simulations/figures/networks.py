@@ -83,7 +83,8 @@ def _rows_of(figure, x_name, x, res, rows):
                          trials=trials))
 
 
-def _finish(fig, rows, out_dir, stem, caption):
+def save_network_figure(fig, rows, out_dir, stem, caption):
+    """Save a network figure, its tidy CSV (:data:`CSV_COLUMNS`) and its computed caption; returns the paths."""
     return save_with_csv(fig, rows, out_dir, stem, CSV_COLUMNS) + (write_caption(out_dir, stem, caption),)
 
 
@@ -171,7 +172,7 @@ def plot_network_scaling(cs, results, out_dir):
     cfg = results[0].config
     fig.suptitle(f"Shallow ReLU net, d={cfg['d']}, m={cfg['width']}, n={cfg['n_train']}, {cfg['steps']} Adam steps, "
                  f"init {cfg['init']:g}, {cfg['trials']} trials", fontsize=9)
-    return _finish(fig, rows, out_dir, "network_scaling", f"{pruned_title}. {weights_title}.")
+    return save_network_figure(fig, rows, out_dir, "network_scaling", f"{pruned_title}. {weights_title}.")
 
 
 def linear_limit_init_curve(s0s, keep=KEEP):
@@ -232,7 +233,7 @@ def plot_network_init(inits, results, out_dir):
     ax3.set_title("Linear limit (min-norm, kappa 0.6)")
     ax3.grid(alpha=0.3)
     ax3.legend(fontsize=6.5, frameon=False, loc="best")
-    return _finish(fig, rows, out_dir, "network_init", f"First layer: {movement}.")
+    return save_network_figure(fig, rows, out_dir, "network_init", f"First layer: {movement}.")
 
 
 def hessian_run(quick, n_jobs=None):
@@ -288,7 +289,7 @@ def plot_network_hessian(res, inits, results, out_dir):
     ax2.set_title("\n".join(textwrap.wrap(sentence, 55)), fontsize=7)
     ax2.axhline(0, color="k", lw=0.6)
     ax2.grid(alpha=0.3)
-    return _finish(fig, rows, out_dir, "network_hessian", sentence + ".")
+    return save_network_figure(fig, rows, out_dir, "network_hessian", sentence + ".")
 
 
 #: docs/theory.md Section 6's illustrative numbers (test loss / Var(y), keep 30%, no fine-tuning)

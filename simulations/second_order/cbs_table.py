@@ -86,7 +86,6 @@ def _prune_all(task, net, data, theta, sel, fishers, rows):
     ``fishers``); appends tidy rows. The CBS loss is the training loss of the full parameter vector."""
     Xtr, ytr = data.X_train, data.y_train.astype(float)
     full_loss = lambda v: net.loss_value(v, Xtr, ytr)        # noqa: E731
-    w = sel.weights(theta)
     parts = [sel.weights(theta, g) for g in range(len(sel.groups))]
     losses = [full_loss] if sel.everything else [(lambda v, g=g: full_loss(sel.put(theta, v, g)))
                                                    for g in range(len(sel.groups))]

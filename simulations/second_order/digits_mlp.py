@@ -37,7 +37,7 @@ import numpy as np
 
 from linear_models import second_order as so
 from linear_models.cbs import quotas
-from linear_models.torch_bridge import SCOPES
+from linear_models.pruning import SCOPES
 from pruning_checks import check_bool, check_choice, check_int, keep_count
 
 from ..networks.memory import check_allocation, matrix_bytes

@@ -49,7 +49,6 @@ import numpy as np
 from linear_models.blockwise import update_blocks, block_fisher, layer_blocks, prune_blockwise
 from linear_models.pruning import CBSOptions
 from linear_models.second_order import PruneResult
-from linear_models.torch_bridge import _sub_fisher
 from pruning_checks import check_bool, check_int, check_scalar
 
 from ..runtime.files import write_atomic, write_tidy_csv
@@ -162,7 +161,7 @@ def run_seed(data, seed, *, sparsities=SPARSITIES, methods=METHODS, block_size=B
     chunks = (sel.columns(net.per_sample_gradients(theta, Xtr[idx[i:i + CHUNK]], ytr[idx[i:i + CHUNK]]))
               for i in range(0, idx.size, CHUNK))
     fisher = block_fisher(chunks, blocks, relative_damping=damping, inverse=True)
-    fishers = [_sub_fisher(fisher, a, b) for a, b in sel.groups]       # the whole Fisher for scope "global"
+    fishers = [fisher.restrict(a, b) for a, b in sel.groups]       # the whole Fisher for scope "global"
     full_loss = lambda v: net.loss_value(v, Xtr, ytr)        # noqa: E731
     parts = [sel.weights(theta, g) for g in range(len(sel.groups))]
     losses = [full_loss] if sel.everything else [(lambda v, g=g: full_loss(sel.put(theta, v, g)))
