@@ -27,10 +27,10 @@ from ..plotting import new_figure, plot_points
 from ..runtime.paths import check_output_dir
 from ..runtime.extras import require
 from ..runtime.files import write_tidy_csv
-from ..runtime.workers import map_ordered, n_workers
+from ..runtime.workers import n_workers
 from .digits_mlp import (CSV_COLUMNS, DAMPING, DAMPINGS, DATASETS, METHODS, PUBLISHED_MNIST, SPARSITIES, STREAM_RMP,
-                         accuracy, check_methods, check_sparsities, check_task, color, load_data, network, pm, prune_groups, row, selection, stream_of,
-                         summarize, train_dense, write_outputs)
+                         accuracy, check_methods, check_sparsities, check_task, color, pm, prune_groups, row, stream_of,
+                         summarize, task_rows, trained_task, write_outputs)
 
 # ----------------------------------------------------------------------------------------------
 # Experiment 1: the CBS table
@@ -140,11 +140,7 @@ def _prune_all(task, net, data, theta, sel, fishers, rows):
 
 
 def _table_task(task):
-    data = load_data(task.data)
-    net = network(task.activation, task.sizes, task.bias)
-    sel = selection(net, task.layers, task.scope)
-    theta = train_dense(net, data, task.seed)
-    Xtr, ytr = data.X_train, data.y_train.astype(float)
+    data, net, sel, theta, Xtr, ytr = trained_task(task)
     rows = []
     common = dict(seed=task.seed, damping=task.damping)
     rows.append(row(task.figure, data.name, "dense", 0.0, "test_accuracy",
@@ -220,12 +216,7 @@ def cbs_markdown(rows, sparsities=SPARSITIES):
 def table_rows(tasks, n_jobs=None):
     """Tidy rows of the CBS-table tasks (in task order, whatever ``n_jobs``); every task and ``n_jobs`` are
     checked before any runs."""
-    tasks = list(tasks)
-    for i, t in enumerate(tasks):
-        if not isinstance(t, _TableTask):
-            raise TypeError(f"tasks[{i}] must be a _TableTask, got {type(t).__name__}.")
-    n_workers(n_jobs)
-    return [r for part in map_ordered(_table_task, [(t,) for t in tasks], n_jobs) for r in part]
+    return task_rows(_table_task, tasks, _TableTask, n_jobs)
 
 
 def cbs_table(out_dir, quick=False, n_jobs=None):

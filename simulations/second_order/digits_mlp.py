@@ -443,6 +443,29 @@ def train_dense(net, data, seed, recipe=None):
     return res.theta
 
 
+def trained_task(task):
+    """What every experiment task starts from: ``(data, net, sel, theta, X_train, y_train)``, the task's data
+    set, network, pruned selection (:func:`selection`) and densely trained parameters (:func:`train_dense`)."""
+    data = load_data(task.data)
+    net = network(task.activation, task.sizes, task.bias)
+    sel = selection(net, task.layers, task.scope)
+    theta = train_dense(net, data, task.seed)
+    return data, net, sel, theta, data.X_train, data.y_train.astype(float)
+
+
+def task_rows(fn, tasks, kind, n_jobs=None):
+    """Tidy rows of ``fn(task)`` for every task (in task order, whatever ``n_jobs``); the tasks' type (``kind``)
+    and ``n_jobs`` are checked before any runs."""
+    from ..runtime.workers import map_ordered, n_workers
+
+    tasks = list(tasks)
+    for i, t in enumerate(tasks):
+        if not isinstance(t, kind):
+            raise TypeError(f"tasks[{i}] must be a {kind.__name__}, got {type(t).__name__}.")
+    n_workers(n_jobs)
+    return [r for part in map_ordered(fn, [(t,) for t in tasks], n_jobs) for r in part]
+
+
 def accuracy(net, theta, X, y):
     return float(np.mean(net.predict(theta, X).argmax(axis=1) == y))
 

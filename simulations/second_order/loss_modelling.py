@@ -29,11 +29,12 @@ from pruning_checks import check_bool, check_array, check_choice, check_int, che
 from ..plotting import new_figure, plot_points
 from ..runtime.paths import check_output_dir
 from ..runtime.stats import mean_sem
-from ..runtime.workers import map_ordered, n_workers
+from ..runtime.workers import n_workers
 from .digits_mlp import (ALL_DATA, BASE_SEED, BOOTSTRAP, DATASETS, FINETUNE_EPOCHS, LM_CRITERIA, LM_PENALTIES,
                          LM_SPARSITY, LM_STEPS, PUBLISHED_MNIST1D, STREAM_FINETUNE, accuracy, add_selection_flags,
-                         check_task, color, load_data, mnist1d_baselines, network, option_suffix, options_text, pm, prune_groups, recipe_of,
-                         require_data, row, selection, steps_per_epoch, stream_of, summarize, train_dense, write_outputs)
+                         check_task, color, mnist1d_baselines, option_suffix, options_text, pm, prune_groups,
+                         recipe_of, require_data, row, steps_per_epoch, stream_of, summarize, task_rows, trained_task,
+                         write_outputs)
 
 # ----------------------------------------------------------------------------------------------
 # Experiment 2: loss modelling
@@ -103,11 +104,7 @@ def fine_tune(net, data, theta, mask, epochs, rng, recipe=None):
 
 
 def _lm_task(task):
-    data = load_data(task.data)
-    net = network(task.activation, task.sizes, task.bias)
-    sel = selection(net, task.layers, task.scope)
-    theta = train_dense(net, data, task.seed)
-    Xtr, ytr = data.X_train, data.y_train.astype(float)
+    data, net, sel, theta, Xtr, ytr = trained_task(task)
 
     def statistics_of(g):
         """Gradient and Gauss-Newton diagonal at the pruned weights of group ``g`` (None: all groups) set to
@@ -150,12 +147,7 @@ def _lm_task(task):
 def lm_rows(tasks, n_jobs=None):
     """Tidy rows of the loss-modelling tasks (in task order, whatever ``n_jobs``); every task and ``n_jobs``
     are checked before any runs."""
-    tasks = list(tasks)
-    for i, t in enumerate(tasks):
-        if not isinstance(t, _LMTask):
-            raise TypeError(f"tasks[{i}] must be an _LMTask, got {type(t).__name__}.")
-    n_workers(n_jobs)
-    return [r for part in map_ordered(_lm_task, [(t,) for t in tasks], n_jobs) for r in part]
+    return task_rows(_lm_task, tasks, _LMTask, n_jobs)
 
 
 def _pair(a, b):
