@@ -331,34 +331,29 @@ points are compared with the fresh-data formula and their z-score measures the d
 """),
         code(SETUP),
         code("""
-spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, 2.0
-rows.noise, rows.spectrum = noise, spec                # the noise and spectrum columns of the CSV
-keep = np.linspace(0.02, 1.0, 99)
-sim_keep = [0.1, 0.3, 0.6] if QUICK else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
-for c in ("magnitude", "hessian"):
+from simulations.figures.linear import RETRAIN_CRITERIA, RETRAIN_KAPPA, retraining_keeps
+
+spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, RETRAIN_KAPPA
+sim_keep = retraining_keeps(QUICK)
+for c in RETRAIN_CRITERIA:
     print(c, {r: round(float(pruned_risk(spec, kappa, noise, keep=0.3, criterion=c, retrain=r)), 3) for r in ("none", "fresh")})"""),
+        md("""
+The simulation: for each criterion and each refit (none, on fresh data, on the same data), `monte_carlo` at the
+kept fractions `sim_keep`, with the seeds of `python -m simulations figure retraining`:
+"""),
         code("""
-fig, axes = new_figure(2)
-for j, (ax, c) in enumerate(zip(axes, ("magnitude", "hessian"))):
-    for retrain, ls in (("none", "-"), ("fresh", "--")):
-        ax.plot(keep, pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain), color=color(c), ls=ls,
-                lw=1.6, label=f"{'no refit' if retrain == 'none' else 'fresh-data refit'} (theory)")
-    for retrain, fmt in (("none", "o"), ("fresh", "s"), ("same", "^")):
-        res = monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=(c,), retrain=retrain, trials=trials,
-                          seed=6000 + 10 * j, n_jobs=-1)
-        plot_points(ax, sim_keep, res.mean[c], res.sem[c], "k" if retrain == "same" else color(c),
-                    f"{retrain} refit (simulation)", fmt)
-        th = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c,
-                         retrain="fresh" if retrain == "same" else retrain)
-        for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
-            rows.add("retraining", "keep", a, kappa, 0.0, retrain, c, a, t, m, s, trials, p)
-    ax.set_xlabel("kept fraction"); ax.set_ylabel("test risk")
-    ax.set_title(f"{c} pruning, kappa = {kappa:g}\\n" + captions.retraining_sentence(rows, c).split(": ", 1)[1],
-                 fontsize=6, wrap=True)
-    ax.grid(alpha=0.3); ax.legend(fontsize=6.5, frameon=False, loc="best")
-for c in ("magnitude", "hessian"):
-    print(captions.retraining_sentence(rows, c))"""),
-        code(SHOW.format(stem="retraining")),
+runs = {(c, r): monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=(c,), retrain=r, trials=trials,
+                            seed=6000 + 10 * j, n_jobs=-1)
+        for j, c in enumerate(RETRAIN_CRITERIA) for r in ("none", "fresh", "same")}
+for (c, r), res in runs.items():
+    theory = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c, retrain="fresh" if r == "same" else r)
+    print(f"{c:9s} {r:5s} refit: simulated", np.round(res.mean[c], 3), " theory (fresh for same)", np.round(theory, 3))"""),
+        code("""
+from simulations.figures.linear import plot_retraining
+
+paths = plot_retraining(runs, OUT)      # the drawing of `figure retraining`: theory lines, points, z-scores in the CSV
+display(Image(filename=str(paths[0])))
+print("caption (computed from the figure's numbers):", Path(paths[-1]).read_text())"""),
         md("""
 Here refitting does not recover what pruning lost: at `kappa = 2` the fresh-data refit has a *higher* risk than
 no refit at every kept fraction, in theory and in the simulation (magnitude at keep 0.3: 1.63 against 1.40;

@@ -299,27 +299,45 @@ def sparse_double_descent_figure(out_dir, quick=False, n_jobs=None):
     return finish(fig, rows, out_dir, "sparse_double_descent")
 
 
-def retraining_figure(out_dir, quick=False, n_jobs=None):
-    """Figure 6: no refit, fresh-data refit and same-data refit; where same-data departs from the fresh formula."""
+#: Figure 6's setting: the headline spectrum at ``kappa = 2`` (OLS), magnitude and hessian pruning.
+RETRAIN_KAPPA = 2.0
+RETRAIN_CRITERIA = ("magnitude", "hessian")
+RETRAIN_MODES = ("none", "fresh", "same")
+
+
+def retraining_keeps(quick):
+    """The kept fractions simulated in figure 6."""
+    return [0.1, 0.3, 0.6] if quick else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
+
+
+def retraining_runs(quick, n_jobs=None):
+    """Figure 6's Monte Carlo: ``{(criterion, retrain): MonteCarloResult}`` for every criterion of
+    :data:`RETRAIN_CRITERIA` and refit of :data:`RETRAIN_MODES` (seed ``6000 + 10 j`` for criterion ``j``)."""
     p, trials = sizes(quick)
-    spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, 2.0
+    return {(c, r): monte_carlo(HEADLINE_SPECTRUM, p, RETRAIN_KAPPA, HEADLINE_NOISE, keep=retraining_keeps(quick),
+                                criteria=(c,), retrain=r, trials=trials, seed=6000 + 10 * j, n_jobs=n_jobs)
+            for j, c in enumerate(RETRAIN_CRITERIA) for r in RETRAIN_MODES}
+
+
+def plot_retraining(runs, out_dir):
+    """Draw and write figure 6 from :func:`retraining_runs` (theory lines, simulated points; same-data refits
+    are compared with the fresh-data formula, so their z-score measures the departure); returns the paths."""
+    spec, noise, kappa = HEADLINE_SPECTRUM, HEADLINE_NOISE, RETRAIN_KAPPA
     keep = np.linspace(0.02, 1.0, 99)
-    sim_keep = [0.1, 0.3, 0.6] if quick else [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
     fig, axes = new_figure(2)
     rows = TidyRows(noise=noise, spectrum=spec)
-    for j, (ax, c) in enumerate(zip(axes, ("magnitude", "hessian"))):
-        for retrain, ls in ((None, "-"), ("fresh", "--")):
-            ax.plot(keep, pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain), color=color(c), ls=ls, lw=1.6,
-                    label=f"{'no refit' if retrain is None else 'fresh-data refit'} (theory)")
-        for retrain, fmt in ((None, "o"), ("fresh", "s"), ("same", "^")):
-            res = monte_carlo(spec, p, kappa, noise, keep=sim_keep, criteria=(c,), retrain=retrain or "none", trials=trials,
-                              seed=6000 + 10 * j, n_jobs=n_jobs)
+    for ax, c in zip(axes, RETRAIN_CRITERIA):
+        for retrain, ls in (("none", "-"), ("fresh", "--")):
+            ax.plot(keep, pruned_risk(spec, kappa, noise, keep=keep, criterion=c, retrain=retrain), color=color(c), ls=ls,
+                    lw=1.6, label=f"{'no refit' if retrain == 'none' else 'fresh-data refit'} (theory)")
+        for retrain, fmt in zip(RETRAIN_MODES, ("o", "s", "^")):
+            res = runs[(c, retrain)]
+            sim_keep, trials, p = res.config["keep"], res.config["trials"], res.config["p"]
             plot_points(ax, sim_keep, res.mean[c], res.sem[c], "k" if retrain == "same" else color(c),
-                        f"{retrain or 'no'} refit (simulation)", fmt)
+                        f"{'no' if retrain == 'none' else retrain} refit (simulation)", fmt)
             th = pruned_risk(spec, kappa, noise, keep=np.array(sim_keep), criterion=c,
                              retrain="fresh" if retrain == "same" else retrain)
             for a, t, m, s in zip(sim_keep, th, res.mean[c], res.sem[c]):
-                # same-data refits are compared with the fresh-data formula: their z-score measures the departure
                 rows.add("retraining", "keep", a, kappa, 0.0, retrain, c, a, t, m, s, trials, p)
         ax.set_xlabel("kept fraction")
         ax.set_ylabel("test risk")
@@ -328,8 +346,13 @@ def retraining_figure(out_dir, quick=False, n_jobs=None):
                      fontsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, frameon=False, loc="best")
-    caption = "; ".join(captions.retraining_sentence(rows, c) for c in ("magnitude", "hessian"))
+    caption = "; ".join(captions.retraining_sentence(rows, c) for c in RETRAIN_CRITERIA)
     return finish(fig, rows, out_dir, "retraining", f"kappa = {kappa:g}, {caption}.")
+
+
+def retraining_figure(out_dir, quick=False, n_jobs=None):
+    """Figure 6: no refit, fresh-data refit and same-data refit; where same-data departs from the fresh formula."""
+    return plot_retraining(retraining_runs(quick, n_jobs), out_dir)
 
 
 def initialization_figure(out_dir, quick=False, n_jobs=None):
