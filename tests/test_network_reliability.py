@@ -284,7 +284,6 @@ def test_digits_mlp_fisher_is_refused_before_training(monkeypatch):
 
     monkeypatch.setattr(digits_mlp, "train_dense", lambda *a, **k: (_ for _ in ()).throw(
         AssertionError("trained before refusing the arguments")))
-    monkeypatch.setattr(cbs_table, "train_dense", digits_mlp.train_dense)
     with pytest.raises(MemoryError) as info:
         task = cbs_table._TableTask("digits", 0, (0.5,), 0.1, ("woodfisher",), 1, sizes=(64, 400, 40, 10))
         cbs_table.table_rows([task])
