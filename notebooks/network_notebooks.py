@@ -103,7 +103,7 @@ paths = plot_network_init(inits, init_results, OUT)     # the drawing of `figure
         """
 In the full run the first layer moves by 108 times its initial norm from init 0.01 and by 0.66 at init 10;
 magnitude pruning's loss stays near 0.9 up to init 0.3, is lower at init 1 (0.39) and fails at init 3 (7.8,
-random 10.8, hessian 0.074). At init 10 the dense network no longer fits (dense loss 4.4 x Var(y)), so that
+random 7.9, hessian 0.074). At init 10 the dense network no longer fits (dense loss 4.4 x Var(y)), so that
 point says nothing about pruning.
 
 **Your turn.** Train with plain SGD instead of Adam at init 0.3 (with this learning rate SGD diverges from init 1
