@@ -460,7 +460,8 @@ def test_flags_are_booleans_not_truthy_strings():
         grid_config(quick="no")                                  # was the quick grid
 
 
-def test_figure_functions_refuse_a_truthy_quick_before_work(tmp_path, monkeypatch):
+def _figure_tables_that_must_not_run(monkeypatch):
+    """The table figures, with the work each does after its checks replaced by a failure."""
     from simulations.regimes import scratch_linear, scratch_networks
     from simulations.second_order import cbs_table, linear_counterpart, loss_modelling
 
@@ -469,8 +470,12 @@ def test_figure_functions_refuse_a_truthy_quick_before_work(tmp_path, monkeypatc
     monkeypatch.setattr(cbs_table, "table_rows", lambda *a, **k: pytest.fail("ran before checking"))
     monkeypatch.setattr(loss_modelling, "lm_rows", lambda *a, **k: pytest.fail("ran before checking"))
     monkeypatch.setattr(linear_counterpart, "map_ordered", lambda *a, **k: pytest.fail("ran before checking"))
-    for fn in (scratch_networks.scratch_table, scratch_linear.linear_scratch_table, cbs_table.cbs_table,
-               loss_modelling.loss_modelling, linear_counterpart.linear_counterpart):
+    return (scratch_networks.scratch_table, scratch_linear.linear_scratch_table, cbs_table.cbs_table,
+            loss_modelling.loss_modelling, linear_counterpart.linear_counterpart)
+
+
+def test_figure_functions_refuse_a_truthy_quick_before_work(tmp_path, monkeypatch):
+    for fn in _figure_tables_that_must_not_run(monkeypatch):
         with pytest.raises(TypeError, match=r"^quick == 'no', must be True or False"):
             fn(tmp_path, quick="no")
         with pytest.raises(ValueError, match=r"^n_jobs == 0"):
@@ -502,18 +507,9 @@ def test_shapes_and_types_are_named_up_front():
 
 
 def test_figure_functions_check_their_folder_before_work(tmp_path, monkeypatch):
-    from simulations.regimes import scratch_linear, scratch_networks
-    from simulations.second_order import cbs_table, linear_counterpart, loss_modelling
-
     target = tmp_path / "file"
     target.write_text("not a folder")
-    monkeypatch.setattr(scratch_networks, "run_scratch", lambda *a, **k: pytest.fail("ran before checking"))
-    monkeypatch.setattr(scratch_linear, "scratch_monte_carlo", lambda *a, **k: pytest.fail("ran before checking"))
-    monkeypatch.setattr(cbs_table, "table_rows", lambda *a, **k: pytest.fail("ran before checking"))
-    monkeypatch.setattr(loss_modelling, "lm_rows", lambda *a, **k: pytest.fail("ran before checking"))
-    monkeypatch.setattr(linear_counterpart, "map_ordered", lambda *a, **k: pytest.fail("ran before checking"))
-    for fn in (scratch_networks.scratch_table, scratch_linear.linear_scratch_table, cbs_table.cbs_table,
-               loss_modelling.loss_modelling, linear_counterpart.linear_counterpart):
+    for fn in _figure_tables_that_must_not_run(monkeypatch):
         for out in (target, target / "sub"):
             with pytest.raises(ValueError, match=r"^out_dir == .*is a file"):
                 fn(out, quick=True)
