@@ -47,6 +47,7 @@ Example
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,7 @@ from pruning_checks.threads import parallel_section
 
 from . import criteria as _criteria
 from .criteria import Stats, get_criterion
+from .cbs import quotas
 from .joint import joint_mask
 from .second_order import (CBS_EPSILON, CBS_MAX_ITER, CBS_MISSES, CBS_PATIENCE, CBS_RANGE, RMP_CANDIDATES,
                            WOODFISHER_SCALE, PruneResult, cbs, cbs_search, obs_greedy, optimal_update, resolve_damping,
@@ -66,6 +68,46 @@ CBS_SEARCHES = ("exact", "paper")
 #: Sparsity allocation over layers: one selection over every pruned weight, or the same kept fraction in each
 #: layer (``torch.nn.utils.prune.global_unstructured`` against ``l1_unstructured`` layer by layer).
 SCOPES = ("global", "layer")
+
+
+def scope_counts(keep, sizes, scope="global", names=None):
+    """Kept weights of each group of ``sizes`` weights under a sparsity ``scope``.
+
+    ``"global"``: one count over all ``sum(sizes)`` weights (a list of one). ``"layer"``: a fraction keeps
+    ``round(keep * n_g)`` (at least 1) of each group; an integer count is split over the groups in proportion
+    to their sizes (largest remainders, :func:`linear_models.cbs.quotas`).
+
+    Parameters
+    ----------
+    keep : float in (0, 1] or int
+    sizes : sequence of int
+        Weights per group (layer).
+    scope : {"global", "layer"}
+    names : sequence of str, optional
+        Group names for the error message (default ``layer i``).
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    ValueError
+        ``keep`` out of range, an unknown scope, or an integer too small to leave every group a weight.
+    """
+    check_choice(scope, "scope", SCOPES)
+    d = int(sum(sizes))
+    if scope == "global":
+        return [keep_count(keep, d)]
+    if isinstance(keep, numbers.Integral) and not isinstance(keep, (bool, np.bool_)):
+        counts = [int(q) for q in quotas(sizes, keep_count(keep, d))]
+        if min(counts) < 1:
+            i = int(np.argmin(counts))
+            where = f"parameter {names[i]!r}" if names is not None else f"layer {i}"
+            raise ValueError(f"keep == {keep} is too few for scope 'layer': {where} would keep no weight "
+                             f"(sizes {list(sizes)}).")
+        return counts
+    return [keep_count(keep, n) for n in sizes]
 UPDATES = _criteria.UPDATES
 CBS_RTOL = 1e-12          # a swap must lower the objective by more than this (relative)
 WOODFISHER_UPDATE_SCALE = WOODFISHER_SCALE   # the CBS paper's WoodFisher baseline scales its update by 0.9

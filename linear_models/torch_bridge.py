@@ -45,17 +45,15 @@ True
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pruning_checks import as_generator, check_choice, check_int, keep_count
+from pruning_checks import as_generator, check_choice, check_int
 
 from . import blockwise as _bw
 from .criteria import get_criterion
-from .pruning import SCOPES, prune
-from .cbs import quotas
+from .pruning import SCOPES, prune, scope_counts
 from .fisher_blocks import finish_block_fisher
 from .second_order import WOODFISHER_SCALE, PruneResult, resolve_damping
 
@@ -276,20 +274,12 @@ def prune_module(model, keep, criterion="magnitude", *, scope="global", data=Non
     if update is not None:
         check_choice(update, "update", ("none", "obs", "single"))
     upd = crit.update if update is None else update
+    counts = scope_counts(keep, sizes, scope, names)
     if scope == "global":
-        counts = [keep_count(keep, d)]
         groups = [(0, d)]
     else:
         offs = np.concatenate([[0], np.cumsum(sizes)])
         groups = [(int(offs[i]), int(offs[i + 1])) for i in range(len(sizes))]
-        if isinstance(keep, numbers.Integral) and not isinstance(keep, bool):
-            k = keep_count(keep, d)
-            counts = [int(q) for q in quotas(sizes, k)]
-            if min(counts) < 1:
-                raise ValueError(f"keep == {keep} is too few for scope 'layer': parameter "
-                                 f"{names[int(np.argmin(counts))]!r} would keep no weight.")
-        else:
-            counts = [keep_count(keep, n) for n in sizes]
     needs = set(crit.needs)
     need_matrix = "hessian_inverse" in needs or "hessian" in needs or upd != "none"
     need_diag = "hessian_diag" in needs

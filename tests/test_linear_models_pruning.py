@@ -441,3 +441,16 @@ def test_precomputed_inverse_gives_identical_results(criterion, kwargs):
     given = prune(w, 5, criterion, hessian=H, damping=0.5, hessian_inverse=Hinv, **kwargs)
     assert np.array_equal(direct.mask, given.mask)
     assert_allclose(given.weights, direct.weights, rtol=1e-9, atol=1e-12)
+
+
+def test_scope_counts_global_and_per_layer():
+    from linear_models.pruning import scope_counts
+
+    assert scope_counts(0.5, [12, 3]) == [8]                            # round(7.5) over all 15
+    assert scope_counts(0.5, [12, 3], "layer") == [6, 2]               # round(1.5) == 2, per layer
+    assert scope_counts(5, [12, 3], "layer") == [4, 1]                 # 5 * (12, 3) / 15 = (4, 1)
+    assert scope_counts(7, [12, 3], "layer") == [6, 1]                 # (5.6, 1.4): the larger remainder rounds up
+    with pytest.raises(ValueError, match=r"keep == 1 is too few for scope 'layer': parameter 'b' would keep"):
+        scope_counts(1, [12, 3], "layer", names=["a", "b"])
+    with pytest.raises(ValueError, match="scope"):
+        scope_counts(0.5, [12, 3], "block")

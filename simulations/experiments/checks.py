@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from linear_models import get_criterion
-from linear_models.pruning import SCOPES  # noqa: F401  (one selection, or the same fraction per layer)
+from linear_models.pruning import SCOPES, scope_counts  # noqa: F401  (SCOPES: one selection, or the same fraction per layer)
 from pruning_checks import check_choice, check_int, check_scalar
 
 from ..networks.memory import check_allocation, matrix_bytes
@@ -148,19 +148,7 @@ def group_sizes(d, width, layers, bias, prune_biases, scope):
 def check_group_counts(keep_list, sizes):
     """Kept count per keep level and group ``(len(keep), groups)``: a fraction rounds in each group (at least
     one kept); an integer count is split over the groups in proportion to their sizes."""
-    from linear_models.cbs import quotas
-
-    out = np.empty((len(keep_list), len(sizes)), dtype=np.int64)
-    for i, v in enumerate(keep_list):
-        if isinstance(v, numbers.Integral):
-            q = quotas(sizes, int(v))
-            if q.min() < 1:
-                raise ValueError(f"keep == {v} is too few for scope 'layer': layer {int(np.argmin(q))} would keep "
-                                 f"no weight (of {sizes}).")
-            out[i] = q
-        else:
-            out[i] = [max(1, int(round(float(v) * n))) for n in sizes]
-    return out
+    return np.array([scope_counts(v, sizes, "layer") for v in keep_list], dtype=np.int64).reshape(-1, len(sizes))
 
 
 def check_label_scale(counts, scales, weights, noise):

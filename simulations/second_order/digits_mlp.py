@@ -36,8 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from linear_models import second_order as so
-from linear_models.cbs import quotas
-from linear_models.pruning import SCOPES
+from linear_models.pruning import SCOPES, scope_counts
 from pruning_checks import check_bool, check_choice, check_int, keep_count
 
 from ..networks.memory import check_allocation, matrix_bytes
@@ -290,15 +289,9 @@ class Selection:
         ValueError
             ``keep`` out of range, or an integer too small to leave every layer a weight.
         """
-        sizes = [b - a for a, b in self.groups]
         if self.scope == "global":
             return [keep_count(keep, self.d)]
-        if isinstance(keep, numbers.Integral) and not isinstance(keep, (bool, np.bool_)):
-            counts = [int(q) for q in quotas(sizes, keep_count(keep, self.d))]
-            if min(counts) < 1:
-                raise ValueError(f"keep == {keep} is too few for scope 'layer': a layer would keep no weight.")
-            return counts
-        return [keep_count(keep, n) for n in sizes]
+        return scope_counts(keep, [b - a for a, b in self.groups], "layer")
 
     def weights(self, theta, group=None):
         """The pruned weights ``theta[index]`` (of one group with ``group``), shape ``(d,)`` or ``(n_g,)``."""
