@@ -37,7 +37,7 @@ import numpy as np
 
 from linear_models import second_order as so
 from linear_models.pruning import SCOPES, scope_counts
-from pruning_checks import check_bool, check_choice, check_int, keep_count
+from pruning_checks import check_bool, check_choice, check_int
 
 from ..networks.memory import check_allocation, matrix_bytes
 
@@ -280,18 +280,14 @@ class Selection:
     def counts(self, keep):
         """Kept weights of each group for ``keep`` (a fraction, or an integer count over all pruned weights).
 
-        A fraction keeps ``round(keep * n_g)`` (at least 1) of each group of ``n_g`` weights; an integer is
-        split over the groups in proportion to their sizes (:func:`linear_models.cbs.quotas`), as
-        :func:`linear_models.prune_module` does with ``scope="layer"``.
+        :func:`linear_models.pruning.scope_counts` of the groups, as :func:`linear_models.prune_module` counts.
 
         Raises
         ------
         ValueError
             ``keep`` out of range, or an integer too small to leave every layer a weight.
         """
-        if self.scope == "global":
-            return [keep_count(keep, self.d)]
-        return scope_counts(keep, [b - a for a, b in self.groups], "layer")
+        return scope_counts(keep, [b - a for a, b in self.groups], self.scope)
 
     def weights(self, theta, group=None):
         """The pruned weights ``theta[index]`` (of one group with ``group``), shape ``(d,)`` or ``(n_g,)``."""
