@@ -177,11 +177,11 @@ def check_label_scale(counts, scales, weights, noise):
 
 
 def check_memory(d, width, n_train, n_test, importance_samples, steps, finetune_steps, n_ckpt, criteria, extra,
-                  group_sizes, bias=False):
+                  sizes, bias=False):
     """Estimate the largest allocations of one trial from the arguments and refuse before any work
-    (``group_sizes``: parameters of each group pruned with its own Gauss-Newton block)."""
+    (``sizes``: parameters of each group pruned with its own Gauss-Newton block, :func:`group_sizes`)."""
     P = d * width + width + (width + 1 if bias else 0)
-    b = max(group_sizes)
+    b = max(sizes)
     crits = [get_criterion(c, carried=extra) for c in criteria]
     full = [c.name for c in crits if {"hessian", "hessian_inverse"} & set(c.needs)]
     if full:
