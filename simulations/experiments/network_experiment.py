@@ -125,9 +125,10 @@ def _spearman(a, b):
 
 class _Pruning:
     """The pruning inputs of one trained network on one pruned group of parameters (``block``: a
-    ``(start, stop)`` pair or sorted parameter indices), computed once and shared."""
+    ``(start, stop)`` pair or sorted parameter indices), computed once and shared. ``full`` (a dict) holds the
+    whole-network gradient and Gauss-Newton diagonal for the other groups of the same network."""
 
-    def __init__(self, net, theta, X, y, block, criteria, damping, extra=()):
+    def __init__(self, net, theta, X, y, block, criteria, damping, extra=(), full=None):
         idx = np.arange(*block) if isinstance(block, tuple) else np.asarray(block)
         self.idx = idx
         self.w = theta[idx]
@@ -135,14 +136,19 @@ class _Pruning:
         need = {n for c in self.crits.values() for n in c.needs}
         self.grad = self.hdiag = self.H = self.Hinv = None
         self.relative_damping = damping
+        full = {} if full is None else full
         if "grad" in need:
-            self.grad = net.loss_and_grad(theta, X, y)[1][idx]
+            if "grad" not in full:
+                full["grad"] = net.loss_and_grad(theta, X, y)[1]
+            self.grad = full["grad"][idx]
         if need & {"hessian", "hessian_inverse"}:
             self.H = net.ggn_matrix(theta, X, block=idx)
             self.hdiag = np.diag(self.H).copy()
             self.damping = damping * max(float(self.hdiag.mean()), np.finfo(float).tiny)
         elif "hessian_diag" in need:
-            self.hdiag = net.ggn_diagonal(theta, X)[idx]
+            if "hdiag" not in full:
+                full["hdiag"] = net.ggn_diagonal(theta, X)
+            self.hdiag = full["hdiag"][idx]
 
     def obs_saliency(self):
         """``w_i^2 / [H^-1]_ii`` of the damped Gauss-Newton block (single-weight OBS)."""
@@ -234,7 +240,8 @@ def _corr_all(net, theta, X, y, Xi, yi, sel, criteria, damping, rng, extra=()):
     each criterion's Spearman correlation with the importance over the pruned parameters."""
     measured = net.ablation_importance(theta, Xi, yi, block=sel.measured)
     imp = measured[np.searchsorted(sel.measured, sel.pruned)]
-    prs = [_Pruning(net, theta, X, y, g, criteria, damping, extra) for g in sel.groups]
+    full = {}                                   # gradient and Gauss-Newton diagonal, once for every group
+    prs = [_Pruning(net, theta, X, y, g, criteria, damping, extra, full) for g in sel.groups]
     out = {}
     for c in criteria:
         s = np.empty(sel.pruned.size)
